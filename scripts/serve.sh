@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The run command: builds (release), fetches the model when missing, and serves
+# the bundled corpus (ingesting it on the first start).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/fetch-model.sh release
+exec target/release/zhengce serve "$@"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test command: builds, fetches the model when missing, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/fetch-model.sh debug
+cargo test --all-targets

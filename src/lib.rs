@@ -1,0 +1,14 @@
+//! zhengce (政策): local semantic search and cited summaries over Chinese
+//! local-government policy reports.
+//!
+//! The data flows one way through the modules, each owning its types:
+//! [`corpus`] (bytes → clean, attributed passages) → [`embed`] (text → vectors)
+//! → [`index`] (store + dense + lexical) → [`search`] (query → ranked, grouped
+//! hits) → [`summarize`]; [`api`] and the binary are thin layers over them.
+
+pub mod api;
+pub mod corpus;
+pub mod embed;
+pub mod index;
+pub mod search;
+pub mod summarize;
