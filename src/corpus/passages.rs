@@ -122,43 +122,97 @@ pub fn build(doc_id: &str, blocks: &[Block], opts: &CorpusOptions) -> Vec<Passag
                 }
             }
         }
+        let group_start = passages.len();
         let total: usize = units.iter().map(|(s, _)| counter.count(s)).sum();
         let n = total.div_ceil(max).max(1);
         let target = total / n;
-        let mut cur = String::new();
+        let mut cur: Vec<(String, bool)> = Vec::new();
         let mut cur_tokens = 0;
-        let flush = |cur: &mut String, passages: &mut Vec<Passage>| {
-            if !cur.trim().is_empty() {
-                let ordinal = passages.len() as u32;
-                let text = cur.trim().to_string();
-                passages.push(Passage {
-                    id: format!("{doc_id}-{ordinal:04}"),
-                    ordinal,
-                    text_simplified: to_simplified(&text),
-                    text,
-                    section_path: blocks[i].path.clone(),
-                    term: blocks[i].term.clone(),
-                });
-            }
-            cur.clear();
-        };
         for (s, para) in units {
-            let sep = if para && !cur.is_empty() { "\n" } else { "" };
             let t = counter.count(&s);
-            if !cur.is_empty() && (cur_tokens >= target || counter.count(&format!("{cur}{sep}{s}")) > max) {
-                flush(&mut cur, &mut passages);
+            let with = join_units(&cur, Some((&s, para)));
+            if !cur.is_empty() && (cur_tokens >= target || counter.count(&with) > max) {
+                // A short lead sentence (`以文化引领提升城市内涵。`) opens what
+                // follows; it moves on rather than closing a passage.
+                let carry = if cur.len() > 1 && is_lead(&cur[cur.len() - 1].0) {
+                    let last = cur.pop();
+                    let moved = join_units(&[last.clone().expect("non-empty")], Some((&s, para)));
+                    if counter.count(&moved) <= max { last } else {
+                        cur.extend(last);
+                        None
+                    }
+                } else {
+                    None
+                };
+                push_passage(doc_id, &blocks[i], &join_units(&cur, None), &mut passages);
+                cur.clear();
                 cur_tokens = 0;
+                if let Some(c) = carry {
+                    cur_tokens += counter.count(&c.0);
+                    cur.push((c.0, true));
+                }
             }
-            if !cur.is_empty() {
-                cur.push_str(sep);
-            }
-            cur.push_str(&s);
+            cur.push((s, para));
             cur_tokens += t;
         }
-        flush(&mut cur, &mut passages);
+        push_passage(doc_id, &blocks[i], &join_units(&cur, None), &mut passages);
+        merge_scrap(&mut passages, group_start, max, &counter);
         i = j;
     }
     passages
+}
+
+/// Sentences joined; a paragraph break inside a passage is `\n`.
+fn join_units(units: &[(String, bool)], extra: Option<(&String, bool)>) -> String {
+    let mut out = String::new();
+    for (s, para) in units.iter().map(|(s, p)| (s, *p)).chain(extra) {
+        if para && !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(s);
+    }
+    out
+}
+
+/// Folds a scrap at the end of a section (`拼命干！`) into the passage before
+/// it when both fit.
+fn merge_scrap(passages: &mut Vec<Passage>, group_start: usize, max: usize, counter: &Counter) {
+    let n = passages.len();
+    if n < group_start + 2 {
+        return;
+    }
+    let last = &passages[n - 1];
+    if counter.count(&last.text) * 5 > max {
+        return;
+    }
+    let joined = format!("{}{}", passages[n - 2].text, last.text);
+    if counter.count(&joined) <= max {
+        let last = passages.pop().expect("two passages");
+        let prev = passages.last_mut().expect("one passage");
+        prev.text.push_str(&last.text);
+        prev.text_simplified.push_str(&last.text_simplified);
+    }
+}
+
+/// A short sentence that heads a paragraph's topic.
+fn is_lead(s: &str) -> bool {
+    s.chars().filter(|&c| is_cjk(c)).count() <= 16 && s.ends_with('。')
+}
+
+fn push_passage(doc_id: &str, block: &Block, text: &str, passages: &mut Vec<Passage>) {
+    let text = text.trim();
+    if text.is_empty() {
+        return;
+    }
+    let ordinal = passages.len() as u32;
+    passages.push(Passage {
+        id: format!("{doc_id}-{ordinal:04}"),
+        ordinal,
+        text_simplified: to_simplified(text),
+        text: text.to_string(),
+        section_path: block.path.clone(),
+        term: block.term.clone(),
+    });
 }
 
 #[cfg(test)]

@@ -109,6 +109,9 @@ fn is_suspect(c: char, after_suspect: bool, traditional: bool) -> bool {
     if c.is_ascii_alphabetic() || matches!(c, '?' | '^' | '@' | '~' | '`' | '|' | '\\' | '$' | '#' | '&' | '*' | '_' | ')' | '(' | '\u{FFFD}') {
         return true;
     }
+    if matches!(u, 0x2030..=0x2BFF) && !matches!(c, '※' | '→' | '←' | '↑' | '↓' | '√' | '×' | '△' | '○' | '●' | '■' | '□' | '★' | '☆' | '◆' | '◇' | '▲' | '①'..='⑳') {
+        return true;
+    }
     if matches!(u, 0x00C0..=0x02FF | 0x0370..=0x04FF | 0x2500..=0x259F | 0xE000..=0xF8FF | 0xAC00..=0xD7AF | 0x3040..=0x312F | 0xFF61..=0xFFDC) {
         return true;
     }

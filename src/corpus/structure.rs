@@ -109,6 +109,8 @@ fn glossary_start(lines: &[BodyLine]) -> Option<usize> {
 fn push(stack: &mut Vec<(Kind, String)>, kind: Kind, text: String) {
     match kind {
         Kind::Article => stack.clear(),
+        // A glossary explains the whole report (or article), not the last section.
+        Kind::Glossary => stack.retain(|(k, _)| *k == Kind::Article),
         Kind::Md(n) => {
             if let Some(p) = stack.iter().position(|(k, _)| matches!(k, Kind::Md(m) if *m >= n) || *k == Kind::Glossary) {
                 stack.truncate(p);
@@ -256,7 +258,7 @@ mod tests {
         assert_eq!(find("全力以赴").path, vec!["二、2024年主要任务"]);
         let g = find("“四张清单”");
         assert_eq!(g.term.as_deref(), Some("四张清单"));
-        assert_eq!(g.path, vec!["二、2024年主要任务", "名词解释"]);
+        assert_eq!(g.path, vec!["名词解释"]);
         assert_eq!(find("EOD").term.as_deref(), Some("EOD"));
     }
 }
