@@ -33,6 +33,8 @@ pub struct BodyLine {
     pub md_level: Option<u8>,
     /// Stands alone (not continued by the next line) and so ends a paragraph.
     pub para_end: bool,
+    /// Blank lines before it in the source.
+    pub gap_before: usize,
 }
 
 /// The cleaned document: the title block above the body, then the body.
@@ -61,16 +63,40 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
     } else if markup::looks_like_markdown(file, &text) {
         markdown = true;
     }
-    let (text, n) = repair::remove_pinyin(&text);
-    bump(removed, "pinyin_annotations", n);
     let traditional = script::detect_script(&text, &script::to_simplified(&text)) == "traditional";
-    let (text, n) = repair::excise_mojibake(&text, traditional);
-    bump(removed, "mojibake_spans", n);
-
-    let lines = split_lines(&text, markdown, removed);
+    let mut lines = split_lines(&text, markdown);
+    // A fixed-width wrap is undone first: it can cut through an annotation
+    // and hides paragraphs from the title-block and chrome rules.
+    if let Some(w) = wrap_width(&lines) {
+        lines = join_broken(lines, Some(w), removed)
+            .into_iter()
+            .map(|l| Line { text: l.text, md_level: l.md_level, gap_before: l.gap_before })
+            .collect();
+    }
+    for l in &mut lines {
+        let (t, n) = repair::remove_pinyin(&l.text);
+        bump(removed, "pinyin_annotations", n);
+        let (t, n) = repair::excise_mojibake(&t, traditional);
+        bump(removed, "mojibake_spans", n);
+        let (t, n) = normalise_spaces(&t);
+        bump(removed, "cjk_spaces", n);
+        l.text = t;
+    }
+    // Lines that held nothing but damage are gone now.
+    let mut carry = 0;
+    lines.retain_mut(|l| {
+        if l.text.is_empty() {
+            carry += l.gap_before + 1;
+            false
+        } else {
+            l.gap_before += carry;
+            carry = 0;
+            true
+        }
+    });
     let (head, body) = body_region(lines, removed);
     let body = drop_non_body(body, removed);
-    let body = join_broken(body, removed);
+    let body = join_broken(body, None, removed);
     CleanDoc {
         head: head.iter().map(|l| normalise_punct(&l.text)).collect(),
         body: body
@@ -95,12 +121,15 @@ fn normalise_chars(text: &str) -> String {
             '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => {
                 char::from_u32(c as u32 - 0xFEE0)
             }
+            // One form of brackets for every source: `（一）` and `(一)` alike.
+            '（' => Some('('),
+            '）' => Some(')'),
             c => Some(c),
         })
         .collect()
 }
 
-fn split_lines(text: &str, markdown: bool, removed: &mut Removed) -> Vec<Line> {
+fn split_lines(text: &str, markdown: bool) -> Vec<Line> {
     let mut out = Vec::new();
     let mut gap = 0;
     let mut in_code = false;
@@ -111,19 +140,17 @@ fn split_lines(text: &str, markdown: bool, removed: &mut Removed) -> Vec<Line> {
                 None => continue,
             }
         } else {
-            (None, raw.trim().to_string())
+            (None, raw.to_string())
         };
-        let (t, n) = normalise_spaces(&t);
-        bump(removed, "cjk_spaces", n);
+        let t = t.trim().to_string();
         if t.is_empty() {
-            gap += 1;
+            // An image or rule line stripped from Markdown is no blank line.
+            if raw.trim().is_empty() {
+                gap += 1;
+            }
             continue;
         }
-        out.push(Line {
-            text: t,
-            md_level,
-            gap_before: gap,
-        });
+        out.push(Line { text: t, md_level, gap_before: gap });
         gap = 0;
     }
     out
@@ -178,7 +205,7 @@ static DATETIME: LazyLock<Regex> = LazyLock::new(|| {
 /// timestamps, phone numbers, links, tags in brackets, bullets, tiny lines.
 fn is_chrome(line: &str) -> bool {
     let s = Shape::of(line);
-    if s.is_prose() && s.cjk >= 20 {
+    if s.is_prose() && s.cjk >= 20 || s.cjk >= 8 && line.contains(['。', '！', '？']) {
         return false;
     }
     if line.contains('|') || line.contains('｜') || DATETIME.is_match(line) {
@@ -206,13 +233,22 @@ fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>
         bump(removed, "chrome_lines", drop.len() as u64);
         return (Vec::new(), keep);
     };
-    let last = lines.iter().rposition(|l| Shape::of(&l.text).is_prose()).unwrap_or(first);
+    // Short sentences count at the end (a closing line, a short last item);
+    // page furniture rarely ends in a full stop.
+    let last = lines
+        .iter()
+        .rposition(|l| {
+            let s = Shape::of(&l.text);
+            s.is_prose() || (s.cjk >= 4 && l.text.contains(['。', '！', '？']) && !is_chrome(&l.text))
+        })
+        .unwrap_or(first)
+        .max(first);
     // The title block: short lines right above the first paragraph, up to a
     // chrome line; a numbered heading already belongs to the body.
     let mut start = first;
     while start > 0 && first - start < 8 {
         let l = &lines[start - 1];
-        if is_chrome(&l.text) || Shape::of(&l.text).cjk < 2 || heading_marker(&l.text).is_some() || l.md_level.is_some() && start != first && false {
+        if is_chrome(&l.text) || Shape::of(&l.text).cjk < 2 || heading_marker(&l.text).is_some() {
             break;
         }
         start -= 1;
@@ -295,15 +331,15 @@ fn is_caption(line: &str, gap_before: usize, gap_after: usize, typical_gap: usiz
 /// Re-joins lines broken inside a sentence: hard wraps at a fixed width, and
 /// long lines that stop without punctuation (PDF and web dumps, often with
 /// blank lines between the halves).
-fn join_broken(lines: Vec<Line>, removed: &mut Removed) -> Vec<BodyLine> {
-    let width = wrap_width(&lines);
+fn join_broken(lines: Vec<Line>, width: Option<usize>, removed: &mut Removed) -> Vec<BodyLine> {
     let mut out: Vec<BodyLine> = Vec::with_capacity(lines.len());
     let mut joins = 0u64;
     let mut open = false;
     for l in lines {
         if open {
             if let Some(prev) = out.last_mut() {
-                if l.md_level.is_none() && !starts_block(&l.text) {
+                let after_full_stop = prev.text.ends_with(|c: char| is_terminal(c) || is_closing(c));
+                if l.md_level.is_none() && !starts_block(&l.text) && !(after_full_stop && starts_entry(&l.text)) {
                     prev.text.push_str(&l.text);
                     joins += 1;
                     open = continues(&prev.text, &l.text, width);
@@ -317,6 +353,7 @@ fn join_broken(lines: Vec<Line>, removed: &mut Removed) -> Vec<BodyLine> {
             text: l.text,
             md_level: l.md_level,
             para_end: !open,
+            gap_before: l.gap_before,
         });
     }
     if let Some(last) = out.last_mut() {
@@ -329,6 +366,15 @@ fn join_broken(lines: Vec<Line>, removed: &mut Removed) -> Vec<BodyLine> {
 /// A line that begins a new block whatever came before: a numbered heading.
 fn starts_block(line: &str) -> bool {
     heading_marker(line).is_some()
+}
+
+static ENTRY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[^。，,；;：:！？]{1,32}?[：:].{6}").expect("valid regex"));
+
+/// A `term：definition` line (a glossary entry or list item) after a full
+/// stop starts a new block even where a fixed-width wrap would continue.
+fn starts_entry(line: &str) -> bool {
+    ENTRY.is_match(line)
 }
 
 /// Whether the text (whose last physical line is `last_line`) runs on into

@@ -58,11 +58,48 @@ fn sniff(bytes: &[u8]) -> (&'static Encoding, &[u8]) {
     }
     let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     det.feed(bytes, true);
-    let guess = det.guess(Some(b"cn"), chardetng::Utf8Detection::Deny);
+    let guess = det.guess(None, chardetng::Utf8Detection::Deny);
     // GBK is a subset of GB18030; decode the superset so that nothing a GBK
     // file holds is lost and GB18030-only characters survive too.
-    let enc = if guess == encoding_rs::GBK { GB18030 } else { guess };
-    (enc, bytes)
+    let guess = if guess == encoding_rs::GBK { GB18030 } else { guess };
+    // GB and Big5 share byte ranges, so a statistical guess can confuse
+    // them; the decoding that yields more common Han characters wins.
+    let mut best = (guess, plausibility(guess, bytes));
+    for enc in [UTF_8, GB18030, BIG5] {
+        if enc != guess {
+            let score = plausibility(enc, bytes);
+            if score > best.1 {
+                best = (enc, score);
+            }
+        }
+    }
+    (best.0, bytes)
+}
+
+/// Share of decoded characters (less four times the undecodable ones) that are ASCII, common punctuation or among
+/// the 3,755 most common Han characters (once folded to simplified).
+fn plausibility(enc: &'static Encoding, bytes: &[u8]) -> f64 {
+    let sample = &bytes[..bytes.len().min(64 * 1024)];
+    let (text, _) = enc.decode_without_bom_handling(sample);
+    let folded = crate::corpus::script::to_simplified(&text);
+    let mut good = 0usize;
+    let mut total = 0usize;
+    let mut broken = 0usize;
+    for c in folded.chars() {
+        total += 1;
+        if c == '\u{FFFD}' {
+            broken += 1;
+        } else if c.is_ascii() || matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFFEF | 0x2010..=0x2027) {
+            good += 1;
+        } else if crate::corpus::text::is_cjk(c) {
+            let mut buf = [0u8; 4];
+            let (bytes, _, unmappable) = encoding_rs::GBK.encode(c.encode_utf8(&mut buf));
+            if !unmappable && bytes.len() == 2 && (0xB0..=0xD7).contains(&bytes[0]) {
+                good += 1;
+            }
+        }
+    }
+    (good as f64 - 4.0 * broken as f64) / total.max(1) as f64
 }
 
 fn bomless_utf16(bytes: &[u8]) -> Option<&'static Encoding> {

@@ -204,18 +204,24 @@ pub fn parse_document(
     })
 }
 
+/// Hash of the sections and their text. Paragraph and line breaks do not
+/// count: they depend on the source's layout (a fixed-width wrap can hide a
+/// paragraph end), not on the report.
 fn content_id(blocks: &[structure::Block]) -> String {
     let mut h = Sha256::new();
+    let mut section: Option<(&Vec<String>, &Option<String>)> = None;
     for b in blocks {
-        for p in &b.path {
-            h.update(p.as_bytes());
-            h.update([0x1f]);
+        if section != Some((&b.path, &b.term)) {
+            section = Some((&b.path, &b.term));
+            h.update([0x1d]);
+            for p in &b.path {
+                h.update(p.as_bytes());
+                h.update([0x1f]);
+            }
+            h.update(b.term.as_deref().unwrap_or("").as_bytes());
+            h.update([0x1e]);
         }
-        h.update(b.term.as_deref().unwrap_or("").as_bytes());
-        h.update([0x1e]);
-        // Line breaks inside a paragraph depend on the source's layout.
         h.update(b.text.replace('\n', "").as_bytes());
-        h.update([0x1d]);
     }
     h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -217,7 +217,7 @@ mod tests {
     use super::*;
 
     fn line(t: &str) -> BodyLine {
-        BodyLine { text: t.into(), md_level: None, para_end: true }
+        BodyLine { text: t.into(), md_level: None, para_end: true, gap_before: 0 }
     }
 
     #[test]
