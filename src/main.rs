@@ -6,10 +6,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "zhengce", version, about = "Search and summarise Chinese local-government policy reports")]
+#[command(
+    name = "zhengce",
+    version,
+    about = "Search and summarise Chinese local-government policy reports"
+)]
 struct Cli {
     /// Data directory holding the store and indexes.
-    #[arg(long, global = true, env = "ZHENGCE_DATA_DIR", default_value = "zhengce-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "ZHENGCE_DATA_DIR",
+        default_value = "zhengce-data"
+    )]
     data_dir: PathBuf,
     /// Model folder (Hugging Face layout); default models/multilingual-e5-small.
     #[arg(long, global = true, env = "ZHENGCE_MODEL")]
@@ -65,7 +74,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
     use zhengce::corpus;
-    let inputs = if args.files.is_empty() { vec![PathBuf::from("data/corpus")] } else { args.files };
+    let inputs = if args.files.is_empty() {
+        vec![PathBuf::from("data/corpus")]
+    } else {
+        args.files
+    };
     let overrides = corpus::MetaOverrides {
         district: args.district.map(Some),
         city: args.city.map(Some),

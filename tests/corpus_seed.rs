@@ -18,7 +18,9 @@ const SEEDS: [&str; 5] = [
 ];
 
 fn seed_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/corpus").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data/corpus")
+        .join(name)
 }
 
 fn seed_bytes(name: &str) -> Vec<u8> {
@@ -31,7 +33,9 @@ fn seeds() -> &'static Vec<Document> {
     DOCS.get_or_init(|| {
         SEEDS
             .iter()
-            .map(|s| corpus::parse_file(&seed_path(s), &CorpusOptions::default()).expect("seed parses"))
+            .map(|s| {
+                corpus::parse_file(&seed_path(s), &CorpusOptions::default()).expect("seed parses")
+            })
             .collect()
     })
 }
@@ -69,13 +73,68 @@ struct Expected {
 fn seed_metadata_as_a_careful_reader_gives_it() {
     let expected = [
         // A newspaper page of outlook and review pieces on 南明区 (贵阳).
-        Expected { district: "南明区", city: "贵阳市", province: "贵州省", level: "county", year: 2024, review_year: 2023, doc_type: "新闻报道", meeting_date: None, speaker: None, script: "simplified" },
+        Expected {
+            district: "南明区",
+            city: "贵阳市",
+            province: "贵州省",
+            level: "county",
+            year: 2024,
+            review_year: 2023,
+            doc_type: "新闻报道",
+            meeting_date: None,
+            speaker: None,
+            script: "simplified",
+        },
         // 麒麟区 (曲靖): the 区 of its name is lost to mojibake in the title.
-        Expected { district: "麒麟区", city: "曲靖市", province: "云南省", level: "county", year: 2023, review_year: 2022, doc_type: "政府工作报告", meeting_date: Some("2023-01-04"), speaker: Some("張忠文"), script: "traditional" },
-        Expected { district: "西乡塘区", city: "南宁市", province: "广西壮族自治区", level: "county", year: 2025, review_year: 2024, doc_type: "国民经济和社会发展计划报告", meeting_date: Some("2025-02-20"), speaker: Some("西乡塘区发展和改革局"), script: "simplified" },
-        Expected { district: "南岸区", city: "重庆市", province: "重庆市", level: "county", year: 2024, review_year: 2023, doc_type: "政府工作报告", meeting_date: Some("2024-02-04"), speaker: Some("王茂春"), script: "simplified" },
+        Expected {
+            district: "麒麟区",
+            city: "曲靖市",
+            province: "云南省",
+            level: "county",
+            year: 2023,
+            review_year: 2022,
+            doc_type: "政府工作报告",
+            meeting_date: Some("2023-01-04"),
+            speaker: Some("張忠文"),
+            script: "traditional",
+        },
+        Expected {
+            district: "西乡塘区",
+            city: "南宁市",
+            province: "广西壮族自治区",
+            level: "county",
+            year: 2025,
+            review_year: 2024,
+            doc_type: "国民经济和社会发展计划报告",
+            meeting_date: Some("2025-02-20"),
+            speaker: Some("西乡塘区发展和改革局"),
+            script: "simplified",
+        },
+        Expected {
+            district: "南岸区",
+            city: "重庆市",
+            province: "重庆市",
+            level: "county",
+            year: 2024,
+            review_year: 2023,
+            doc_type: "政府工作报告",
+            meeting_date: Some("2024-02-04"),
+            speaker: Some("王茂春"),
+            script: "simplified",
+        },
         // A city report naming its counties (钟山区, 水城区, 六枝特区…).
-        Expected { district: "六盘水市", city: "六盘水市", province: "贵州省", level: "prefecture", year: 2024, review_year: 2023, doc_type: "政府工作报告", meeting_date: Some("2024-01-31"), speaker: Some("李巍"), script: "traditional" },
+        Expected {
+            district: "六盘水市",
+            city: "六盘水市",
+            province: "贵州省",
+            level: "prefecture",
+            year: 2024,
+            review_year: 2023,
+            doc_type: "政府工作报告",
+            meeting_date: Some("2024-01-31"),
+            speaker: Some("李巍"),
+            script: "traditional",
+        },
     ];
     for (i, e) in expected.iter().enumerate() {
         let d = seed(i);
@@ -96,15 +155,23 @@ fn seed_metadata_as_a_careful_reader_gives_it() {
             assert!((0.5..=1.0).contains(&c), "{} {k} confidence {c}", d.file);
         }
     }
-    assert_eq!(seed(3).meta.title.as_deref(), Some("2024年重庆市南岸区政府工作报告"));
-    assert_eq!(seed(0).meta.title.as_deref(), Some("勇立潮头逐浪高 奋楫扬帆谱新篇——南明区2024年高质量发展展望"));
+    assert_eq!(
+        seed(3).meta.title.as_deref(),
+        Some("2024年重庆市南岸区政府工作报告")
+    );
+    assert_eq!(
+        seed(0).meta.title.as_deref(),
+        Some("勇立潮头逐浪高 奋楫扬帆谱新篇——南明区2024年高质量发展展望")
+    );
     // No title line at all: none is invented.
     assert_eq!(seed(4).meta.title, None);
 }
 
 #[test]
 fn no_chrome_caption_or_pinyin_residue() {
-    let pinyin = Regex::new(r"[(（][a-zA-Z]*[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ][a-zA-Z]*[)）]|[(（][a-z]{1,6}[)）]").unwrap();
+    let pinyin =
+        Regex::new(r"[(（][a-zA-Z]*[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ][a-zA-Z]*[)）]|[(（][a-z]{1,6}[)）]")
+            .unwrap();
     let toned = Regex::new(r"[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ]").unwrap();
     let chrome = Regex::new(r"Rank|发表于|登录|立即注册|Powered|积分规则|帖子|签到|客服|复制链接|回复:|\d{3,4}-\d{7,8}|\d:\d{2}:\d{2}|\d:00-|[|｜]|设为首页").unwrap();
     let caption = Regex::new(r"摄[)）]|景区参观游览|街区选购饰品|市集休闲消费").unwrap();
@@ -116,16 +183,37 @@ fn no_chrome_caption_or_pinyin_residue() {
             assert!(!toned.is_match(t), "{}: tone marks in {t}", d.file);
             assert!(!chrome.is_match(t), "{}: chrome in {t}", d.file);
             assert!(!caption.is_match(t), "{}: caption in {t}", d.file);
-            assert!(!t.contains('?') && !t.contains('\u{FFFD}'), "{}: mojibake in {t}", d.file);
-            assert!(!t.contains("政 府"), "{}: letter-spaced title in {t}", d.file);
-            for w in t.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().windows(2) {
+            assert!(
+                !t.contains('?') && !t.contains('\u{FFFD}'),
+                "{}: mojibake in {t}",
+                d.file
+            );
+            assert!(
+                !t.contains("政 府"),
+                "{}: letter-spaced title in {t}",
+                d.file
+            );
+            for w in t
+                .split(' ')
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .windows(2)
+            {
                 let a = w[0].chars().next_back().unwrap();
                 let b = w[1].chars().next().unwrap();
                 let han = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
-                assert!(!(han(a) && han(b)), "{}: space inside Chinese text in {t}", d.file);
+                assert!(
+                    !(han(a) && han(b)),
+                    "{}: space inside Chinese text in {t}",
+                    d.file
+                );
             }
             for s in p.section_path.iter().chain(&p.term) {
-                assert!(!pinyin.is_match(s) && !chrome.is_match(s), "{}: residue in heading {s}", d.file);
+                assert!(
+                    !pinyin.is_match(s) && !chrome.is_match(s),
+                    "{}: residue in heading {s}",
+                    d.file
+                );
             }
         }
     }
@@ -141,7 +229,11 @@ fn wrapped_sentences_of_000_are_rejoined() {
     // Every place where 000 breaks a sentence across lines (with blank lines
     // between the halves): a passage must hold both sides of the break.
     let raw = String::from_utf8(seed_bytes(SEEDS[0])).unwrap();
-    let lines: Vec<&str> = raw.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = raw
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let mut breaks = 0;
     let doc = seed(0);
     for w in lines.windows(2) {
@@ -151,27 +243,86 @@ fn wrapped_sentences_of_000_are_rejoined() {
             continue;
         }
         breaks += 1;
-        let tail: String = a.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = a
+            .chars()
+            .rev()
+            .take(8)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         let head: String = b.chars().take(8).collect();
         let joined = normalise_punct(&format!("{tail}{head}"));
         passage_with(doc, &joined);
     }
     assert!(breaks >= 10, "found {breaks} broken lines");
-    let p = passage_with(doc, "标准厂房使用率达80%以上，招商引资工业到位资金47亿元以上");
+    let p = passage_with(
+        doc,
+        "标准厂房使用率达80%以上，招商引资工业到位资金47亿元以上",
+    );
     assert!(p.section_path.last().unwrap().starts_with("A "));
 }
 
 #[test]
 fn section_paths_of_sampled_passages() {
     let cases: [(usize, &str, &[&str]); 8] = [
-        (2, "统筹推进144个重大项目", &["一、2024年国民经济和社会发展计划执行情况", "(二)着力抓项目稳投资，持续优化营商环境", "1.项目建设稳步推进"]),
-        (2, "地区生产总值增长5%，居民人均可支配收入增长与经济增长同步", &["二、2025年经济社会发展计划的总体要求和主要预期目标", "(二)主要预期目标"]),
-        (2, "确保粮食播种面积18万亩", &["三、2025年国民经济和社会发展主要任务", "(四)做好“三农”工作，奋力打造农业强区", "2.持续增强粮食等重要农产品供给保障能力"]),
-        (3, "社会消费品零售总额增长7.5%", &["二、2024年主要任务", "(三)着力扩大内需，多措并举稳投资促消费"]),
-        (3, "城镇新增就业5.1万人", &["一、2023年工作回顾", "(八)社会民生改善取得新成效"]),
-        (3, "严格执行新修订的纪律处分条例", &["三、全面加强政府自身建设", "(四)打造廉洁政府"]),
-        (4, "全年糧食播種面積275萬畝", &["一、2023年政府工作回顧", "(一)全力防風險、守底線，社會大局保持和諧穩定"]),
-        (4, "新增釋放煤炭產能600萬噸/年", &["二、2024年主要目標和重點任務", "(一)突出比較優勢大抓工業"]),
+        (
+            2,
+            "统筹推进144个重大项目",
+            &[
+                "一、2024年国民经济和社会发展计划执行情况",
+                "(二)着力抓项目稳投资，持续优化营商环境",
+                "1.项目建设稳步推进",
+            ],
+        ),
+        (
+            2,
+            "地区生产总值增长5%，居民人均可支配收入增长与经济增长同步",
+            &[
+                "二、2025年经济社会发展计划的总体要求和主要预期目标",
+                "(二)主要预期目标",
+            ],
+        ),
+        (
+            2,
+            "确保粮食播种面积18万亩",
+            &[
+                "三、2025年国民经济和社会发展主要任务",
+                "(四)做好“三农”工作，奋力打造农业强区",
+                "2.持续增强粮食等重要农产品供给保障能力",
+            ],
+        ),
+        (
+            3,
+            "社会消费品零售总额增长7.5%",
+            &[
+                "二、2024年主要任务",
+                "(三)着力扩大内需，多措并举稳投资促消费",
+            ],
+        ),
+        (
+            3,
+            "城镇新增就业5.1万人",
+            &["一、2023年工作回顾", "(八)社会民生改善取得新成效"],
+        ),
+        (
+            3,
+            "严格执行新修订的纪律处分条例",
+            &["三、全面加强政府自身建设", "(四)打造廉洁政府"],
+        ),
+        (
+            4,
+            "全年糧食播種面積275萬畝",
+            &[
+                "一、2023年政府工作回顧",
+                "(一)全力防風險、守底線，社會大局保持和諧穩定",
+            ],
+        ),
+        (
+            4,
+            "新增釋放煤炭產能600萬噸/年",
+            &["二、2024年主要目標和重點任務", "(一)突出比較優勢大抓工業"],
+        ),
     ];
     for (i, needle, path) in cases {
         let p = passage_with(seed(i), needle);
@@ -179,28 +330,54 @@ fn section_paths_of_sampled_passages() {
         assert_eq!(p.term, None);
     }
     // Headings fused with their body are split off it.
-    let p = passage_with(seed(3), "加快融入成渝地区双城经济圈建设，制定实施十大重点攻坚任务");
+    let p = passage_with(
+        seed(3),
+        "加快融入成渝地区双城经济圈建设，制定实施十大重点攻坚任务",
+    );
     assert!(!p.text.contains("落实国家重大战略部署谋划新布局"));
     // Several articles in one file: each heads its own passages.
     let p = passage_with(seed(0), "全年共召开人大常委会会议11次");
-    assert_eq!(p.section_path, ["依法履职有担当 保障发展有作为——南明区第十八届人民代表大会常务委员会2023年工作亮点回顾"]);
+    assert_eq!(
+        p.section_path,
+        ["依法履职有担当 保障发展有作为——南明区第十八届人民代表大会常务委员会2023年工作亮点回顾"]
+    );
 }
 
 #[test]
 fn glossary_entries_of_003_are_their_own_passages() {
-    let glossary: Vec<&Passage> = seed(3).passages.iter().filter(|p| p.term.is_some()).collect();
-    let terms: std::collections::BTreeSet<&str> = glossary.iter().filter_map(|p| p.term.as_deref()).collect();
+    let glossary: Vec<&Passage> = seed(3)
+        .passages
+        .iter()
+        .filter(|p| p.term.is_some())
+        .collect();
+    let terms: std::collections::BTreeSet<&str> =
+        glossary.iter().filter_map(|p| p.term.as_deref()).collect();
     assert!(terms.len() >= 30, "{} terms", terms.len());
-    for t in ["六大攻坚战", "AEO认证", "EOD", "四张清单", "合格境内有限合伙人(QDLP)试点", "三服务"] {
+    for t in [
+        "六大攻坚战",
+        "AEO认证",
+        "EOD",
+        "四张清单",
+        "合格境内有限合伙人(QDLP)试点",
+        "三服务",
+    ] {
         assert!(terms.contains(t), "missing term {t}");
     }
     for p in glossary {
         assert_eq!(p.section_path, ["名词解释"]);
         let term = p.term.as_deref().unwrap();
-        let first = seed(3).passages.iter().find(|q| q.term.as_deref() == Some(term)).unwrap();
+        let first = seed(3)
+            .passages
+            .iter()
+            .find(|q| q.term.as_deref() == Some(term))
+            .unwrap();
         assert!(first.text.contains(term), "{term}: {}", first.text);
     }
-    let eod = seed(3).passages.iter().find(|p| p.term.as_deref() == Some("EOD")).unwrap();
+    let eod = seed(3)
+        .passages
+        .iter()
+        .find(|p| p.term.as_deref() == Some("EOD"))
+        .unwrap();
     assert!(eod.text.contains("Ecology Oriented Development"));
 }
 
@@ -211,7 +388,11 @@ fn passages_are_bounded_stable_and_folded() {
         for (i, p) in d.passages.iter().enumerate() {
             assert_eq!(p.ordinal as usize, i);
             assert_eq!(p.id, format!("{}-{i:04}", d.id));
-            assert!(corpus::passages::estimate_tokens(&p.text) <= 200, "{}", p.text);
+            assert!(
+                corpus::passages::estimate_tokens(&p.text) <= 200,
+                "{}",
+                p.text
+            );
             assert_eq!(p.text_simplified, corpus::to_simplified(&p.text));
         }
     }
@@ -232,7 +413,16 @@ fn passages_are_bounded_stable_and_folded() {
 
 /// What must not change between layouts of the same report.
 fn shape(d: &Document) -> Vec<(Vec<String>, Option<String>, String)> {
-    d.passages.iter().map(|p| (p.section_path.clone(), p.term.clone(), p.text.replace('\n', ""))).collect()
+    d.passages
+        .iter()
+        .map(|p| {
+            (
+                p.section_path.clone(),
+                p.term.clone(),
+                p.text.replace('\n', ""),
+            )
+        })
+        .collect()
 }
 
 fn assert_same(reference: &Document, variant: &Document, what: &str) {
@@ -264,7 +454,11 @@ fn encodings_give_the_same_passages() {
         assert_eq!(d.passages, reference.passages, "{name}: GB18030");
 
         for (label, be) in [("UTF-16LE", false), ("UTF-16BE", true)] {
-            let mut bytes: Vec<u8> = if be { vec![0xFE, 0xFF] } else { vec![0xFF, 0xFE] };
+            let mut bytes: Vec<u8> = if be {
+                vec![0xFE, 0xFF]
+            } else {
+                vec![0xFF, 0xFE]
+            };
             for u in text.encode_utf16() {
                 bytes.extend(if be { u.to_be_bytes() } else { u.to_le_bytes() });
             }
@@ -283,7 +477,10 @@ fn big5_gives_the_same_passages_modulo_the_script_fold() {
     for name in SEEDS {
         let text = String::from_utf8(seed_bytes(name)).unwrap();
         let all = text.lines().count();
-        let kept: Vec<&str> = text.lines().filter(|l| !BIG5.encode(&script::to_traditional(l)).2).collect();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !BIG5.encode(&script::to_traditional(l)).2)
+            .collect();
         if kept.len() * 10 < all * 9 {
             continue;
         }
@@ -296,7 +493,10 @@ fn big5_gives_the_same_passages_modulo_the_script_fold() {
         assert_eq!(d.encoding, "Big5", "{name}");
         assert_eq!(d.script, "traditional");
         let same_text = parse(name, traditional.as_bytes());
-        assert_eq!(d.passages, same_text.passages, "{name}: Big5 vs UTF-8 of the same text");
+        assert_eq!(
+            d.passages, same_text.passages,
+            "{name}: Big5 vs UTF-8 of the same text"
+        );
         // Against the original script: the same passages once both are folded.
         let reference = parse(name, original.as_bytes());
         assert_eq!(reference.passages.len(), d.passages.len(), "{name}");
@@ -308,11 +508,17 @@ fn big5_gives_the_same_passages_modulo_the_script_fold() {
                 same += usize::from(c1 == c2);
             }
         }
-        assert!(same * 1000 >= total * 995, "{name}: folded text agrees on {same}/{total}");
+        assert!(
+            same * 1000 >= total * 995,
+            "{name}: folded text agrees on {same}/{total}"
+        );
         assert_eq!(d.meta.district, reference.meta.district);
         assert_eq!(d.meta.year, reference.meta.year);
     }
-    assert!(tested >= 3, "only {tested} seeds mostly representable in Big5");
+    assert!(
+        tested >= 3,
+        "only {tested} seeds mostly representable in Big5"
+    );
 }
 
 /// Hard-wraps every line at `width` characters.
@@ -337,11 +543,18 @@ fn layouts_give_the_same_passages() {
         let reference = seed(i);
         let wrapped = hard_wrap(&text, 40);
         assert!(wrapped.lines().filter(|l| l.chars().count() == 40).count() > 100);
-        assert_same(reference, &parse(name, wrapped.as_bytes()), "CRLF + hard wrap at 40");
+        assert_same(
+            reference,
+            &parse(name, wrapped.as_bytes()),
+            "CRLF + hard wrap at 40",
+        );
         let one_line = text.replace('\n', "\\r\\n");
         assert_eq!(one_line.lines().count(), 1);
         let d = parse(name, one_line.as_bytes());
-        assert_eq!(d.passages, reference.passages, "{name}: one line with literal \\r\\n");
+        assert_eq!(
+            d.passages, reference.passages,
+            "{name}: one line with literal \\r\\n"
+        );
     }
 }
 
@@ -367,17 +580,42 @@ fn html_page_yields_only_the_article() {
 <footer><p>版权所有：贵阳市南明区人民政府 主办单位：南明区政府办公室 联系电话：0851-85888888</p>
 <p>黔ICP备12345678号</p></footer></body></html>"#;
     let d = parse("nanming.html", html.as_bytes());
-    let all: String = d.passages.iter().map(|p| format!("{}|{}", p.section_path.join(">"), p.text)).collect::<Vec<_>>().join("\n");
-    for junk in ["设为首页", "政务公开", "当前位置", "版权所有", "联系电话", "相关链接", "tracker", "color", "ICP", "南明区政府网"] {
+    let all: String = d
+        .passages
+        .iter()
+        .map(|p| format!("{}|{}", p.section_path.join(">"), p.text))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for junk in [
+        "设为首页",
+        "政务公开",
+        "当前位置",
+        "版权所有",
+        "联系电话",
+        "相关链接",
+        "tracker",
+        "color",
+        "ICP",
+        "南明区政府网",
+    ] {
         assert!(!all.contains(junk), "{junk} leaked: {all}");
     }
-    assert_eq!(d.meta.title.as_deref(), Some("2024年贵阳市南明区政府工作报告"));
+    assert_eq!(
+        d.meta.title.as_deref(),
+        Some("2024年贵阳市南明区政府工作报告")
+    );
     assert_eq!(d.meta.district.as_deref(), Some("南明区"));
     assert_eq!(d.meta.meeting_date.as_deref(), Some("2024-01-10"));
-    assert_eq!(passage_with(&d, "城镇新增就业3.5万人").section_path, ["一、2023年工作回顾"]);
+    assert_eq!(
+        passage_with(&d, "城镇新增就业3.5万人").section_path,
+        ["一、2023年工作回顾"]
+    );
     let p = passage_with(&d, "新开工标准厂房20万平方米&配套设施同步建设");
     assert_eq!(p.section_path, ["一、2023年工作回顾", "(一)产业发展"]);
-    assert_eq!(passage_with(&d, "稳中求进").section_path, ["二、2024年主要任务"]);
+    assert_eq!(
+        passage_with(&d, "稳中求进").section_path,
+        ["二、2024年主要任务"]
+    );
     assert!(d.removed["html_tags"] > 20);
 }
 
@@ -395,8 +633,14 @@ fn markdown_headings_give_section_paths() {
     assert_eq!(p.section_path, ["一、2023年工作回顾"]);
     let p = passage_with(&d, "新增规上工业企业30家。");
     assert_eq!(p.section_path, ["一、2023年工作回顾", "产业发展"]);
-    assert_eq!(passage_with(&d, "增长6%左右").section_path, ["二、2024年主要任务"]);
-    assert!(d.passages.iter().all(|p| !p.text.contains(['#', '*', '[', ']']) && !p.text.contains("png")));
+    assert_eq!(
+        passage_with(&d, "增长6%左右").section_path,
+        ["二、2024年主要任务"]
+    );
+    assert!(d
+        .passages
+        .iter()
+        .all(|p| !p.text.contains(['#', '*', '[', ']']) && !p.text.contains("png")));
 }
 
 #[test]
@@ -404,7 +648,9 @@ fn empty_and_binary_files_are_rejected_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty-report.txt");
     std::fs::write(&empty, b"").unwrap();
-    let e = corpus::parse_file(&empty, &CorpusOptions::default()).unwrap_err().to_string();
+    let e = corpus::parse_file(&empty, &CorpusOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("empty-report.txt") && e.contains("empty"), "{e}");
     let blank = dir.path().join("blank.txt");
     std::fs::write(&blank, b"\r\n   \n\t").unwrap();
@@ -413,9 +659,16 @@ fn empty_and_binary_files_are_rejected_by_name() {
     let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
     bytes.extend((0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
     std::fs::write(&png, &bytes).unwrap();
-    let e = corpus::parse_file(&png, &CorpusOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("scan.png") && e.contains("not a text file"), "{e}");
-    let e = corpus::parse_file(&dir.path().join("missing.txt"), &CorpusOptions::default()).unwrap_err().to_string();
+    let e = corpus::parse_file(&png, &CorpusOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("scan.png") && e.contains("not a text file"),
+        "{e}"
+    );
+    let e = corpus::parse_file(&dir.path().join("missing.txt"), &CorpusOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing.txt"), "{e}");
 }
 
@@ -424,7 +677,11 @@ fn sidecar_overrides_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("report.txt");
     std::fs::write(&file, seed_bytes(SEEDS[2])).unwrap();
-    std::fs::write(dir.path().join("report.meta.json"), r#"{"district": "南明区", "year": 2030, "speaker": null}"#).unwrap();
+    std::fs::write(
+        dir.path().join("report.meta.json"),
+        r#"{"district": "南明区", "year": 2030, "speaker": null}"#,
+    )
+    .unwrap();
     let d = corpus::parse_file(&file, &CorpusOptions::default()).unwrap();
     assert_eq!(d.meta.district.as_deref(), Some("南明区"));
     assert_eq!(d.meta.city.as_deref(), Some("贵阳市"));
@@ -432,13 +689,26 @@ fn sidecar_overrides_metadata() {
     assert_eq!(d.meta.year, Some(2030));
     assert_eq!(d.meta.speaker, None);
     assert_eq!(d.meta.confidence["district"], 1.0);
-    assert_eq!(d.meta.review_year, Some(2024), "untouched fields stay inferred");
+    assert_eq!(
+        d.meta.review_year,
+        Some(2024),
+        "untouched fields stay inferred"
+    );
     // CLI-style overrides win over the sidecar.
-    let cli = corpus::MetaOverrides { year: Some(Some(2031)), ..Default::default() };
+    let cli = corpus::MetaOverrides {
+        year: Some(Some(2031)),
+        ..Default::default()
+    };
     let d = corpus::parse_file_with(&file, &CorpusOptions::default(), &cli).unwrap();
     assert_eq!(d.meta.year, Some(2031));
-    std::fs::write(dir.path().join("report.meta.json"), r#"{"distrct": "typo"}"#).unwrap();
-    let e = corpus::parse_file(&file, &CorpusOptions::default()).unwrap_err().to_string();
+    std::fs::write(
+        dir.path().join("report.meta.json"),
+        r#"{"distrct": "typo"}"#,
+    )
+    .unwrap();
+    let e = corpus::parse_file(&file, &CorpusOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("report.meta.json"), "{e}");
 }
 
@@ -448,7 +718,15 @@ fn inspect_json_has_the_fields_other_tools_read() {
     for k in ["file", "encoding", "metadata", "removed", "passages"] {
         assert!(v.get(k).is_some(), "{k}");
     }
-    for k in ["district", "city", "province", "level", "year", "doc_type", "confidence"] {
+    for k in [
+        "district",
+        "city",
+        "province",
+        "level",
+        "year",
+        "doc_type",
+        "confidence",
+    ] {
         assert!(v["metadata"].get(k).is_some(), "{k}");
     }
     let p = &v["passages"][0];
@@ -460,10 +738,49 @@ fn inspect_json_has_the_fields_other_tools_read() {
 
 fn messy_text() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        "各位代表：", "一、", "（二）", "1.", "(3)", "A ", "——", "名词解释", "。", "，", "！", "?", "？", "\n", "\n\n",
-        "\r\n", "\\r\\n", " ", "报(bào)告", "?yún)^", "麒麟区", "南明区", "2024年", "政府工作报告", "发展", "经济",
-        "<p>", "</p>", "<h2>", "# ", "**", "|", "Rank: 7", "\u{FEFF}", "\u{FFFD}", "(2023年6月14日摄)", "政 府 工 作",
-        "术语：解释内容很长很长。", "𠀀", "ǘ┬", "\t", "全区", "全市",
+        "各位代表：",
+        "一、",
+        "（二）",
+        "1.",
+        "(3)",
+        "A ",
+        "——",
+        "名词解释",
+        "。",
+        "，",
+        "！",
+        "?",
+        "？",
+        "\n",
+        "\n\n",
+        "\r\n",
+        "\\r\\n",
+        " ",
+        "报(bào)告",
+        "?yún)^",
+        "麒麟区",
+        "南明区",
+        "2024年",
+        "政府工作报告",
+        "发展",
+        "经济",
+        "<p>",
+        "</p>",
+        "<h2>",
+        "# ",
+        "**",
+        "|",
+        "Rank: 7",
+        "\u{FEFF}",
+        "\u{FFFD}",
+        "(2023年6月14日摄)",
+        "政 府 工 作",
+        "术语：解释内容很长很长。",
+        "𠀀",
+        "ǘ┬",
+        "\t",
+        "全区",
+        "全市",
     ]);
     prop::collection::vec(pieces, 0..200).prop_map(|v| v.concat())
 }

@@ -15,7 +15,7 @@ use super::markup;
 use super::repair;
 use super::script;
 use super::structure::heading_marker;
-use super::text::{char_len, is_closing, is_cjk, is_terminal, Shape};
+use super::text::{char_len, is_cjk, is_closing, is_terminal, Shape};
 
 /// What cleaning removed or repaired, by kind.
 pub type Removed = BTreeMap<String, u64>;
@@ -70,7 +70,11 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
     if let Some(w) = wrap_width(&lines) {
         lines = join_broken(lines, Some(w), removed)
             .into_iter()
-            .map(|l| Line { text: l.text, md_level: l.md_level, gap_before: l.gap_before })
+            .map(|l| Line {
+                text: l.text,
+                md_level: l.md_level,
+                gap_before: l.gap_before,
+            })
             .collect();
     }
     for l in &mut lines {
@@ -150,7 +154,11 @@ fn split_lines(text: &str, markdown: bool) -> Vec<Line> {
             }
             continue;
         }
-        out.push(Line { text: t, md_level, gap_before: gap });
+        out.push(Line {
+            text: t,
+            md_level,
+            gap_before: gap,
+        });
         gap = 0;
     }
     out
@@ -158,7 +166,8 @@ fn split_lines(text: &str, markdown: bool) -> Vec<Line> {
 
 /// Treats characters that sit inside Chinese text without spacing.
 fn cjkish(c: char) -> bool {
-    is_cjk(c) || matches!(c as u32, 0x3000..=0x303F | 0xFF01..=0xFF0F | 0xFF1A..=0xFF20 | 0xFF3B..=0xFF40 | 0xFF5B..=0xFF65 | 0x2014 | 0x2018..=0x201F | 0x2026)
+    is_cjk(c)
+        || matches!(c as u32, 0x3000..=0x303F | 0xFF01..=0xFF0F | 0xFF1A..=0xFF20 | 0xFF3B..=0xFF40 | 0xFF5B..=0xFF65 | 0x2014 | 0x2018..=0x201F | 0x2026)
 }
 
 /// Collapses runs of spaces and removes spaces inside Chinese text: all of
@@ -170,7 +179,10 @@ fn normalise_spaces(line: &str) -> (String, u64) {
     if words.is_empty() {
         return (String::new(), 0);
     }
-    let singles = words.iter().filter(|w| w.chars().count() == 1 && w.chars().all(is_cjk)).count();
+    let singles = words
+        .iter()
+        .filter(|w| w.chars().count() == 1 && w.chars().all(is_cjk))
+        .count();
     if words.len() >= 3 && singles * 5 >= words.len() * 4 {
         return (words.concat(), (words.len() - 1) as u64);
     }
@@ -185,7 +197,8 @@ fn normalise_spaces(line: &str) -> (String, u64) {
             let both = cjkish(a) && cjkish(b);
             let mixed = (cjkish(a) && (b.is_ascii_punctuation() && b != '-'))
                 || (cjkish(b) && (a.is_ascii_punctuation() && a != '-'));
-            let phrases = short && is_cjk(a) && is_cjk(b) && char_len(prev) >= 2 && char_len(w) >= 2;
+            let phrases =
+                short && is_cjk(a) && is_cjk(b) && char_len(prev) >= 2 && char_len(w) >= 2;
             if (both || mixed) && !phrases {
                 removed += 1;
             } else {
@@ -229,7 +242,8 @@ fn is_chrome(line: &str) -> bool {
 /// page chrome.
 fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>) {
     let Some(first) = lines.iter().position(|l| Shape::of(&l.text).is_prose()) else {
-        let (keep, drop): (Vec<Line>, Vec<Line>) = lines.into_iter().partition(|l| !is_chrome(&l.text));
+        let (keep, drop): (Vec<Line>, Vec<Line>) =
+            lines.into_iter().partition(|l| !is_chrome(&l.text));
         bump(removed, "chrome_lines", drop.len() as u64);
         return (Vec::new(), keep);
     };
@@ -239,7 +253,8 @@ fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>
         .iter()
         .rposition(|l| {
             let s = Shape::of(&l.text);
-            s.is_prose() || (s.cjk >= 4 && l.text.contains(['。', '！', '？']) && !is_chrome(&l.text))
+            s.is_prose()
+                || (s.cjk >= 4 && l.text.contains(['。', '！', '？']) && !is_chrome(&l.text))
         })
         .unwrap_or(first)
         .max(first);
@@ -260,7 +275,11 @@ fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>
             start = start.min(t);
         }
     }
-    bump(removed, "chrome_lines", (start + (lines.len() - 1 - last)) as u64);
+    bump(
+        removed,
+        "chrome_lines",
+        (start + (lines.len() - 1 - last)) as u64,
+    );
     let mut it = lines.into_iter();
     let _before: Vec<Line> = it.by_ref().take(start).collect();
     let head: Vec<Line> = it.by_ref().take(first - start).collect();
@@ -270,7 +289,10 @@ fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>
 }
 
 static PHOTO_CREDIT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[(（][^()（）]{0,30}(摄|攝|供图|供圖|图|圖)[)）]|^(图|圖)[:：]|^(图|圖)为|^(图|圖)片").expect("valid regex")
+    Regex::new(
+        r"[(（][^()（）]{0,30}(摄|攝|供图|供圖|图|圖)[)）]|^(图|圖)[:：]|^(图|圖)为|^(图|圖)片",
+    )
+    .expect("valid regex")
 });
 
 /// Drops chrome inside the body, photo captions and lines repeated as page
@@ -282,7 +304,9 @@ fn drop_non_body(lines: Vec<Line>, removed: &mut Removed) -> Vec<Line> {
     }
     let repeated: Vec<String> = counts
         .iter()
-        .filter(|(t, &n)| n >= 3 && char_len(t) <= 20 && !Shape::of(t).is_prose() && heading_marker(t).is_none())
+        .filter(|(t, &n)| {
+            n >= 3 && char_len(t) <= 20 && !Shape::of(t).is_prose() && heading_marker(t).is_none()
+        })
         .map(|(t, _)| t.to_string())
         .collect();
     let mut gaps: Vec<usize> = lines.iter().skip(1).map(|l| l.gap_before).collect();
@@ -317,14 +341,20 @@ fn is_caption(line: &str, gap_before: usize, gap_after: usize, typical_gap: usiz
         return false;
     }
     let body: &str = line.trim_end_matches(['。', '.']);
-    let single_sentence = !body.chars().any(|c| is_terminal(c) || c == '，' || c == ',');
+    let single_sentence = !body
+        .chars()
+        .any(|c| is_terminal(c) || c == '，' || c == ',');
     if !single_sentence {
         return false;
     }
     if PHOTO_CREDIT.is_match(line) {
         return true;
     }
-    let isolated = gap_before.max(if gap_after == usize::MAX { 0 } else { gap_after }) >= typical_gap + 2;
+    let isolated = gap_before.max(if gap_after == usize::MAX {
+        0
+    } else {
+        gap_after
+    }) >= typical_gap + 2;
     isolated && n <= 30 && line.ends_with('。')
 }
 
@@ -338,8 +368,13 @@ fn join_broken(lines: Vec<Line>, width: Option<usize>, removed: &mut Removed) ->
     for l in lines {
         if open {
             if let Some(prev) = out.last_mut() {
-                let after_full_stop = prev.text.ends_with(|c: char| is_terminal(c) || is_closing(c));
-                if l.md_level.is_none() && !starts_block(&l.text) && !(after_full_stop && starts_entry(&l.text)) {
+                let after_full_stop = prev
+                    .text
+                    .ends_with(|c: char| is_terminal(c) || is_closing(c));
+                if l.md_level.is_none()
+                    && !starts_block(&l.text)
+                    && !(after_full_stop && starts_entry(&l.text))
+                {
                     prev.text.push_str(&l.text);
                     joins += 1;
                     open = continues(&prev.text, &l.text, width);
@@ -427,7 +462,8 @@ pub fn normalise_punct(line: &str) -> String {
         };
         let prev = if i > 0 { Some(chars[i - 1]) } else { None };
         let next = chars.get(i + 1).copied();
-        let digits = prev.is_some_and(|p| p.is_ascii_digit()) && next.is_some_and(|n| n.is_ascii_digit());
+        let digits =
+            prev.is_some_and(|p| p.is_ascii_digit()) && next.is_some_and(|n| n.is_ascii_digit());
         let chinese = prev.is_some_and(|p| cjkish(p) || is_closing(p) && !p.is_ascii())
             || next.is_some_and(cjkish);
         out.push(if chinese && !digits { full } else { c });
@@ -442,27 +478,53 @@ mod tests {
     #[test]
     fn spaces_inside_chinese() {
         assert_eq!(normalise_spaces("政 府 工 作 報 告").0, "政府工作報告");
-        assert_eq!(normalise_spaces("勇立潮头逐浪高 奋楫扬帆谱新篇").0, "勇立潮头逐浪高 奋楫扬帆谱新篇");
+        assert_eq!(
+            normalise_spaces("勇立潮头逐浪高 奋楫扬帆谱新篇").0,
+            "勇立潮头逐浪高 奋楫扬帆谱新篇"
+        );
         let long = "综合来看,受严峻复杂的外部环境、长期累积形成的风险难 题和极端天气频发影响,城区发展历程极不平凡、极 其困难。";
         assert!(!normalise_spaces(long).0.contains(' '));
-        assert_eq!(normalise_spaces("推进瑞灏达年产7200台 (套)智能电气设备项目,发挥作用。").0, "推进瑞灏达年产7200台(套)智能电气设备项目,发挥作用。");
+        assert_eq!(
+            normalise_spaces("推进瑞灏达年产7200台 (套)智能电气设备项目,发挥作用。").0,
+            "推进瑞灏达年产7200台(套)智能电气设备项目,发挥作用。"
+        );
         assert_eq!(normalise_spaces("依托AI 应用").0, "依托AI 应用");
     }
 
     #[test]
     fn chrome_by_shape() {
-        for l in ["查看: 744|回复: 0", "Rank: 7Rank: 7Rank: 7", "172463", "2万", "发表于 2024-7-5 21:02:51", "010-63691786", "Powered by quyushuju X3.4 Licensed© 2008-2018", "[复制链接]"] {
+        for l in [
+            "查看: 744|回复: 0",
+            "Rank: 7Rank: 7Rank: 7",
+            "172463",
+            "2万",
+            "发表于 2024-7-5 21:02:51",
+            "010-63691786",
+            "Powered by quyushuju X3.4 Licensed© 2008-2018",
+            "[复制链接]",
+        ] {
             assert!(is_chrome(l), "{l}");
         }
-        for l in ["一、2023年工作回顾", "名词解释", "各位代表:", "——南明区2024年高质量发展展望"] {
+        for l in [
+            "一、2023年工作回顾",
+            "名词解释",
+            "各位代表:",
+            "——南明区2024年高质量发展展望",
+        ] {
             assert!(!is_chrome(l), "{l}");
         }
     }
 
     #[test]
     fn punctuation_is_unified() {
-        assert_eq!(normalise_punct("2月5日、6日,政协第十一届"), "2月5日、6日，政协第十一届");
-        assert_eq!(normalise_punct("比为11.9:44.1:44,其中"), "比为11.9:44.1:44，其中");
+        assert_eq!(
+            normalise_punct("2月5日、6日,政协第十一届"),
+            "2月5日、6日，政协第十一届"
+        );
+        assert_eq!(
+            normalise_punct("比为11.9:44.1:44,其中"),
+            "比为11.9:44.1:44，其中"
+        );
         assert_eq!(normalise_punct("2024!在南岸!"), "2024！在南岸！");
     }
 }

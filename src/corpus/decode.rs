@@ -61,7 +61,11 @@ fn sniff(bytes: &[u8]) -> (&'static Encoding, &[u8]) {
     let guess = det.guess(None, chardetng::Utf8Detection::Deny);
     // GBK is a subset of GB18030; decode the superset so that nothing a GBK
     // file holds is lost and GB18030-only characters survive too.
-    let guess = if guess == encoding_rs::GBK { GB18030 } else { guess };
+    let guess = if guess == encoding_rs::GBK {
+        GB18030
+    } else {
+        guess
+    };
     // GB and Big5 share byte ranges, so a statistical guess can confuse
     // them; the decoding that yields more common Han characters wins.
     let mut best = (guess, plausibility(guess, bytes));
@@ -89,7 +93,9 @@ fn plausibility(enc: &'static Encoding, bytes: &[u8]) -> f64 {
         total += 1;
         if c == '\u{FFFD}' {
             broken += 1;
-        } else if c.is_ascii() || matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFFEF | 0x2010..=0x2027) {
+        } else if c.is_ascii()
+            || matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFFEF | 0x2010..=0x2027)
+        {
             good += 1;
         } else if crate::corpus::text::is_cjk(c) {
             let mut buf = [0u8; 4];
@@ -174,7 +180,10 @@ fn normalise_newlines(text: &str) -> String {
     let real = t.matches('\n').count();
     let escaped = t.matches("\\n").count();
     if escaped >= 3 && real * 10 < escaped {
-        t = t.replace("\\r\\n", "\n").replace("\\n", "\n").replace("\\r", "\n");
+        t = t
+            .replace("\\r\\n", "\n")
+            .replace("\\n", "\n")
+            .replace("\\r", "\n");
     }
     t
 }

@@ -13,21 +13,61 @@ const SKIP: &[&str] = &[
 ];
 /// Elements that start a new line.
 const BLOCK: &[&str] = &[
-    "p", "div", "br", "li", "tr", "td", "th", "section", "article", "main", "blockquote", "pre",
-    "table", "ul", "ol", "dd", "dt", "figure", "hr", "center", "body",
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "td",
+    "th",
+    "section",
+    "article",
+    "main",
+    "blockquote",
+    "pre",
+    "table",
+    "ul",
+    "ol",
+    "dd",
+    "dt",
+    "figure",
+    "hr",
+    "center",
+    "body",
 ];
 /// `class`/`id` words that mark page furniture rather than content.
 const FURNITURE: &[&str] = &[
-    "nav", "menu", "footer", "header", "sidebar", "breadcrumb", "copyright", "share", "login",
-    "comment", "related", "toolbar", "banner", "advert", "topbar", "pagination",
+    "nav",
+    "menu",
+    "footer",
+    "header",
+    "sidebar",
+    "breadcrumb",
+    "copyright",
+    "share",
+    "login",
+    "comment",
+    "related",
+    "toolbar",
+    "banner",
+    "advert",
+    "topbar",
+    "pagination",
 ];
 
 pub fn looks_like_html(text: &str) -> bool {
-    let head: String = text.chars().take(4000).collect::<String>().to_ascii_lowercase();
+    let head: String = text
+        .chars()
+        .take(4000)
+        .collect::<String>()
+        .to_ascii_lowercase();
     head.contains("<html")
         || head.contains("<!doctype html")
         || head.contains("<body")
-        || (head.matches("<p>").count() + head.matches("<div").count() + head.matches("<br").count()) >= 3
+        || (head.matches("<p>").count()
+            + head.matches("<div").count()
+            + head.matches("<br").count())
+            >= 3
 }
 
 pub fn looks_like_markdown(file: &str, text: &str) -> bool {
@@ -69,7 +109,10 @@ pub fn html_to_lines(html: &str) -> (String, u64) {
                 tags += 1;
                 let name = String::from_utf8_lossy(&tag.name).to_ascii_lowercase();
                 if !skip_depth.is_empty() {
-                    if !tag.self_closing && !is_void(&name) && name == skip_depth[skip_depth.len() - 1] {
+                    if !tag.self_closing
+                        && !is_void(&name)
+                        && name == skip_depth[skip_depth.len() - 1]
+                    {
                         skip_depth.push(name);
                     }
                     continue;
@@ -82,7 +125,9 @@ pub fn html_to_lines(html: &str) -> (String, u64) {
                             .split(|c: char| !c.is_ascii_alphanumeric())
                             .any(|w| FURNITURE.contains(&w) || w == "navigation")
                 });
-                if (SKIP.contains(&name.as_str()) || (furniture && !is_void(&name))) && !tag.self_closing {
+                if (SKIP.contains(&name.as_str()) || (furniture && !is_void(&name)))
+                    && !tag.self_closing
+                {
                     skip_depth.push(name);
                     continue;
                 }
@@ -120,13 +165,15 @@ pub fn html_to_lines(html: &str) -> (String, u64) {
                     out.push('\n');
                 }
             }
-            Token::String(s) => {
-                if skip_depth.is_empty() && in_scope {
-                    let s = String::from_utf8_lossy(&s);
-                    // Inside a heading, line breaks would split it.
-                    let s = if heading.is_some() { s.replace('\n', " ") } else { s.into_owned() };
-                    out.push_str(&s);
-                }
+            Token::String(s) if skip_depth.is_empty() && in_scope => {
+                let s = String::from_utf8_lossy(&s);
+                // Inside a heading, line breaks would split it.
+                let s = if heading.is_some() {
+                    s.replace('\n', " ")
+                } else {
+                    s.into_owned()
+                };
+                out.push_str(&s);
             }
             _ => {}
         }
@@ -147,7 +194,21 @@ fn heading_level(name: &str) -> Option<usize> {
 }
 
 fn is_void(name: &str) -> bool {
-    matches!(name, "br" | "hr" | "img" | "input" | "meta" | "link" | "area" | "base" | "col" | "embed" | "source" | "track" | "wbr")
+    matches!(
+        name,
+        "br" | "hr"
+            | "img"
+            | "input"
+            | "meta"
+            | "link"
+            | "area"
+            | "base"
+            | "col"
+            | "embed"
+            | "source"
+            | "track"
+            | "wbr"
+    )
 }
 
 /// One Markdown line with its syntax removed; `Some(level)` for headings.
@@ -161,12 +222,18 @@ pub fn strip_markdown_line(line: &str, in_code: &mut bool) -> Option<(Option<u8>
         return Some((None, t.to_string()));
     }
     // Tables' separator rows and horizontal rules carry no text.
-    if !t.is_empty() && t.chars().all(|c| matches!(c, '-' | '|' | ':' | ' ' | '*' | '_' | '=')) {
+    if !t.is_empty()
+        && t.chars()
+            .all(|c| matches!(c, '-' | '|' | ':' | ' ' | '*' | '_' | '='))
+    {
         return None;
     }
     let hashes = t.chars().take_while(|&c| c == '#').count();
     let (level, rest) = if (1..=6).contains(&hashes) && t[hashes..].starts_with(' ') {
-        (Some(hashes as u8), t[hashes..].trim().trim_end_matches('#').trim())
+        (
+            Some(hashes as u8),
+            t[hashes..].trim().trim_end_matches('#').trim(),
+        )
     } else {
         (None, t)
     };
@@ -178,7 +245,12 @@ pub fn strip_markdown_line(line: &str, in_code: &mut bool) -> Option<(Option<u8>
     }
     let mut s = inline_markdown(rest);
     if s.starts_with('|') {
-        s = s.trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>().join(" ");
+        s = s
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
     }
     Some((level, s))
 }
@@ -198,13 +270,24 @@ fn inline_markdown(s: &str) -> String {
         }
         if c == '[' {
             if let Some(end) = link_end(&chars, i) {
-                let close = chars[i..].iter().position(|&c| c == ']').map(|p| p + i).unwrap_or(i);
+                let close = chars[i..]
+                    .iter()
+                    .position(|&c| c == ']')
+                    .map(|p| p + i)
+                    .unwrap_or(i);
                 out.extend(&chars[i + 1..close]);
                 i = end;
                 continue;
             }
         }
-        if c == '*' || c == '`' || (c == '_' && (i == 0 || i + 1 == chars.len() || chars[i - 1] == '_' || chars.get(i + 1) == Some(&'_'))) {
+        if c == '*'
+            || c == '`'
+            || (c == '_'
+                && (i == 0
+                    || i + 1 == chars.len()
+                    || chars[i - 1] == '_'
+                    || chars.get(i + 1) == Some(&'_')))
+        {
             i += 1;
             continue;
         }
@@ -244,9 +327,15 @@ mod tests {
     #[test]
     fn markdown_syntax_is_removed() {
         let mut code = false;
-        assert_eq!(strip_markdown_line("## 一、工作回顾", &mut code), Some((Some(2), "一、工作回顾".into())));
         assert_eq!(
-            strip_markdown_line("- **重点**推进[项目](http://x/y)建设![图](a.png)", &mut code),
+            strip_markdown_line("## 一、工作回顾", &mut code),
+            Some((Some(2), "一、工作回顾".into()))
+        );
+        assert_eq!(
+            strip_markdown_line(
+                "- **重点**推进[项目](http://x/y)建设![图](a.png)",
+                &mut code
+            ),
             Some((None, "重点推进项目建设".into()))
         );
     }

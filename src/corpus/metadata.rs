@@ -57,8 +57,9 @@ pub struct Table {
     by_stem: HashMap<String, Vec<usize>>,
 }
 
-static ETHNIC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(\p{Han}{2,}?)(?:\p{Han}{1,4}?族)+自治[州县旗]$").expect("valid regex"));
+static ETHNIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(\p{Han}{2,}?)(?:\p{Han}{1,4}?族)+自治[州县旗]$").expect("valid regex")
+});
 
 /// The name without its administrative suffix (`南明区` → `南明`), or `None`
 /// when that would leave a single character.
@@ -67,11 +68,32 @@ fn stem(name: &str, level: Level) -> Option<String> {
         return Some(c[1].to_string());
     }
     let suffixes: &[&str] = match level {
-        Level::Province => &["特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市"],
+        Level::Province => &[
+            "特别行政区",
+            "维吾尔自治区",
+            "壮族自治区",
+            "回族自治区",
+            "自治区",
+            "省",
+            "市",
+        ],
         Level::Prefecture => &["自治州", "地区", "盟", "市"],
-        Level::County => &["自治县", "自治旗", "特区", "林区", "新区", "区", "县", "市", "旗"],
+        Level::County => &[
+            "自治县",
+            "自治旗",
+            "特区",
+            "林区",
+            "新区",
+            "区",
+            "县",
+            "市",
+            "旗",
+        ],
     };
-    let s = suffixes.iter().find_map(|suf| name.strip_suffix(suf)).unwrap_or(name);
+    let s = suffixes
+        .iter()
+        .find_map(|suf| name.strip_suffix(suf))
+        .unwrap_or(name);
     (s.chars().count() >= 2 && s != name).then(|| s.to_string())
 }
 
@@ -82,8 +104,12 @@ impl Table {
         let mut divisions = Vec::new();
         for line in tsv.lines().filter(|l| !l.starts_with('#')) {
             let mut it = line.split('\t');
-            let (Some(code), Some(name)) = (it.next(), it.next()) else { continue };
-            let Ok(code) = code.trim().parse::<u32>() else { continue };
+            let (Some(code), Some(name)) = (it.next(), it.next()) else {
+                continue;
+            };
+            let Ok(code) = code.trim().parse::<u32>() else {
+                continue;
+            };
             let level = if code % 10000 == 0 {
                 Level::Province
             } else if code % 100 == 0 {
@@ -91,9 +117,17 @@ impl Table {
             } else {
                 Level::County
             };
-            divisions.push(Division { code, name: name.trim().to_string(), level });
+            divisions.push(Division {
+                code,
+                name: name.trim().to_string(),
+                level,
+            });
         }
-        let by_code: HashMap<u32, usize> = divisions.iter().enumerate().map(|(i, d)| (d.code, i)).collect();
+        let by_code: HashMap<u32, usize> = divisions
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.code, i))
+            .collect();
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
         let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
         let mut stems = HashMap::new();
@@ -111,7 +145,11 @@ impl Table {
             }
         }
         // Two-character names (`城区`, `郊区`) are ordinary words in reports.
-        let full_names: Vec<String> = by_name.keys().filter(|n| n.chars().count() >= 3).cloned().collect();
+        let full_names: Vec<String> = by_name
+            .keys()
+            .filter(|n| n.chars().count() >= 3)
+            .cloned()
+            .collect();
         let full = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&full_names)
@@ -121,7 +159,18 @@ impl Table {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&stem_names)
             .expect("automaton over division stems");
-        Table { divisions, by_code, by_name, children, stems, full, full_names, stem_ac, stem_names, by_stem }
+        Table {
+            divisions,
+            by_code,
+            by_name,
+            children,
+            stems,
+            full,
+            full_names,
+            stem_ac,
+            stem_names,
+            by_stem,
+        }
     }
 
     pub fn lookup(&self, name: &str) -> &[usize] {
@@ -129,7 +178,9 @@ impl Table {
     }
 
     pub fn province_of(&self, i: usize) -> Option<usize> {
-        self.by_code.get(&(self.divisions[i].code / 10000 * 10000)).copied()
+        self.by_code
+            .get(&(self.divisions[i].code / 10000 * 10000))
+            .copied()
     }
 
     /// The prefecture-level city over `i`: itself for a prefecture, the
@@ -201,25 +252,31 @@ static MEETING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"在(.{2,30}?)第[一二三四五六七八九十]+届人民代表大会").expect("valid regex")
 });
 static OFFICIAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\p{Han}{2,20}?)人民政府(?:代)?(?:区长|县长|市长|旗长|州长|省长|主席)").expect("valid regex")
+    Regex::new(r"(\p{Han}{2,20}?)人民政府(?:代)?(?:区长|县长|市长|旗长|州长|省长|主席)")
+        .expect("valid regex")
 });
 static AGENCY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\p{Han}{2,12}?)(?:发展和改革局|发展和改革委员会|发展改革委|财政局|统计局)").expect("valid regex")
+    Regex::new(r"(\p{Han}{2,12}?)(?:发展和改革局|发展和改革委员会|发展改革委|财政局|统计局)")
+        .expect("valid regex")
 });
 static MEETING_DATE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d{4})年(\d{1,2})月(\d{1,2})日(?:在|于)").expect("valid regex"));
 static SPEAKER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:区长|县长|市长|旗长|州长|省长|主席|主任|局长)\s*(\p{Han}{2,4})$").expect("valid regex")
+    Regex::new(r"(?:区长|县长|市长|旗长|州长|省长|主席|主任|局长)\s*(\p{Han}{2,4})$")
+        .expect("valid regex")
 });
 static YEAR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d{4})年").expect("valid regex"));
 static EXECUTED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d{4})年[^，。；]{0,24}?执行情况").expect("valid regex"));
 static DRAFT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d{4})年[^，。；]{0,24}?草案").expect("valid regex"));
-static REPORTS_WORK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"代表\p{Han}{0,8}人民政府\p{Han}{0,4}报告工作").expect("valid regex"));
-static LEVEL_WORDS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"我代表([区县市旗州省])人民政府|全([区县市旗州省])|([区县市旗州省])委").expect("valid regex"));
+static REPORTS_WORK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"代表\p{Han}{0,8}人民政府\p{Han}{0,4}报告工作").expect("valid regex")
+});
+static LEVEL_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"我代表([区县市旗州省])人民政府|全([区县市旗州省])|([区县市旗州省])委")
+        .expect("valid regex")
+});
 
 fn plausible_year(y: &str) -> Option<i32> {
     y.parse::<i32>().ok().filter(|y| (1949..=2100).contains(y))
@@ -233,26 +290,46 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
     let opening: String = ev.body.chars().take(1200).collect();
 
     // --- reporting unit
-    let last_unit = |text: &str| table.mentions(text).into_iter().max_by_key(|m| m.0).map(|m| m.1);
+    let last_unit = |text: &str| {
+        table
+            .mentions(text)
+            .into_iter()
+            .max_by_key(|m| m.0)
+            .map(|m| m.1)
+    };
     let strong = MEETING
         .captures(&head)
         .and_then(|c| last_unit(&c[1]).map(|u| (u, 0.95)))
-        .or_else(|| OFFICIAL.captures(&head).and_then(|c| last_unit(&c[1]).map(|u| (u, 0.9))))
+        .or_else(|| {
+            OFFICIAL
+                .captures(&head)
+                .and_then(|c| last_unit(&c[1]).map(|u| (u, 0.9)))
+        })
         .or_else(|| ev.title.and_then(|t| last_unit(t).map(|u| (u, 0.85))))
-        .or_else(|| AGENCY.captures(&head).and_then(|c| last_unit(&c[1]).map(|u| (u, 0.8))));
+        .or_else(|| {
+            AGENCY
+                .captures(&head)
+                .and_then(|c| last_unit(&c[1]).map(|u| (u, 0.8)))
+        });
     let all_text = format!("{head}\n{}", ev.body);
     let stem_counts = table.stem_counts(&all_text);
     let unit = strong.or_else(|| unit_from_body(table, &head, ev.body, &stem_counts));
     if let Some((name, c)) = unit {
         let ids = table.lookup(&name);
-        let chosen = if ids.len() == 1 { Some(ids[0]) } else { resolve_ambiguous(table, ids, &stem_counts) };
+        let chosen = if ids.len() == 1 {
+            Some(ids[0])
+        } else {
+            resolve_ambiguous(table, ids, &stem_counts)
+        };
         meta.district = Some(name.clone());
         match chosen {
             Some(i) => {
                 let d = &table.divisions[i];
                 meta.level = Some(d.level.as_str().to_string());
                 meta.city = table.city_of(i).map(|c| table.divisions[c].name.clone());
-                meta.province = table.province_of(i).map(|p| table.divisions[p].name.clone());
+                meta.province = table
+                    .province_of(i)
+                    .map(|p| table.divisions[p].name.clone());
                 for k in ["district", "city", "province", "level"] {
                     conf.insert(k.into(), c);
                 }
@@ -272,7 +349,11 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
     // --- years
     let meeting = MEETING_DATE.captures(&head);
     if let Some(m) = &meeting {
-        if let (Some(y), Ok(mo), Ok(d)) = (plausible_year(&m[1]), m[2].parse::<u32>(), m[3].parse::<u32>()) {
+        if let (Some(y), Ok(mo), Ok(d)) = (
+            plausible_year(&m[1]),
+            m[2].parse::<u32>(),
+            m[3].parse::<u32>(),
+        ) {
             if (1..=12).contains(&mo) && (1..=31).contains(&d) {
                 meta.meeting_date = Some(format!("{y:04}-{mo:02}-{d:02}"));
                 conf.insert("meeting_date".into(), 0.95);
@@ -282,10 +363,20 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
     let mut review = None;
     let mut plan = None;
     for h in ev.headings {
-        let Some(y) = YEAR.captures(h).and_then(|c| plausible_year(&c[1])) else { continue };
-        if ["回顾", "执行情况", "成效", "成绩", "总结", "过去"].iter().any(|k| h.contains(k)) {
+        let Some(y) = YEAR.captures(h).and_then(|c| plausible_year(&c[1])) else {
+            continue;
+        };
+        if ["回顾", "执行情况", "成效", "成绩", "总结", "过去"]
+            .iter()
+            .any(|k| h.contains(k))
+        {
             review.get_or_insert(y);
-        } else if ["任务", "目标", "计划", "安排", "要求", "展望", "打算", "思路"].iter().any(|k| h.contains(k)) {
+        } else if [
+            "任务", "目标", "计划", "安排", "要求", "展望", "打算", "思路",
+        ]
+        .iter()
+        .any(|k| h.contains(k))
+        {
             plan.get_or_insert(y);
         }
     }
@@ -295,9 +386,19 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
     if let Some(c) = DRAFT.captures(&format!("{head}{opening}")) {
         plan = plan.or(plausible_year(&c[1]));
     }
-    let title_year = ev.title.and_then(|t| YEAR.captures(t)).and_then(|c| plausible_year(&c[1]));
-    let meeting_year = meta.meeting_date.as_deref().and_then(|d| plausible_year(&d[..4]));
-    if let Some((y, c)) = plan.map(|y| (y, 0.9)).or(title_year.map(|y| (y, 0.85))).or(meeting_year.map(|y| (y, 0.75))) {
+    let title_year = ev
+        .title
+        .and_then(|t| YEAR.captures(t))
+        .and_then(|c| plausible_year(&c[1]));
+    let meeting_year = meta
+        .meeting_date
+        .as_deref()
+        .and_then(|d| plausible_year(&d[..4]));
+    if let Some((y, c)) = plan
+        .map(|y| (y, 0.9))
+        .or(title_year.map(|y| (y, 0.85)))
+        .or(meeting_year.map(|y| (y, 0.75)))
+    {
         meta.year = Some(y);
         conf.insert("year".into(), c);
     }
@@ -318,7 +419,11 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
         Some(("政府工作报告", 0.85))
     } else if opening.contains("常务委员会工作报告") {
         Some(("人大常委会工作报告", 0.8))
-    } else if ev.captions > 0 || ["展望", "回顾", "综述", "记者"].iter().any(|k| title.contains(k)) {
+    } else if ev.captions > 0
+        || ["展望", "回顾", "综述", "记者"]
+            .iter()
+            .any(|k| title.contains(k))
+    {
         Some(("新闻报道", 0.6))
     } else {
         None
@@ -354,7 +459,12 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
 
 /// Picks the unit from names in the body, weighed by how often they occur
 /// and by the level the text speaks at.
-fn unit_from_body(table: &Table, head: &str, body: &str, stems: &HashMap<usize, usize>) -> Option<(String, f32)> {
+fn unit_from_body(
+    table: &Table,
+    head: &str,
+    body: &str,
+    stems: &HashMap<usize, usize>,
+) -> Option<(String, f32)> {
     let mut counts: HashMap<String, f32> = HashMap::new();
     for (_, name, _) in table.mentions(head) {
         *counts.entry(name).or_insert(0.0) += 3.0;
@@ -378,11 +488,19 @@ fn unit_from_body(table: &Table, head: &str, body: &str, stems: &HashMap<usize, 
             *level_votes.entry(ch).or_insert(0.0) += w;
         }
     }
-    let speaks_as = level_votes.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(c, _)| *c);
+    let speaks_as = level_votes
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(c, _)| *c);
     let mut scored: Vec<(String, f32)> = counts
         .into_iter()
         .map(|(name, n)| {
-            let stem_n = table.lookup(&name).iter().map(|i| stems.get(i).copied().unwrap_or(0)).max().unwrap_or(0);
+            let stem_n = table
+                .lookup(&name)
+                .iter()
+                .map(|i| stems.get(i).copied().unwrap_or(0))
+                .max()
+                .unwrap_or(0);
             let mut s = n + 0.3 * stem_n as f32;
             if let Some(ch) = speaks_as {
                 s *= if name.ends_with(ch) { 2.0 } else { 0.5 };
@@ -429,7 +547,9 @@ fn resolve_ambiguous(table: &Table, ids: &[usize], stems: &HashMap<usize, usize>
 
 /// Fills city, province and level for a district named by an override.
 pub fn complete_from_table(meta: &mut DocumentMeta) {
-    let Some(name) = meta.district.clone() else { return };
+    let Some(name) = meta.district.clone() else {
+        return;
+    };
     let ids = TABLE.lookup(&name);
     if ids.len() != 1 {
         return;
@@ -452,7 +572,13 @@ mod tests {
     use super::*;
 
     fn ev<'a>(head: &'a [String], body: &'a str) -> Evidence<'a> {
-        Evidence { head, title: None, body, headings: &[], captions: 0 }
+        Evidence {
+            head,
+            title: None,
+            body,
+            headings: &[],
+            captions: 0,
+        }
     }
 
     #[test]
@@ -472,7 +598,10 @@ mod tests {
 
     #[test]
     fn city_report_naming_counties_is_the_city() {
-        let head = vec!["——2024年1月31日在六盘水市第九届人民代表大会第四次会议上".to_string(), "市长 李巍".to_string()];
+        let head = vec![
+            "——2024年1月31日在六盘水市第九届人民代表大会第四次会议上".to_string(),
+            "市长 李巍".to_string(),
+        ];
         let body = "我代表市人民政府向大会报告工作。钟山区、水城区、六枝特区和盘州市全面推进。全市经济增长。";
         let m = infer(&ev(&head, body));
         assert_eq!(m.district.as_deref(), Some("六盘水市"));
@@ -482,24 +611,39 @@ mod tests {
         assert_eq!(m.meeting_date.as_deref(), Some("2024-01-31"));
         assert_eq!(m.year, Some(2024));
         // Without the title block, the level the text speaks at decides.
-        let m = infer(&ev(&[], "我代表市人民政府报告。六盘水市钟山区水城区钟山区。全市全市。六盘水市。"));
+        let m = infer(&ev(
+            &[],
+            "我代表市人民政府报告。六盘水市钟山区水城区钟山区。全市全市。六盘水市。",
+        ));
         assert_eq!(m.district.as_deref(), Some("六盘水市"));
     }
 
     #[test]
     fn county_level_city_banner_and_ambiguity() {
-        let m = infer(&ev(&[], "我代表市人民政府报告工作。额尔古纳市全市上下团结奋斗，额尔古纳市发展。"));
+        let m = infer(&ev(
+            &[],
+            "我代表市人民政府报告工作。额尔古纳市全市上下团结奋斗，额尔古纳市发展。",
+        ));
         assert_eq!(m.district.as_deref(), Some("额尔古纳市"));
         assert_eq!(m.city.as_deref(), Some("呼伦贝尔市"));
         assert_eq!(m.level.as_deref(), Some("county"));
-        let m = infer(&ev(&[], "我代表旗人民政府报告工作。科尔沁右翼前旗全旗经济稳步增长。"));
+        let m = infer(&ev(
+            &[],
+            "我代表旗人民政府报告工作。科尔沁右翼前旗全旗经济稳步增长。",
+        ));
         assert_eq!(m.district.as_deref(), Some("科尔沁右翼前旗"));
         assert_eq!(m.province.as_deref(), Some("内蒙古自治区"));
         // 朝阳区 exists in Beijing and Changchun: decided by the other names…
-        let m = infer(&ev(&[], "我代表区人民政府报告工作。朝阳区全区上下，在长春市委领导下，朝阳区发展。"));
+        let m = infer(&ev(
+            &[],
+            "我代表区人民政府报告工作。朝阳区全区上下，在长春市委领导下，朝阳区发展。",
+        ));
         assert_eq!(m.city.as_deref(), Some("长春市"));
         // …or left open.
-        let m = infer(&ev(&[], "我代表区人民政府报告工作。朝阳区全区上下，朝阳区发展。"));
+        let m = infer(&ev(
+            &[],
+            "我代表区人民政府报告工作。朝阳区全区上下，朝阳区发展。",
+        ));
         assert_eq!(m.district.as_deref(), Some("朝阳区"));
         assert_eq!(m.city, None);
         assert!(m.confidence["city"] < 0.5);

@@ -162,12 +162,19 @@ pub fn parse_document(
     let title = pick_title(&doc.head);
     let blocks = structure::structure(&doc, title.as_deref());
     if blocks.iter().all(|b| b.text.trim().is_empty()) {
-        return Err(unreadable(file, "no report text found (only page furniture or headings)"));
+        return Err(unreadable(
+            file,
+            "no report text found (only page furniture or headings)",
+        ));
     }
     let id = content_id(&blocks);
     let passages = passages::build(&id, &blocks, opts);
 
-    let body: String = blocks.iter().map(|b| b.text.as_str()).collect::<Vec<_>>().join("\n");
+    let body: String = blocks
+        .iter()
+        .map(|b| b.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     let body_folded = to_simplified(&body);
     let doc_script = script::detect_script(&body, &body_folded);
     let head_folded: Vec<String> = doc.head.iter().map(|l| to_simplified(l)).collect();
@@ -223,7 +230,10 @@ fn content_id(blocks: &[structure::Block]) -> String {
         }
         h.update(b.text.replace('\n', "").as_bytes());
     }
-    h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 static WEB_SUFFIX: LazyLock<Regex> =
@@ -232,7 +242,10 @@ static WEB_SUFFIX: LazyLock<Regex> =
 /// The title: the first title-block line naming a kind of document (without
 /// a web page's `—全文`-style suffix), or a headline with its `——` subtitle.
 fn pick_title(head: &[String]) -> Option<String> {
-    const KINDS: [&str; 12] = ["报告", "计划", "规划", "纲要", "展望", "回顾", "公报", "通知", "意见", "决定", "方案", "总结"];
+    const KINDS: [&str; 12] = [
+        "报告", "计划", "规划", "纲要", "展望", "回顾", "公报", "通知", "意见", "决定", "方案",
+        "总结",
+    ];
     let folded: Vec<String> = head.iter().map(|l| to_simplified(l)).collect();
     let names_kind = |f: &str| KINDS.iter().any(|k| f.contains(k));
     for (i, f) in folded.iter().enumerate() {
@@ -242,7 +255,11 @@ fn pick_title(head: &[String]) -> Option<String> {
         if names_kind(f) {
             let t = head[i].trim();
             let stripped = WEB_SUFFIX.replace(t, "");
-            let keep = if names_kind(&to_simplified(&stripped)) { stripped.into_owned() } else { t.to_string() };
+            let keep = if names_kind(&to_simplified(&stripped)) {
+                stripped.into_owned()
+            } else {
+                t.to_string()
+            };
             return Some(keep);
         }
         if let Some(next) = folded.get(i + 1) {
@@ -298,7 +315,9 @@ pub struct MetaOverrides {
 }
 
 /// A key that is present (even as `null`) becomes `Some(value)`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -308,7 +327,18 @@ impl MetaOverrides {
         macro_rules! pick {
             ($($f:ident),*) => { MetaOverrides { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
         }
-        pick!(title, district, city, province, level, year, review_year, doc_type, meeting_date, speaker)
+        pick!(
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker
+        )
     }
 
     pub fn apply(&self, meta: &mut DocumentMeta) {
@@ -322,7 +352,11 @@ impl MetaOverrides {
         }
         if self.district.is_some() {
             // The inferred parents belonged to the inferred district.
-            for (f, given) in [("city", self.city.is_some()), ("province", self.province.is_some()), ("level", self.level.is_some())] {
+            for (f, given) in [
+                ("city", self.city.is_some()),
+                ("province", self.province.is_some()),
+                ("level", self.level.is_some()),
+            ] {
                 if !given {
                     meta.confidence.remove(f);
                     match f {
@@ -333,11 +367,26 @@ impl MetaOverrides {
                 }
             }
         }
-        set!(title, district, city, province, level, year, review_year, doc_type, meeting_date, speaker);
+        set!(
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker
+        );
         if self.district.is_some() {
             let before = (meta.city.clone(), meta.province.clone(), meta.level.clone());
             metadata::complete_from_table(meta);
-            for (f, was, now) in [("city", &before.0, &meta.city), ("province", &before.1, &meta.province), ("level", &before.2, &meta.level)] {
+            for (f, was, now) in [
+                ("city", &before.0, &meta.city),
+                ("province", &before.1, &meta.province),
+                ("level", &before.2, &meta.level),
+            ] {
                 if was.is_none() && now.is_some() {
                     meta.confidence.insert(f.to_string(), 0.95);
                 }
@@ -354,7 +403,9 @@ pub fn sidecar_path(path: &Path) -> Option<PathBuf> {
 }
 
 fn read_sidecar(path: &Path) -> Result<MetaOverrides, CorpusError> {
-    let Some(side) = sidecar_path(path) else { return Ok(MetaOverrides::default()) };
+    let Some(side) = sidecar_path(path) else {
+        return Ok(MetaOverrides::default());
+    };
     let name = side.display().to_string();
     let text = std::fs::read_to_string(&side).map_err(|e| unreadable(&name, e.to_string()))?;
     serde_json::from_str(&text).map_err(|e| unreadable(&name, format!("bad metadata sidecar: {e}")))
@@ -367,7 +418,11 @@ pub fn parse_file(path: &Path, opts: &CorpusOptions) -> Result<Document, CorpusE
 
 /// Like [`parse_file`], then applies `overrides` (e.g. CLI flags) on top of
 /// the sidecar.
-pub fn parse_file_with(path: &Path, opts: &CorpusOptions, overrides: &MetaOverrides) -> Result<Document, CorpusError> {
+pub fn parse_file_with(
+    path: &Path,
+    opts: &CorpusOptions,
+    overrides: &MetaOverrides,
+) -> Result<Document, CorpusError> {
     let name = path.display().to_string();
     if path.is_dir() {
         return Err(unreadable(&name, "is a directory"));
@@ -384,11 +439,15 @@ pub fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CorpusError> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|e| unreadable(&p.display().to_string(), e.to_string()))?;
+            let rd = std::fs::read_dir(p)
+                .map_err(|e| unreadable(&p.display().to_string(), e.to_string()))?;
             let mut files: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| {
-                    let n = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let n = f
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     f.is_file() && !n.starts_with('.') && !n.ends_with(".meta.json")
                 })
                 .collect();
@@ -426,7 +485,11 @@ pub fn inspect_text(doc: &Document) -> String {
     let m = &doc.meta;
     let mut s = String::new();
     let _ = writeln!(s, "== {}", doc.file);
-    let _ = writeln!(s, "id {}  encoding {}  script {}", doc.id, doc.encoding, doc.script);
+    let _ = writeln!(
+        s,
+        "id {}  encoding {}  script {}",
+        doc.id, doc.encoding, doc.script
+    );
     let field = |name: &str, v: Option<String>| -> String {
         match v {
             Some(v) => match m.confidence.get(name) {
@@ -454,12 +517,32 @@ pub fn inspect_text(doc: &Document) -> String {
     for r in rows {
         let _ = writeln!(s, "  {r}");
     }
-    let removed: Vec<String> = doc.removed.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let _ = writeln!(s, "removed: {}", if removed.is_empty() { "nothing".into() } else { removed.join(", ") });
+    let removed: Vec<String> = doc
+        .removed
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "removed: {}",
+        if removed.is_empty() {
+            "nothing".into()
+        } else {
+            removed.join(", ")
+        }
+    );
     let _ = writeln!(s, "passages: {}", doc.passages.len());
     for p in &doc.passages {
-        let path = if p.section_path.is_empty() { "(top)".to_string() } else { p.section_path.join(" > ") };
-        let term = p.term.as_deref().map(|t| format!(" [term: {t}]")).unwrap_or_default();
+        let path = if p.section_path.is_empty() {
+            "(top)".to_string()
+        } else {
+            p.section_path.join(" > ")
+        };
+        let term = p
+            .term
+            .as_deref()
+            .map(|t| format!(" [term: {t}]"))
+            .unwrap_or_default();
         let _ = writeln!(s, "\n[{}] {path}{term}", p.id);
         let _ = writeln!(s, "{}", p.text);
     }

@@ -137,7 +137,9 @@ pub fn build(doc_id: &str, blocks: &[Block], opts: &CorpusOptions) -> Vec<Passag
                 let carry = if cur.len() > 1 && is_lead(&cur[cur.len() - 1].0) {
                     let last = cur.pop();
                     let moved = join_units(&[last.clone().expect("non-empty")], Some((&s, para)));
-                    if counter.count(&moved) <= max { last } else {
+                    if counter.count(&moved) <= max {
+                        last
+                    } else {
                         cur.extend(last);
                         None
                     }
@@ -231,15 +233,26 @@ mod tests {
     fn passages_are_bounded_and_stay_in_sections() {
         let long = "推动经济实现质的有效提升和量的合理增长，".repeat(30) + "完成。";
         let blocks = vec![
-            Block { path: vec!["一、回顾".into()], term: None, text: "第一句。第二句。".into() },
-            Block { path: vec!["二、任务".into()], term: None, text: long.clone() },
+            Block {
+                path: vec!["一、回顾".into()],
+                term: None,
+                text: "第一句。第二句。".into(),
+            },
+            Block {
+                path: vec!["二、任务".into()],
+                term: None,
+                text: long.clone(),
+            },
         ];
         let opts = CorpusOptions::default();
         let ps = build("abc", &blocks, &opts);
         assert_eq!(ps[0].text, "第一句。第二句。");
         assert_eq!(ps[0].id, "abc-0000");
         assert!(ps[1..].iter().all(|p| p.section_path == vec!["二、任务"]));
-        assert!(ps.iter().all(|p| estimate_tokens(&p.text) <= 200), "bounded");
+        assert!(
+            ps.iter().all(|p| estimate_tokens(&p.text) <= 200),
+            "bounded"
+        );
         let joined: String = ps[1..].iter().map(|p| p.text.as_str()).collect();
         assert_eq!(joined, long);
     }

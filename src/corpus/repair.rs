@@ -17,7 +17,8 @@ static PINYIN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[(（]([a-zA-ZāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿêÊ]{1,7})[)）]").expect("valid regex")
 });
 static SYLLABLE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:[bpmfdtnlgkhjqxrzcsyw]|zh|ch|sh)?(?:[aeiouvü]{1,3})(?:n|ng|r)?$").expect("valid regex")
+    Regex::new(r"^(?:[bpmfdtnlgkhjqxrzcsyw]|zh|ch|sh)?(?:[aeiouvü]{1,3})(?:n|ng|r)?$")
+        .expect("valid regex")
 });
 
 const TONED: &str = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ";
@@ -83,16 +84,13 @@ fn span_end(chars: &[char], start: usize, traditional: bool) -> usize {
     let mut last = start;
     let mut j = start + 1;
     while j < chars.len() && j <= start + MAX {
-        let mut found = None;
-        for k in j..(j + WINDOW).min(chars.len()) {
-            if chars[k] == '\n' {
-                break;
-            }
-            if is_suspect(chars[k], k == last + 1, traditional) {
-                found = Some(k);
-                break;
-            }
-        }
+        let window = &chars[j..(j + WINDOW).min(chars.len())];
+        let found = window
+            .iter()
+            .take_while(|&&c| c != '\n')
+            .enumerate()
+            .find(|&(o, &c)| is_suspect(c, j + o == last + 1, traditional))
+            .map(|(o, _)| j + o);
         match found {
             Some(k) => {
                 last = k;
@@ -106,13 +104,53 @@ fn span_end(chars: &[char], start: usize, traditional: bool) -> usize {
 
 fn is_suspect(c: char, after_suspect: bool, traditional: bool) -> bool {
     let u = c as u32;
-    if c.is_ascii_alphabetic() || matches!(c, '?' | '^' | '@' | '~' | '`' | '|' | '\\' | '$' | '#' | '&' | '*' | '_' | ')' | '(' | '\u{FFFD}') {
+    if c.is_ascii_alphabetic()
+        || matches!(
+            c,
+            '?' | '^'
+                | '@'
+                | '~'
+                | '`'
+                | '|'
+                | '\\'
+                | '$'
+                | '#'
+                | '&'
+                | '*'
+                | '_'
+                | ')'
+                | '('
+                | '\u{FFFD}'
+        )
+    {
         return true;
     }
-    if matches!(u, 0x2030..=0x2BFF) && !matches!(c, '※' | '→' | '←' | '↑' | '↓' | '√' | '×' | '△' | '○' | '●' | '■' | '□' | '★' | '☆' | '◆' | '◇' | '▲' | '①'..='⑳') {
+    if matches!(u, 0x2030..=0x2BFF)
+        && !matches!(
+            c,
+            '※' | '→'
+                | '←'
+                | '↑'
+                | '↓'
+                | '√'
+                | '×'
+                | '△'
+                | '○'
+                | '●'
+                | '■'
+                | '□'
+                | '★'
+                | '☆'
+                | '◆'
+                | '◇'
+                | '▲'
+                | '①'..='⑳'
+        )
+    {
         return true;
     }
-    if matches!(u, 0x00C0..=0x02FF | 0x0370..=0x04FF | 0x2500..=0x259F | 0xE000..=0xF8FF | 0xAC00..=0xD7AF | 0x3040..=0x312F | 0xFF61..=0xFFDC) {
+    if matches!(u, 0x00C0..=0x02FF | 0x0370..=0x04FF | 0x2500..=0x259F | 0xE000..=0xF8FF | 0xAC00..=0xD7AF | 0x3040..=0x312F | 0xFF61..=0xFFDC)
+    {
         return true;
     }
     if is_cjk(c) {

@@ -64,7 +64,13 @@ mod tests {
         assert_eq!(to_simplified("乾淨的頭髮"), "干净的头发");
         assert_eq!(to_simplified("干部和群众"), "干部和群众");
         assert_eq!(to_simplified("GDP growth"), "GDP growth");
-        assert_eq!(detect_script("麒麟區人民政府", &to_simplified("麒麟區人民政府")), "traditional");
-        assert_eq!(detect_script("南明区人民政府", "南明区人民政府"), "simplified");
+        assert_eq!(
+            detect_script("麒麟區人民政府", &to_simplified("麒麟區人民政府")),
+            "traditional"
+        );
+        assert_eq!(
+            detect_script("南明区人民政府", "南明区人民政府"),
+            "simplified"
+        );
     }
 }

@@ -37,7 +37,10 @@ enum Kind {
 static MARKERS: LazyLock<Vec<(Marker, Regex)>> = LazyLock::new(|| {
     let m = |s: &str| Regex::new(s).expect("valid regex");
     vec![
-        (Marker::Chapter, m(r"^第[一二三四五六七八九十百零〇]{1,4}(?:章|部分|篇|节|節)")),
+        (
+            Marker::Chapter,
+            m(r"^第[一二三四五六七八九十百零〇]{1,4}(?:章|部分|篇|节|節)"),
+        ),
         (Marker::Cn1, m(r"^[一二三四五六七八九十]{1,3}[、.．]")),
         (Marker::Cn2, m(r"^[(（][一二三四五六七八九十]{1,3}[)）]")),
         (Marker::Num, m(r"^\d{1,2}[.．、]")),
@@ -83,13 +86,19 @@ fn split_heading(line: &str, marker: Marker) -> Option<(String, String)> {
         None => (char_len(line) <= 60.max(limit)).then(|| (trim_heading_end(line), String::new())),
         Some((i, c)) => {
             let head = &line[..i];
-            (char_len(head) <= limit).then(|| (trim_heading_end(head), line[i + c.len_utf8()..].trim().to_string()))
+            (char_len(head) <= limit).then(|| {
+                (
+                    trim_heading_end(head),
+                    line[i + c.len_utf8()..].trim().to_string(),
+                )
+            })
         }
     }
 }
 
-static TERM_DEF: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^([^。，,；;：:！？]{1,32}?)[：:](.{6,})$").expect("valid regex"));
+static TERM_DEF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^([^。，,；;：:！？]{1,32}?)[：:](.{6,})$").expect("valid regex")
+});
 
 /// A glossary: a short heading line followed by at least two `term：definition`
 /// lines; returns the index of the heading line.
@@ -112,12 +121,18 @@ fn push(stack: &mut Vec<(Kind, String)>, kind: Kind, text: String) {
         // A glossary explains the whole report (or article), not the last section.
         Kind::Glossary => stack.retain(|(k, _)| *k == Kind::Article),
         Kind::Md(n) => {
-            if let Some(p) = stack.iter().position(|(k, _)| matches!(k, Kind::Md(m) if *m >= n) || *k == Kind::Glossary) {
+            if let Some(p) = stack
+                .iter()
+                .position(|(k, _)| matches!(k, Kind::Md(m) if *m >= n) || *k == Kind::Glossary)
+            {
                 stack.truncate(p);
             }
         }
         _ => {
-            if let Some(p) = stack.iter().position(|(k, _)| *k == kind || *k == Kind::Glossary) {
+            if let Some(p) = stack
+                .iter()
+                .position(|(k, _)| *k == kind || *k == Kind::Glossary)
+            {
                 stack.truncate(p);
             }
         }
@@ -137,7 +152,9 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
             && s.chars <= 30
             && !l.text.chars().any(is_terminal)
             && lines.get(i + 1).is_some_and(|n| {
-                n.text.starts_with("——") && char_len(&n.text) <= 60 && !n.text.chars().any(is_terminal)
+                n.text.starts_with("——")
+                    && char_len(&n.text) <= 60
+                    && !n.text.chars().any(is_terminal)
             })
     };
     let has_articles = (0..lines.len()).any(is_article);
@@ -149,7 +166,8 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
         }
     }
     let mut blocks: Vec<Block> = Vec::new();
-    let path = |stack: &Vec<(Kind, String)>| stack.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
+    let path =
+        |stack: &Vec<(Kind, String)>| stack.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
     let mut i = 0;
     let mut in_glossary = false;
     while i < lines.len() {
@@ -161,7 +179,11 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
             continue;
         }
         if is_article(i) {
-            push(&mut stack, Kind::Article, format!("{}{}", l.text, lines[i + 1].text));
+            push(
+                &mut stack,
+                Kind::Article,
+                format!("{}{}", l.text, lines[i + 1].text),
+            );
             in_glossary = false;
             i += 2;
             continue;
@@ -177,12 +199,20 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
             if let Some(c) = TERM_DEF.captures(&l.text) {
                 let term = c[1].trim();
                 let term = strip_quotes(term);
-                blocks.push(Block { path: path(&stack), term: Some(term), text: l.text.clone() });
+                blocks.push(Block {
+                    path: path(&stack),
+                    term: Some(term),
+                    text: l.text.clone(),
+                });
             } else if let Some(last) = blocks.last_mut().filter(|b| b.term.is_some()) {
                 last.text.push('\n');
                 last.text.push_str(&l.text);
             } else {
-                blocks.push(Block { path: path(&stack), term: None, text: l.text.clone() });
+                blocks.push(Block {
+                    path: path(&stack),
+                    term: None,
+                    text: l.text.clone(),
+                });
             }
             i += 1;
             continue;
@@ -191,13 +221,21 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
             if let Some((head, rest)) = split_heading(&l.text, marker) {
                 push(&mut stack, Kind::Mark(marker), head);
                 if !rest.is_empty() {
-                    blocks.push(Block { path: path(&stack), term: None, text: rest });
+                    blocks.push(Block {
+                        path: path(&stack),
+                        term: None,
+                        text: rest,
+                    });
                 }
                 i += 1;
                 continue;
             }
         }
-        blocks.push(Block { path: path(&stack), term: None, text: l.text.clone() });
+        blocks.push(Block {
+            path: path(&stack),
+            term: None,
+            text: l.text.clone(),
+        });
         i += 1;
     }
     blocks
@@ -217,16 +255,33 @@ mod tests {
     use super::*;
 
     fn line(t: &str) -> BodyLine {
-        BodyLine { text: t.into(), md_level: None, para_end: true, gap_before: 0 }
+        BodyLine {
+            text: t.into(),
+            md_level: None,
+            para_end: true,
+            gap_before: 0,
+        }
     }
 
     #[test]
     fn markers() {
-        assert_eq!(heading_marker("一、2024年主要任务").map(|m| m.0), Some(Marker::Cn1));
-        assert_eq!(heading_marker("（三）着力扩大内需").map(|m| m.0), Some(Marker::Cn2));
-        assert_eq!(heading_marker("1.项目建设稳步推进。").map(|m| m.0), Some(Marker::Num));
+        assert_eq!(
+            heading_marker("一、2024年主要任务").map(|m| m.0),
+            Some(Marker::Cn1)
+        );
+        assert_eq!(
+            heading_marker("（三）着力扩大内需").map(|m| m.0),
+            Some(Marker::Cn2)
+        );
+        assert_eq!(
+            heading_marker("1.项目建设稳步推进。").map(|m| m.0),
+            Some(Marker::Num)
+        );
         assert_eq!(heading_marker("1.5亿元用于"), None);
-        assert_eq!(heading_marker("A 厚植高质量发展的产业根基").map(|m| m.0), Some(Marker::Letter));
+        assert_eq!(
+            heading_marker("A 厚植高质量发展的产业根基").map(|m| m.0),
+            Some(Marker::Letter)
+        );
         assert_eq!(heading_marker("AEO认证：是"), None);
         assert_eq!(heading_marker("一是农业生产总体稳定"), None);
     }
@@ -252,9 +307,18 @@ mod tests {
         let blocks = structure(&doc, None);
         let find = |t: &str| blocks.iter().find(|b| b.text.starts_with(t)).unwrap();
         assert_eq!(find("过去一年").path, vec!["一、2023年工作回顾"]);
-        assert_eq!(find("2025年").path, vec!["一、2023年工作回顾", "(一)总体要求"]);
-        assert_eq!(find("落实制度").path, vec!["一、2023年工作回顾", "(一)总体要求", "1.项目建设稳步推进"]);
-        assert_eq!(find("地区生产总值").path, vec!["一、2023年工作回顾", "(二)主要目标"]);
+        assert_eq!(
+            find("2025年").path,
+            vec!["一、2023年工作回顾", "(一)总体要求"]
+        );
+        assert_eq!(
+            find("落实制度").path,
+            vec!["一、2023年工作回顾", "(一)总体要求", "1.项目建设稳步推进"]
+        );
+        assert_eq!(
+            find("地区生产总值").path,
+            vec!["一、2023年工作回顾", "(二)主要目标"]
+        );
         assert_eq!(find("全力以赴").path, vec!["二、2024年主要任务"]);
         let g = find("“四张清单”");
         assert_eq!(g.term.as_deref(), Some("四张清单"));

@@ -12,7 +12,10 @@ pub fn is_terminal(c: char) -> bool {
 
 /// Closes a quotation or bracket; kept with the sentence it ends.
 pub fn is_closing(c: char) -> bool {
-    matches!(c, '”' | '’' | '」' | '』' | '）' | ')' | '】' | '》' | '〉' | '"' | '\'')
+    matches!(
+        c,
+        '”' | '’' | '」' | '』' | '）' | ')' | '】' | '》' | '〉' | '"' | '\''
+    )
 }
 
 /// Chinese or ASCII punctuation of any kind.
@@ -46,7 +49,9 @@ impl Shape {
             } else if c.is_alphabetic() {
                 s.latin += 1;
             }
-            if matches!(c, '。' | '！' | '？' | '；' | '，' | '!' | '?' | ';') || (c == ',' && s.cjk > 0) {
+            if matches!(c, '。' | '！' | '？' | '；' | '，' | '!' | '?' | ';')
+                || (c == ',' && s.cjk > 0)
+            {
                 s.sentence_punct += 1;
             }
         }
