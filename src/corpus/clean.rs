@@ -99,6 +99,8 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
         }
     });
     let (head, body) = body_region(lines, removed);
+    // Not text lost: the title block feeds the metadata instead of passages.
+    bump(removed, "title_block_lines", head.len() as u64);
     let body = drop_non_body(body, removed);
     let body = join_broken(body, None, removed);
     CleanDoc {
