@@ -450,7 +450,7 @@ fn encodings_give_the_same_passages() {
         let (gb, _, unmappable) = GB18030.encode(&text);
         assert!(!unmappable);
         let d = parse(name, &gb);
-        assert_eq!(d.encoding, "gb18030", "{name}");
+        assert_eq!(d.encoding, "GB18030", "{name}");
         assert_eq!(d.passages, reference.passages, "{name}: GB18030");
 
         for (label, be) in [("UTF-16LE", false), ("UTF-16BE", true)] {

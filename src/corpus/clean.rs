@@ -363,7 +363,7 @@ fn is_caption(line: &str, gap_before: usize, gap_after: usize, typical_gap: usiz
 /// Re-joins lines broken inside a sentence: hard wraps at a fixed width, and
 /// long lines that stop without punctuation (PDF and web dumps, often with
 /// blank lines between the halves).
-fn join_broken(lines: Vec<Line>, width: Option<usize>, removed: &mut Removed) -> Vec<BodyLine> {
+fn join_broken(lines: Vec<Line>, width: Option<Wrap>, removed: &mut Removed) -> Vec<BodyLine> {
     let mut out: Vec<BodyLine> = Vec::with_capacity(lines.len());
     let mut joins = 0u64;
     let mut open = false;
@@ -416,33 +416,72 @@ fn starts_entry(line: &str) -> bool {
 
 /// Whether the text (whose last physical line is `last_line`) runs on into
 /// the next line.
-fn continues(text: &str, last_line: &str, width: Option<usize>) -> bool {
+fn continues(text: &str, last_line: &str, wrap: Option<Wrap>) -> bool {
     let end = text.chars().next_back().unwrap_or('。');
-    let len = char_len(last_line);
-    if let Some(w) = width {
-        if heading_marker(last_line).is_some() && len < w && last_line == text {
+    if let Some(w) = wrap {
+        let len = w.measure(last_line);
+        if heading_marker(last_line).is_some() && len < w.width && last_line == text {
             return false;
         }
-        return len + 1 >= w;
+        return len + w.slack() >= w.width;
     }
     if is_terminal(end) || is_closing(end) || matches!(end, ':' | '：') {
         return false;
     }
-    matches!(end, '，' | ',' | '、' | '“' | '（' | '(' | '《' | '—') || len >= 50
+    matches!(end, '，' | ',' | '、' | '“' | '（' | '(' | '《' | '—') || char_len(last_line) >= 50
 }
 
-/// Width of a fixed hard wrap, when most lines share one maximal length.
-fn wrap_width(lines: &[Line]) -> Option<usize> {
+/// A fixed-width hard wrap: in characters (as `fold` makes) or in display
+/// columns, Han characters being two wide (as PDF and terminal dumps make).
+#[derive(Debug, Clone, Copy)]
+pub struct Wrap {
+    width: usize,
+    display: bool,
+}
+
+impl Wrap {
+    fn measure(self, s: &str) -> usize {
+        if self.display {
+            s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+        } else {
+            char_len(s)
+        }
+    }
+
+    /// How far short of the width a wrapped line may stop: a wide character
+    /// that does not fit in the last column moves to the next line.
+    fn slack(self) -> usize {
+        if self.display {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// The hard wrap of the text, when most lines share one maximal width.
+fn wrap_width(lines: &[Line]) -> Option<Wrap> {
     if lines.len() < 6 {
         return None;
     }
-    let mut counts: HashMap<usize, usize> = HashMap::new();
-    for l in lines {
-        *counts.entry(char_len(&l.text)).or_insert(0) += 1;
-    }
-    let (&w, &n) = counts.iter().max_by_key(|(len, n)| (**n, **len))?;
-    let longer = lines.iter().filter(|l| char_len(&l.text) > w).count();
-    (w >= 16 && n * 10 >= lines.len() * 4 && longer * 20 <= lines.len()).then_some(w)
+    [false, true].into_iter().find_map(|display| {
+        let probe = Wrap { width: 0, display };
+        let mut counts: HashMap<usize, usize> = HashMap::new();
+        for l in lines {
+            *counts.entry(probe.measure(&l.text)).or_insert(0) += 1;
+        }
+        let (&w, _) = counts.iter().max_by_key(|(len, n)| (**n, **len))?;
+        let wrap = Wrap { width: w, display };
+        let full = lines
+            .iter()
+            .filter(|l| {
+                (w + 1).saturating_sub(wrap.slack()) <= wrap.measure(&l.text)
+                    && wrap.measure(&l.text) <= w
+            })
+            .count();
+        let longer = lines.iter().filter(|l| wrap.measure(&l.text) > w).count();
+        (w >= 16 && full * 10 >= lines.len() * 4 && longer * 20 <= lines.len()).then_some(wrap)
+    })
 }
 
 /// ASCII `,;:!?` inside Chinese text become their full-width forms, so that
@@ -515,6 +554,31 @@ mod tests {
         ] {
             assert!(!is_chrome(l), "{l}");
         }
+    }
+
+    #[test]
+    fn display_width_wraps_are_undone() {
+        // Wrapped at 30 columns, Han characters two wide: lines of 14 or 15
+        // characters depending on the digits they hold.
+        let para = "2024年，南明区将深入实施强省会行动，落实四主四市工作思路，聚焦五高发展目标，以生态立区、工业强区战略为引领，带动全域工作再上新台阶，推动经济实现质的有效提升和量的合理增长。";
+        let mut lines = Vec::new();
+        let mut cur = String::new();
+        for c in para.chars() {
+            let w = Wrap {
+                width: 30,
+                display: true,
+            };
+            if w.measure(&cur) + w.measure(&c.to_string()) > 30 {
+                lines.push(std::mem::take(&mut cur));
+            }
+            cur.push(c);
+        }
+        lines.push(cur);
+        let text = format!("{}\n{}", lines.join("\n"), lines.join("\n"));
+        let mut removed = Removed::new();
+        let doc = clean("wrapped.txt", &text, &mut removed);
+        assert_eq!(doc.body.len(), 2, "{:?}", doc.body);
+        assert_eq!(doc.body[0].text, normalise_punct(para));
     }
 
     #[test]

@@ -137,6 +137,8 @@ fn encoding_name(enc: &'static Encoding) -> String {
         "UTF-16BE".into()
     } else if enc == BIG5 {
         "Big5".into()
+    } else if enc == GB18030 {
+        "GB18030".into()
     } else {
         enc.name().to_string()
     }
@@ -198,7 +200,7 @@ mod tests {
         let (gb, _, _) = GB18030.encode(&s);
         let d = decode(&gb).unwrap();
         assert_eq!(d.text, s);
-        assert_eq!(d.encoding, "gb18030");
+        assert_eq!(d.encoding, "GB18030");
         let t = "麒麟區將深入實施強省會行動，推動經濟實現質的有效提升和量的合理增長。".repeat(4);
         let (big5, _, _) = BIG5.encode(&t);
         let d = decode(&big5).unwrap();

@@ -107,7 +107,7 @@ pub struct Document {
     pub id: String,
     /// File name as given.
     pub file: String,
-    /// Detected encoding, e.g. "UTF-8", "gb18030", "Big5", "UTF-16LE".
+    /// Detected encoding, e.g. "UTF-8", "GB18030", "Big5", "UTF-16LE".
     pub encoding: String,
     /// "simplified" or "traditional": the script shown to users.
     pub script: String,
