@@ -103,6 +103,7 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
     bump(removed, "title_block_lines", head.len() as u64);
     let body = drop_non_body(body, removed);
     let body = join_broken(body, None, removed);
+    let body = split_inline_headings(body, removed);
     CleanDoc {
         head: head.iter().map(|l| normalise_punct(&l.text)).collect(),
         body: body
@@ -405,6 +406,56 @@ fn starts_block(line: &str) -> bool {
     heading_marker(line).is_some()
 }
 
+/// Text that lost its line breaks (a page flattened to one line) still
+/// shows its outline: a top-level heading (`二、`, `(三)`, `第一章`) right
+/// after a sentence end starts a new line.
+fn split_inline_headings(lines: Vec<BodyLine>, removed: &mut Removed) -> Vec<BodyLine> {
+    use super::structure::Marker;
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        if l.md_level.is_some() {
+            out.push(l);
+            continue;
+        }
+        let mut cuts = Vec::new();
+        let mut prev_terminal = false;
+        for (i, c) in l.text.char_indices() {
+            if prev_terminal && i > 0 {
+                let rest = &l.text[i..];
+                if let Some((m, len)) = heading_marker(rest) {
+                    let after = rest[len..].chars().next().unwrap_or('、');
+                    let numeral = "一二三四五六七八九十".contains(after);
+                    let short = rest
+                        .char_indices()
+                        .find(|&(_, c)| is_terminal(c))
+                        .is_none_or(|(e, _)| char_len(&rest[..e]) <= 40);
+                    if matches!(m, Marker::Cn1 | Marker::Cn2 | Marker::Chapter) && !numeral && short
+                    {
+                        cuts.push(i);
+                    }
+                }
+            }
+            prev_terminal = is_terminal(c) || (prev_terminal && is_closing(c));
+        }
+        if cuts.is_empty() {
+            out.push(l);
+            continue;
+        }
+        bump(removed, "inline_headings_split", cuts.len() as u64);
+        let mut start = 0;
+        for cut in cuts.into_iter().chain([l.text.len()]) {
+            out.push(BodyLine {
+                text: l.text[start..cut].to_string(),
+                md_level: None,
+                para_end: true,
+                gap_before: if start == 0 { l.gap_before } else { 0 },
+            });
+            start = cut;
+        }
+    }
+    out
+}
+
 static ENTRY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[^。，,；;：:！？]{1,32}?[：:].{6}").expect("valid regex"));
 
@@ -579,6 +630,22 @@ mod tests {
         let doc = clean("wrapped.txt", &text, &mut removed);
         assert_eq!(doc.body.len(), 2, "{:?}", doc.body);
         assert_eq!(doc.body[0].text, normalise_punct(para));
+    }
+
+    #[test]
+    fn flattened_outline_is_recovered() {
+        let text = "各位代表：现在我代表区人民政府报告工作。一、2023年工作回顾过去一年成绩显著，经济增长。(一)产业发展。工业增长8%。二、2024年主要任务全力以赴。其中一、二、三产分别增长3%。";
+        let doc = clean("flat.txt", text, &mut Removed::new());
+        let lines: Vec<&str> = doc.body.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "各位代表：现在我代表区人民政府报告工作。",
+                "一、2023年工作回顾过去一年成绩显著，经济增长。",
+                "(一)产业发展。工业增长8%。",
+                "二、2024年主要任务全力以赴。其中一、二、三产分别增长3%。"
+            ]
+        );
     }
 
     #[test]
