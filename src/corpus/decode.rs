@@ -69,7 +69,13 @@ fn sniff(bytes: &[u8]) -> (&'static Encoding, &[u8]) {
     // GB and Big5 share byte ranges, so a statistical guess can confuse
     // them; the decoding that yields more common Han characters wins.
     let mut best = (guess, plausibility(guess, bytes));
-    for enc in [UTF_8, GB18030, BIG5] {
+    // BOM-less UTF-16 of Chinese text has no NUL bytes to give it away.
+    let utf16: &[&'static Encoding] = if bytes.len() % 2 == 0 {
+        &[UTF_16LE, UTF_16BE]
+    } else {
+        &[]
+    };
+    for &enc in [UTF_8, GB18030, BIG5].iter().chain(utf16) {
         if enc != guess {
             let score = plausibility(enc, bytes);
             if score > best.1 {
@@ -210,6 +216,17 @@ mod tests {
         le.extend(s.encode_utf16().flat_map(|u| u.to_le_bytes()));
         assert_eq!(decode(&le).unwrap().encoding, "UTF-16LE");
         assert_eq!(decode(&le).unwrap().text, s);
+    }
+
+    #[test]
+    fn bomless_utf16_of_chinese() {
+        let s = "南明区将深入实施“强省会”行动，推动经济实现质的有效提升和量的合理增长。".repeat(8);
+        let be: Vec<u8> = s.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        let d = decode(&be).unwrap();
+        assert_eq!(
+            (d.encoding.as_str(), d.text.as_str()),
+            ("UTF-16BE", s.as_str())
+        );
     }
 
     #[test]
