@@ -70,7 +70,7 @@ fn sniff(bytes: &[u8]) -> (&'static Encoding, &[u8]) {
     // them; the decoding that yields more common Han characters wins.
     let mut best = (guess, plausibility(guess, bytes));
     // BOM-less UTF-16 of Chinese text has no NUL bytes to give it away.
-    let utf16: &[&'static Encoding] = if bytes.len() % 2 == 0 {
+    let utf16: &[&'static Encoding] = if bytes.len().is_multiple_of(2) {
         &[UTF_16LE, UTF_16BE]
     } else {
         &[]
