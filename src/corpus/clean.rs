@@ -31,8 +31,6 @@ pub fn bump(removed: &mut Removed, key: &str, n: u64) {
 pub struct BodyLine {
     pub text: String,
     pub md_level: Option<u8>,
-    /// Stands alone (not continued by the next line) and so ends a paragraph.
-    pub para_end: bool,
     /// Blank lines before it in the source.
     pub gap_before: usize,
 }
@@ -381,7 +379,6 @@ fn join_broken(lines: Vec<Line>, width: Option<Wrap>, removed: &mut Removed) -> 
                     prev.text.push_str(&l.text);
                     joins += 1;
                     open = continues(&prev.text, &l.text, width);
-                    prev.para_end = !open;
                     continue;
                 }
             }
@@ -390,12 +387,8 @@ fn join_broken(lines: Vec<Line>, width: Option<Wrap>, removed: &mut Removed) -> 
         out.push(BodyLine {
             text: l.text,
             md_level: l.md_level,
-            para_end: !open,
             gap_before: l.gap_before,
         });
-    }
-    if let Some(last) = out.last_mut() {
-        last.para_end = true;
     }
     bump(removed, "line_breaks_joined", joins);
     out
@@ -447,7 +440,6 @@ fn split_inline_headings(lines: Vec<BodyLine>, removed: &mut Removed) -> Vec<Bod
             out.push(BodyLine {
                 text: l.text[start..cut].to_string(),
                 md_level: None,
-                para_end: true,
                 gap_before: if start == 0 { l.gap_before } else { 0 },
             });
             start = cut;

@@ -112,7 +112,11 @@ pub struct Document {
     /// "simplified" or "traditional": the script shown to users.
     pub script: String,
     pub meta: DocumentMeta,
-    /// What cleaning removed, by kind (e.g. "pinyin_annotations": 1234).
+    /// What cleaning removed or repaired, by kind: `pinyin_annotations`,
+    /// `mojibake_spans` (unrecoverable runs cut out), `chrome_lines` (page
+    /// furniture), `captions`, `repeated_lines`, `html_tags`, `cjk_spaces`
+    /// (stray spaces inside Chinese text), `line_breaks_joined`,
+    /// `inline_headings_split`, and `title_block_lines` (moved to metadata).
     pub removed: BTreeMap<String, u64>,
     pub passages: Vec<Passage>,
 }
