@@ -85,7 +85,7 @@ fn seed_metadata_as_a_careful_reader_gives_it() {
             speaker: None,
             script: "simplified",
         },
-        // 麒麟区 (曲靖): the 区 of its name is lost to mojibake in the title.
+        // 麒麟区 (曲靖), in traditional script with pinyin and mojibake damage.
         Expected {
             district: "麒麟区",
             city: "曲靖市",

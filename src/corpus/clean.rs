@@ -76,7 +76,9 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
             .collect();
     }
     for l in &mut lines {
-        let (t, n) = repair::remove_pinyin(&l.text);
+        let (t, n) = repair::restore_division_suffixes(&l.text, traditional);
+        bump(removed, "place_names_restored", n);
+        let (t, n) = repair::remove_pinyin(&t);
         bump(removed, "pinyin_annotations", n);
         let (t, n) = repair::excise_mojibake(&t, traditional);
         bump(removed, "mojibake_spans", n);

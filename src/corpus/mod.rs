@@ -116,7 +116,9 @@ pub struct Document {
     /// `mojibake_spans` (unrecoverable runs cut out), `chrome_lines` (page
     /// furniture), `captions`, `repeated_lines`, `html_tags`, `cjk_spaces`
     /// (stray spaces inside Chinese text), `line_breaks_joined`,
-    /// `inline_headings_split`, and `title_block_lines` (moved to metadata).
+    /// `inline_headings_split`, `place_names_restored` (a division's suffix
+    /// rebuilt from its surviving reading) and `title_block_lines` (moved to
+    /// metadata).
     pub removed: BTreeMap<String, u64>,
     pub passages: Vec<Passage>,
 }
