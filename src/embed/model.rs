@@ -441,27 +441,13 @@ impl Encoder {
         x.flatten_all()?.to_vec1::<f32>()
     }
 
-    /// GELU over row blocks in parallel: candle's element-wise kernels run
-    /// on one thread, and erf over [tokens, 4H] is a large share of the work.
+    /// candle 0.11 already spreads element-wise kernels over its worker
+    /// pool, so GELU is applied whole.
     fn activation(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let rows = x.dim(0)?;
-        let threads = rayon::current_num_threads().max(1);
-        let apply = |t: &Tensor| {
-            if self.tanh_gelu {
-                t.gelu()
-            } else {
-                t.gelu_erf()
-            }
-        };
-        if rows < 2 * threads {
-            return apply(x);
+        if self.tanh_gelu {
+            x.gelu()
+        } else {
+            x.gelu_erf()
         }
-        let per = rows.div_ceil(threads);
-        let starts: Vec<usize> = (0..rows).step_by(per).collect();
-        let parts: Vec<Tensor> = starts
-            .into_par_iter()
-            .map(|start| apply(&x.narrow(0, start, per.min(rows - start))?))
-            .collect::<candle_core::Result<_>>()?;
-        Tensor::cat(&parts, 0)
     }
 }
