@@ -36,9 +36,10 @@ struct Cli {
 enum Command {
     /// Embed texts (the arguments, else one per stdin line); prints JSON lines
     /// {"text", "embedding"}.
+    #[command(group(clap::ArgGroup::new("kind").required(true).args(["query", "passage"])))]
     Embed {
         /// Embed as search queries (query prefix).
-        #[arg(long, conflicts_with = "passage", required_unless_present = "passage")]
+        #[arg(long)]
         query: bool,
         /// Embed as passages to index (passage prefix).
         #[arg(long)]
@@ -152,6 +153,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// One line of `zhengce embed` output (fields in this order).
+#[derive(serde::Serialize)]
+struct EmbeddingLine<'a> {
+    text: &'a str,
+    embedding: Vec<f32>,
+}
+
 fn embed_texts(model_dir: &Path, query: bool, texts: Vec<String>) -> anyhow::Result<()> {
     let texts = if texts.is_empty() {
         std::io::stdin().lines().collect::<Result<Vec<_>, _>>()?
@@ -168,10 +176,7 @@ fn embed_texts(model_dir: &Path, query: bool, texts: Vec<String>) -> anyhow::Res
     let vectors = embedder.embed(&refs, kind)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (text, embedding) in texts.iter().zip(vectors) {
-        serde_json::to_writer(
-            &mut out,
-            &serde_json::json!({"text": text, "embedding": embedding}),
-        )?;
+        serde_json::to_writer(&mut out, &EmbeddingLine { text, embedding })?;
         writeln!(out)?;
     }
     out.flush()?;
