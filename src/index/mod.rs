@@ -368,3 +368,6 @@ fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Library>();
 }
+
+#[cfg(test)]
+pub(crate) mod tests;
