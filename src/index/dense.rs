@@ -394,9 +394,9 @@ mod tests {
             .count();
         assert!(hits >= 9, "recall {hits}/10");
 
-        let even = |id: usize| id % 2 == 0;
+        let even = |id: usize| id.is_multiple_of(2);
         let filtered = idx.search(&q, 10, Some(200), Some(&even)).unwrap();
-        assert!(!filtered.is_empty() && filtered.iter().all(|(id, _)| id % 2 == 0));
+        assert!(!filtered.is_empty() && filtered.iter().all(|(id, _)| id.is_multiple_of(2)));
 
         let dir = tempfile::tempdir().unwrap();
         idx.dump(dir.path(), "g").unwrap();
