@@ -170,8 +170,11 @@ fn grouping_spans_districts_and_filters_hold() {
     let groups = r.groups.unwrap();
     assert!(groups.len() >= 2, "{groups:?}");
     let districts: Vec<&str> = groups.iter().map(|g| g.district.as_str()).collect();
-    assert_eq!(districts[0], "北区", "{districts:?}");
-    assert!(districts.contains(&"南山縣"), "{districts:?}");
+    // Both districts that state the exact aim lead, whatever their script.
+    assert!(
+        districts[..2].contains(&"北区") && districts[..2].contains(&"南山縣"),
+        "{districts:?}"
+    );
 
     let filtered = SearchRequest {
         query: "基层医疗服务能力".into(),

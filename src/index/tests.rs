@@ -178,8 +178,11 @@ fn dense_and_lexical_find_the_matching_passage() {
         .lexical_search("垃圾分类", 5, &Filter::default())
         .unwrap();
     assert_eq!(ids(&lib, &lex), vec!["bbbb000000000002-0001"]);
-    // A traditional-script query meets simplified text (once corpus folds
-    // scripts; with the skeleton's identity folding this checks the plain path).
+    // A traditional-script query meets simplified text.
+    let lex = lib
+        .lexical_search("推進垃圾分類", 5, &Filter::default())
+        .unwrap();
+    assert_eq!(ids(&lib, &lex)[0], "bbbb000000000002-0001");
     assert!(lib
         .lexical_search("的吗", 5, &Filter::default())
         .unwrap()
