@@ -259,6 +259,12 @@ impl Embedder {
             rayon::join(|| TextTokenizer::load(dir), || Encoder::load(dir, config));
         let tokenizer = tokenizer?;
         let encoder = encoder?;
+        if tokenizer.specials() >= encoder.config.max_tokens() {
+            return Err(EmbedError::Model {
+                dir: dir.to_path_buf(),
+                problem: "the position table cannot hold the special tokens".into(),
+            });
+        }
         if tokenizer.vocab_size() > encoder.vocab_rows() {
             return Err(EmbedError::Model {
                 dir: dir.to_path_buf(),
@@ -274,7 +280,7 @@ impl Embedder {
             settings,
             tokenizer,
             encoder,
-            batch_tokens: 4096,
+            batch_tokens: 2048,
             // candle's quantized matmul measured slower than f32 GEMM here
             // even for one short query (its worker barrier spins), so off.
             quantized_max_tokens: 0,
@@ -388,8 +394,8 @@ impl Embedder {
                 });
             }
         }
-        // Longest first: the costliest batches run while memory is fresh,
-        // and each batch pads only to a length close to its own.
+        // Longest first: passes hold similar lengths, so the per-sequence
+        // attention spread over threads stays balanced.
         windows.sort_by_key(|w| std::cmp::Reverse(w.ids.len()));
         let h = self.dim();
         let mut sums = vec![vec![0f32; h]; texts.len()];

@@ -193,6 +193,13 @@ fn cos(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The API and server share one loaded model across threads.
+#[test]
+fn embedder_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Embedder>();
+}
+
 #[test]
 fn tiny_model_loads_with_the_direct_tokenizer_and_e5_prefixes() {
     let (_d, e) = load_tiny(false, None);
