@@ -6,10 +6,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "zhengce", version, about = "Search and summarise Chinese local-government policy reports")]
+#[command(
+    name = "zhengce",
+    version,
+    about = "Search and summarise Chinese local-government policy reports"
+)]
 struct Cli {
     /// Data directory holding the store and indexes.
-    #[arg(long, global = true, env = "ZHENGCE_DATA_DIR", default_value = "zhengce-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "ZHENGCE_DATA_DIR",
+        default_value = "zhengce-data"
+    )]
     data_dir: PathBuf,
     /// Model folder (Hugging Face layout); default models/multilingual-e5-small.
     #[arg(long, global = true, env = "ZHENGCE_MODEL")]
