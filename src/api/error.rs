@@ -1,6 +1,7 @@
 //! The one place where every module's error becomes an HTTP answer:
 //! `{"error": "<what went wrong>", "code": "<machine-readable kind>"}`.
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::multipart::MultipartError;
 use axum::http::StatusCode;
@@ -9,6 +10,9 @@ use serde::Serialize;
 
 use crate::corpus::CorpusError;
 use crate::embed::EmbedError;
+use crate::index::IndexError;
+use crate::search::SearchError;
+use crate::service::ServiceError;
 
 /// An error as the client sees it.
 #[derive(Debug)]
@@ -62,6 +66,8 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+impl std::error::Error for ApiError {}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -104,6 +110,12 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl From<MultipartRejection> for ApiError {
+    fn from(r: MultipartRejection) -> Self {
+        from_status(r.status(), r.body_text())
+    }
+}
+
 impl From<MultipartError> for ApiError {
     fn from(r: MultipartError) -> Self {
         from_status(r.status(), r.body_text())
@@ -127,5 +139,41 @@ impl From<EmbedError> for ApiError {
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal("a background task", e)
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(e: IndexError) -> Self {
+        match e {
+            IndexError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            IndexError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            e => ApiError::internal("the index", e),
+        }
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::BadRequest(m) => ApiError::bad_request("bad_request", m),
+            SearchError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            SearchError::Index(e) => e.into(),
+            SearchError::Embed(e) => e.into(),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Corpus(e) => e.into(),
+            ServiceError::Embed(e) => e.into(),
+            ServiceError::Index(e) => e.into(),
+            ServiceError::Search(e) => e.into(),
+            ServiceError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_document", m)
+            }
+            e @ ServiceError::Io { .. } => ApiError::internal("file access", e),
+        }
     }
 }

@@ -41,6 +41,18 @@ pub struct ApiConfig {
 pub struct AppState {
     pub service: Arc<Service>,
     pub config: Arc<ApiConfig>,
+    /// Lets one ingestion embed at a time.
+    pub ingest_gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    pub fn new(service: Arc<Service>, config: ApiConfig) -> AppState {
+        AppState {
+            service,
+            config: Arc::new(config),
+            ingest_gate: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
+    }
 }
 
 /// All routes, with body limit, auth on the writes and JSON fallbacks.

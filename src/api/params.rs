@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::error::ApiError;
+use crate::index::Filter;
 
 /// Bounds on what one request may ask for.
 #[derive(Debug, Clone)]
@@ -31,7 +32,9 @@ impl Default for Limits {
     }
 }
 
-/// `GET /api/search` parameters.
+/// `GET /api/search` parameters (the filters are read from the same query
+/// string into [`FilterParams`]: serde's `flatten` would turn every number
+/// into a string for the URL-encoded deserializer).
 #[derive(Debug, Default, Deserialize)]
 pub struct SearchParams {
     pub q: Option<String>,
@@ -41,8 +44,6 @@ pub struct SearchParams {
     /// `district` to group hits by district.
     pub group: Option<String>,
     pub per_group: Option<usize>,
-    #[serde(flatten)]
-    pub filters: FilterParams,
 }
 
 /// Metadata filters shared by search, facets and the document list.
@@ -52,10 +53,18 @@ pub struct FilterParams {
     pub city: Option<String>,
     pub province: Option<String>,
     /// `2024`, or a range `2022-2024` / `2022..2024` (either end may be open).
-    pub year: Option<String>,
+    pub year: Option<YearParam>,
     pub year_from: Option<i32>,
     pub year_to: Option<i32>,
     pub doc_type: Option<String>,
+}
+
+/// `year` as a JSON number or as text (always text in a query string).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum YearParam {
+    Year(i32),
+    Text(String),
 }
 
 /// An inclusive year range; `None` ends are open.
@@ -66,10 +75,34 @@ pub struct YearRange {
 }
 
 impl FilterParams {
+    /// The library's filter; blank values mean "any".
+    pub fn to_filter(&self) -> Result<Filter, ApiError> {
+        let text = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let years = self.year_range()?;
+        Ok(Filter {
+            district: text(&self.district),
+            city: text(&self.city),
+            province: text(&self.province),
+            year_from: years.from,
+            year_to: years.to,
+            doc_type: text(&self.doc_type),
+        })
+    }
+
     pub fn year_range(&self) -> Result<YearRange, ApiError> {
-        let mut range = match self.year.as_deref().map(str::trim) {
-            None | Some("") => YearRange::default(),
-            Some(y) => parse_year_range(y).ok_or_else(|| {
+        let text = match &self.year {
+            None => String::new(),
+            Some(YearParam::Year(y)) => y.to_string(),
+            Some(YearParam::Text(t)) => t.trim().to_string(),
+        };
+        let mut range = match text.as_str() {
+            "" => YearRange::default(),
+            y => parse_year_range(y).ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_year",
                     format!("year `{y}` is neither a year (2024) nor a range (2022-2024)"),
@@ -115,29 +148,6 @@ fn parse_year_range(s: &str) -> Option<YearRange> {
         Some((i, n)) => {
             let (from, to) = (year(&s[..i])?, year(&s[i + n..])?);
             (from.is_some() || to.is_some()).then_some(YearRange { from, to })
-        }
-    }
-}
-
-/// Retrieval mode as accepted on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Dense,
-    Lexical,
-    Hybrid,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = ApiError;
-    fn from_str(s: &str) -> Result<Self, ApiError> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "" | "hybrid" => Ok(Mode::Hybrid),
-            "dense" => Ok(Mode::Dense),
-            "lexical" | "bm25" => Ok(Mode::Lexical),
-            other => Err(ApiError::bad_request(
-                "invalid_mode",
-                format!("mode `{other}` is not one of dense, lexical, hybrid"),
-            )),
         }
     }
 }
@@ -207,7 +217,7 @@ mod tests {
 
     fn years(year: &str) -> Result<YearRange, ApiError> {
         FilterParams {
-            year: Some(year.into()),
+            year: Some(YearParam::Text(year.into())),
             ..Default::default()
         }
         .year_range()
@@ -244,11 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn modes_and_groups() {
-        assert_eq!("dense".parse::<Mode>().unwrap(), Mode::Dense);
-        assert_eq!("Lexical".parse::<Mode>().unwrap(), Mode::Lexical);
-        assert_eq!("".parse::<Mode>().unwrap(), Mode::Hybrid);
-        assert_eq!("fuzzy".parse::<Mode>().unwrap_err().code, "invalid_mode");
+    fn groups() {
         assert!(group_by_district(Some("district")).unwrap());
         assert!(!group_by_district(None).unwrap());
         assert_eq!(group_by_district(Some("city")).unwrap_err().code, "invalid_group");

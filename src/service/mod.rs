@@ -1,0 +1,90 @@
+//! The operations the CLI and the HTTP API share, gluing the modules
+//! together: open a library with its model, ingest files (parse → embed →
+//! store), export passages, run an evaluation query set. Searching itself is
+//! [`crate::search::search`] / [`crate::search::similar`] over
+//! [`Service::library`] and [`Service::embedder`].
+
+pub mod eval;
+pub mod export;
+mod ingest;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::corpus::{CorpusError, CorpusOptions};
+use crate::embed::{EmbedError, Embedder};
+use crate::index::{IndexError, Library};
+
+pub use ingest::{collect_files, IngestEvent, IngestReport, IngestedDocument, MetaOverride};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Search(#[from] crate::search::SearchError),
+    /// The input is unusable (a document without text, an unreadable path…).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A library opened together with the model that built it.
+pub struct Service {
+    library: Library,
+    embedder: Arc<Embedder>,
+}
+
+/// Largest passage, in model tokens, cut at ingestion (e5-small reads 512;
+/// shorter passages give sharper hits and citations).
+pub const MAX_PASSAGE_TOKENS: usize = 200;
+
+impl Service {
+    /// Loads the model from `model_dir` and opens (or creates) the library in
+    /// `data_dir` for it; a library built with another model is refused.
+    pub fn open(data_dir: &Path, model_dir: &Path) -> Result<Service, ServiceError> {
+        let embedder = Arc::new(Embedder::load(model_dir)?);
+        Self::with_embedder(data_dir, embedder)
+    }
+
+    pub fn with_embedder(data_dir: &Path, embedder: Arc<Embedder>) -> Result<Service, ServiceError> {
+        let library = Library::open(data_dir, &embedder.model_id(), embedder.dim())?;
+        Ok(Service { library, embedder })
+    }
+
+    pub fn library(&self) -> &Library {
+        &self.library
+    }
+
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// Passage cutting measured in this model's tokens.
+    pub fn corpus_options(&self) -> CorpusOptions {
+        let e = Arc::clone(&self.embedder);
+        CorpusOptions {
+            max_passage_tokens: MAX_PASSAGE_TOKENS,
+            token_counter: Some(Arc::new(move |t: &str| e.count_tokens(t))),
+        }
+    }
+}
+
+/// The corpus shipped with zhengce (`data/corpus`), looked for under the
+/// current directory, else under the source tree this binary was built from.
+pub fn bundled_corpus_dir() -> PathBuf {
+    let rel = Path::new("data").join("corpus");
+    if rel.is_dir() {
+        return rel;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
