@@ -2,7 +2,7 @@
 //! search, similar, export, stats, eval. Each parses its arguments, calls
 //! the library and prints (human text, or JSON with `--json`).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -312,11 +312,15 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
 
 fn print_hits(hits: &[Hit]) {
     for (i, h) in hits.iter().enumerate() {
-        let place = [h.district.as_deref(), h.city.as_deref(), h.province.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(", ");
+        let place = [
+            h.district.as_deref(),
+            h.city.as_deref(),
+            h.province.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
         let year = h.year.map(|y| y.to_string()).unwrap_or_default();
         println!(
             "{:>2}. [{:.4}] {} {} ({}) {}",
@@ -397,7 +401,10 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
     let started = Instant::now();
     let service = open(g)?;
     if !args.no_bootstrap && service.library().stats()?.documents == 0 {
-        let corpus = args.corpus.clone().unwrap_or_else(service::bundled_corpus_dir);
+        let corpus = args
+            .corpus
+            .clone()
+            .unwrap_or_else(service::bundled_corpus_dir);
         eprintln!(
             "empty library in {}: ingesting {} (once)",
             g.data_dir.display(),
@@ -447,5 +454,6 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

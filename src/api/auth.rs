@@ -32,7 +32,9 @@ pub async fn require_token(
             "this endpoint changes the index and needs an `Authorization: Bearer <token>` header",
         )),
         Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(next.run(req).await),
-        Some(_) => Err(ApiError::unauthorized("the bearer token is not the configured one")),
+        Some(_) => Err(ApiError::unauthorized(
+            "the bearer token is not the configured one",
+        )),
     }
 }
 

@@ -1,9 +1,9 @@
 //! The one place where every module's error becomes an HTTP answer:
 //! `{"error": "<what went wrong>", "code": "<machine-readable kind>"}`.
 
+use axum::extract::multipart::MultipartError;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::multipart::MultipartError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -126,7 +126,11 @@ impl From<CorpusError> for ApiError {
     /// A document that cannot be parsed is the client's problem (422), and the
     /// message names the file and what is wrong with it.
     fn from(e: CorpusError) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_document", e.to_string())
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_document",
+            e.to_string(),
+        )
     }
 }
 

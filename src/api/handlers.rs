@@ -120,7 +120,12 @@ pub async fn similar(
         passage_id: b.passage_id,
         text: b.text,
         k: limits.check_count("k", b.k, 10, limits.max_k)?,
-        per_district: limits.check_count("per_district", b.per_district, 1, limits.max_per_group)?,
+        per_district: limits.check_count(
+            "per_district",
+            b.per_district,
+            1,
+            limits.max_per_group,
+        )?,
         negative: b.negative,
         include_same_district: b.include_same_district,
         filter: b.filter.to_filter()?,
@@ -139,7 +144,8 @@ pub struct DocumentList {
 
 fn summary_matches(d: &DocumentSummary, f: &Filter) -> bool {
     let eq = |want: &Option<String>, have: &Option<String>| {
-        want.as_ref().is_none_or(|w| have.as_deref().map(str::trim) == Some(w.as_str()))
+        want.as_ref()
+            .is_none_or(|w| have.as_deref().map(str::trim) == Some(w.as_str()))
     };
     eq(&f.district, &d.district)
         && eq(&f.city, &d.city)
@@ -235,7 +241,11 @@ pub async fn ingest_document(
         if b.text.trim().is_empty() {
             return Err(ApiError::bad_request("missing_text", "`text` is empty"));
         }
-        (clean_file_name(b.file.as_deref())?, b.text.into_bytes(), b.meta)
+        (
+            clean_file_name(b.file.as_deref())?,
+            b.text.into_bytes(),
+            b.meta,
+        )
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -283,7 +293,9 @@ async fn read_multipart(
             other => {
                 return Err(ApiError::bad_request(
                     "unknown_field",
-                    format!("unexpected multipart field `{other}`; send `file` and optionally `meta`"),
+                    format!(
+                        "unexpected multipart field `{other}`; send `file` and optionally `meta`"
+                    ),
                 ))
             }
         }
@@ -291,7 +303,10 @@ async fn read_multipart(
     let (name, bytes) =
         file.ok_or_else(|| ApiError::bad_request("missing_file", "no `file` field in the upload"))?;
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("missing_text", format!("{name} is empty")));
+        return Err(ApiError::bad_request(
+            "missing_text",
+            format!("{name} is empty"),
+        ));
     }
     Ok((name, bytes, meta))
 }
@@ -303,7 +318,9 @@ pub async fn delete_document(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let doc_id = id.clone();
     blocking(&state, move |s| s.delete_document(&id)).await?;
-    Ok(Json(serde_json::json!({ "doc_id": doc_id, "deleted": true })))
+    Ok(Json(
+        serde_json::json!({ "doc_id": doc_id, "deleted": true }),
+    ))
 }
 
 #[cfg(test)]
@@ -313,7 +330,10 @@ mod tests {
     #[test]
     fn file_names_lose_their_directories() {
         assert_eq!(clean_file_name(Some("../../etc/passwd")).unwrap(), "passwd");
-        assert_eq!(clean_file_name(Some("C:\\x\\报告.txt")).unwrap(), "报告.txt");
+        assert_eq!(
+            clean_file_name(Some("C:\\x\\报告.txt")).unwrap(),
+            "报告.txt"
+        );
         assert_eq!(clean_file_name(None).unwrap(), "upload.txt");
         assert_eq!(clean_file_name(Some("dir/")).unwrap(), "upload.txt");
         assert!(clean_file_name(Some("a\nb")).is_err());

@@ -93,9 +93,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
 
 /// Binds `addr`; a clear message when the port is taken.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
 async fn shutdown_signal() {

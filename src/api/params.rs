@@ -136,7 +136,10 @@ fn parse_year_range(s: &str) -> Option<YearRange> {
         let y: i32 = t.parse().ok()?;
         (1900..=2200).contains(&y).then_some(Some(y))
     };
-    let sep = s.find("..").map(|i| (i, 2)).or_else(|| s.find('-').map(|i| (i, 1)));
+    let sep = s
+        .find("..")
+        .map(|i| (i, 2))
+        .or_else(|| s.find('-').map(|i| (i, 1)));
     match sep {
         None => {
             let y = year(s)??;
@@ -244,12 +247,24 @@ mod tests {
         let l = Limits::default();
         assert_eq!(l.check_count("k", None, 10, l.max_k).unwrap(), 10);
         assert_eq!(l.check_count("k", Some(100), 10, l.max_k).unwrap(), 100);
-        assert_eq!(l.check_count("k", Some(0), 10, l.max_k).unwrap_err().code, "invalid_k");
-        assert_eq!(l.check_count("k", Some(101), 10, l.max_k).unwrap_err().code, "invalid_k");
-        assert_eq!(l.check_text("q", Some("  ")).unwrap_err().code, "missing_query");
+        assert_eq!(
+            l.check_count("k", Some(0), 10, l.max_k).unwrap_err().code,
+            "invalid_k"
+        );
+        assert_eq!(
+            l.check_count("k", Some(101), 10, l.max_k).unwrap_err().code,
+            "invalid_k"
+        );
+        assert_eq!(
+            l.check_text("q", Some("  ")).unwrap_err().code,
+            "missing_query"
+        );
         assert_eq!(l.check_text("q", None).unwrap_err().code, "missing_query");
         let long = "政".repeat(l.max_query_chars + 1);
-        assert_eq!(l.check_text("q", Some(&long)).unwrap_err().code, "query_too_long");
+        assert_eq!(
+            l.check_text("q", Some(&long)).unwrap_err().code,
+            "query_too_long"
+        );
         assert_eq!(l.check_text("q", Some(" 河长制 ")).unwrap(), "河长制");
     }
 
@@ -257,6 +272,9 @@ mod tests {
     fn groups() {
         assert!(group_by_district(Some("district")).unwrap());
         assert!(!group_by_district(None).unwrap());
-        assert_eq!(group_by_district(Some("city")).unwrap_err().code, "invalid_group");
+        assert_eq!(
+            group_by_district(Some("city")).unwrap_err().code,
+            "invalid_group"
+        );
     }
 }

@@ -93,7 +93,8 @@ pub fn run(
                 })
                 .collect(),
         };
-        serde_json::to_writer(&mut *out, &line).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        serde_json::to_writer(&mut *out, &line)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         out.write_all(b"\n").map_err(|source| ServiceError::Io {
             path: "results".into(),
             source,

@@ -103,7 +103,9 @@ impl Service {
                     n += 1;
                     Ok(())
                 })?;
-                out.flush().map_err(write_error).map_err(ServiceError::from)?;
+                out.flush()
+                    .map_err(write_error)
+                    .map_err(ServiceError::from)?;
             }
             ExportFormat::Csv => {
                 let mut w = csv::Writer::from_writer(&mut *out);

@@ -121,13 +121,25 @@ pub struct IngestReport {
 #[derive(Debug)]
 pub enum IngestEvent<'a> {
     /// All files parsed: this many documents and passages will be embedded.
-    Planned { documents: usize, passages: usize },
+    Planned {
+        documents: usize,
+        passages: usize,
+    },
     /// This many more passages were embedded (of `file`).
-    Embedded { file: &'a str, passages: usize },
+    Embedded {
+        file: &'a str,
+        passages: usize,
+    },
     /// A document was stored.
-    Stored { document: &'a IngestedDocument },
-    Skipped { problem: &'a FileProblem },
-    Failed { problem: &'a FileProblem },
+    Stored {
+        document: &'a IngestedDocument,
+    },
+    Skipped {
+        problem: &'a FileProblem,
+    },
+    Failed {
+        problem: &'a FileProblem,
+    },
 }
 
 /// Expands files and directories (recursively, sorted) into the report files

@@ -56,7 +56,10 @@ impl Service {
         Self::with_embedder(data_dir, embedder)
     }
 
-    pub fn with_embedder(data_dir: &Path, embedder: Arc<Embedder>) -> Result<Service, ServiceError> {
+    pub fn with_embedder(
+        data_dir: &Path,
+        embedder: Arc<Embedder>,
+    ) -> Result<Service, ServiceError> {
         let library = Library::open(data_dir, &embedder.model_id(), embedder.dim())?;
         Ok(Service { library, embedder })
     }
