@@ -373,8 +373,6 @@ fn tokenizer_json(img: &E5Image) -> Result<Value, String> {
                 eos.clone(): {"id": eos, "ids": [img.eos], "tokens": [eos]}
             }},
         "decoder": metaspace,
-        // The package gives every unknown character its own <unk>; fusing
-        // runs (the HF default for XLM-R) would change ids and pooling.
         "model": {"type": "Unigram", "unk_id": img.unk, "vocab": vocab,
                   "byte_fallback": false}
     }))
