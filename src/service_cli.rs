@@ -192,7 +192,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 ..SearchRequest::default()
             };
             let service = open(g)?;
-            let resp = search::search(service.library(), service.embedder(), &req)?;
+            let resp = search::search(service.library(), service.encoder(), &req)?;
             if g.json {
                 return print_json(&resp);
             }
@@ -226,7 +226,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 filter: filter.to_filter()?,
             };
             let service = open(g)?;
-            let resp = search::similar(service.library(), service.embedder(), &req)?;
+            let resp = search::similar(service.library(), service.encoder(), &req)?;
             if g.json {
                 return print_json(&resp);
             }

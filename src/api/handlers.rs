@@ -74,7 +74,7 @@ pub async fn search(
         ..SearchRequest::default()
     };
     let resp = blocking(&state, move |s| {
-        search::search(s.library(), s.embedder(), &req)
+        search::search(s.library(), s.encoder(), &req)
     })
     .await?;
     Ok(Json(resp))
@@ -131,7 +131,7 @@ pub async fn similar(
         filter: b.filter.to_filter()?,
     };
     let resp = blocking(&state, move |s| {
-        search::similar(s.library(), s.embedder(), &req)
+        search::similar(s.library(), s.encoder(), &req)
     })
     .await?;
     Ok(Json(resp))

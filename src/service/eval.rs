@@ -106,7 +106,7 @@ pub fn run(
 
 fn run_one(service: &Service, q: &EvalQuery, opts: &EvalOptions) -> Result<Vec<Hit>, ServiceError> {
     let lib = service.library();
-    let enc = service.embedder();
+    let enc = service.encoder();
     if q.kind == "similar" {
         let req = SimilarRequest {
             text: Some(q.query.clone()),
