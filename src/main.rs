@@ -79,6 +79,30 @@ enum BenchWhat {
     /// Embedding throughput, query latency, peak memory and load time over
     /// the bundled corpus's paragraphs.
     Embed(zhengce::embed::bench::BenchOptions),
+    /// Builds dense + lexical indexes over synthetic data at several sizes.
+    Index(BenchIndexArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchIndexArgs {
+    /// Passage counts to build, comma-separated (1M takes several minutes).
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    sizes: Vec<usize>,
+    /// Held-out queries per size (recall is measured against exact search).
+    #[arg(long, default_value_t = 500)]
+    queries: usize,
+    /// Build threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// ef values to measure at query time, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    ef: Vec<usize>,
+    /// Skip the lexical index.
+    #[arg(long)]
+    no_lexical: bool,
+    /// Also write the vectors here (for scripts/bench-hnswlib.py).
+    #[arg(long)]
+    dump_vectors: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -139,7 +163,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench {
+            what: BenchWhat::Index(args),
+        } => bench_index(args, cli.json),
     }
+}
+
+fn bench_index(args: BenchIndexArgs, json: bool) -> anyhow::Result<()> {
+    use zhengce::index::bench;
+    let opts = bench::BenchOptions {
+        sizes: args.sizes,
+        queries: args.queries,
+        threads: args.threads,
+        ef_search: args.ef,
+        lexical: !args.no_lexical,
+        dump_vectors: args.dump_vectors,
+        ..Default::default()
+    };
+    let reports = bench::run(&opts, &mut |line| eprintln!("{line}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print!("{}", bench::format_reports(&reports));
+    }
+    Ok(())
 }
 
 fn embed_texts(model_dir: &Path, query: bool, texts: Vec<String>) -> anyhow::Result<()> {

@@ -264,10 +264,32 @@ impl DenseIndex {
         // the loader holds only paths and counters once loading is done, so
         // leaking it (a few hundred bytes per reload) is the price of a graph
         // that can live in a long-lived struct.
-        let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, basename)));
-        let hnsw: Hnsw<'static, f32, DotDistance> = io
-            .load_hnsw::<f32, DotDistance>()
-            .map_err(|e| IndexError::Dense(format!("reload from {}: {e}", dir.display())))?;
+        // hnsw_rs unwraps some read errors (a damaged file panics instead of
+        // returning Err); contain that so the caller can rebuild instead.
+        fn load_from(
+            dir: &Path,
+            basename: &str,
+        ) -> anyhow::Result<Hnsw<'static, f32, DotDistance>> {
+            let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, basename)));
+            io.load_hnsw::<f32, DotDistance>()
+        }
+        let loaded =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_from(dir, basename)));
+        let hnsw: Hnsw<'static, f32, DotDistance> = match loaded {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                return Err(IndexError::Dense(format!(
+                    "reload from {}: {e}",
+                    dir.display()
+                )))
+            }
+            Err(_) => {
+                return Err(IndexError::Dense(format!(
+                    "reload from {}: the graph files are damaged",
+                    dir.display()
+                )))
+            }
+        };
         let loaded = DenseIndex { hnsw, dim, params };
         if !loaded.is_empty() && loaded.hnsw.get_point_indexation().get_data_dimension() != dim {
             return Err(IndexError::Dense(format!(

@@ -149,6 +149,15 @@ pub fn query_terms(query: &str) -> Vec<String> {
     terms
 }
 
+/// BM25-ranked search without metadata filters (`?1` = MATCH expression);
+/// `bm25()` is lower-is-better, callers negate it.
+pub fn unfiltered_query_sql(k: usize) -> String {
+    format!(
+        "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?1 \
+         ORDER BY bm25(passages_fts) LIMIT {k}"
+    )
+}
+
 /// An FTS5 MATCH expression OR-ing the terms (each quoted, so no term is read
 /// as FTS5 syntax). `None` when there is nothing to match.
 pub fn match_expression(terms: &[String]) -> Option<String> {

@@ -18,6 +18,7 @@
 //! atomic across store and lexical index with no second commit protocol, and
 //! it adds no dependency; BM25 ranking is built in (`bm25()`).
 
+pub mod bench;
 pub mod dense;
 pub mod lexical;
 mod store;
@@ -368,3 +369,6 @@ fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Library>();
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -968,7 +968,13 @@ impl Inner {
         let found = if filter.is_empty() {
             let keep = |id: usize| cat.passages.contains_key(&(id as i64));
             let ef = self.params.ef_search.max(k * 2);
-            let mut found = st.dense.search(&q, k, Some(ef), Some(&keep))?;
+            // Without tombstones every point is live: skip the per-point check.
+            let keep: Option<&dyn Fn(usize) -> bool> = if st.dense.len() > cat.passages.len() {
+                Some(&keep)
+            } else {
+                None
+            };
+            let mut found = st.dense.search(&q, k, Some(ef), keep)?;
             if found.len() < k.min(cat.passages.len()) {
                 let all: Vec<&Arc<DocInfo>> = cat.docs.values().collect();
                 found = exact(&all);
@@ -1025,10 +1031,7 @@ impl Inner {
         }
         let (cond, vals) = filter_sql(filter);
         let sql = if filter.is_empty() {
-            format!(
-                "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?1
-             ORDER BY bm25(passages_fts) LIMIT {k}"
-            )
+            lexical::unfiltered_query_sql(k)
         } else {
             format!(
                 "SELECT f.rowid, bm25(passages_fts) AS s FROM passages_fts f

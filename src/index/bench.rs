@@ -1,0 +1,560 @@
+//! `zhengce bench index`: builds the dense and lexical indexes over synthetic
+//! data at several sizes and measures them.
+//!
+//! Vectors are clustered (cluster centres plus Gaussian noise, normalised) so
+//! the graph faces the structure real embeddings have; text is drawn from a
+//! vocabulary of policy words with per-cluster topics. Both are generated
+//! from a fixed seed, and `dump_vectors` writes the 384-d vectors so
+//! `scripts/bench-hnswlib.py` can run hnswlib on exactly the same data.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::dense::{exact_search, normalize, DenseIndex, DenseParams};
+use super::{lexical, IndexError, Result};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub sizes: Vec<usize>,
+    pub dim: usize,
+    pub queries: usize,
+    pub threads: usize,
+    pub ef_search: Vec<usize>,
+    pub params: DenseParams,
+    /// Skip the lexical side (its build dominates at 1M).
+    pub lexical: bool,
+    /// Where indexes are written to measure bytes on disk (removed after).
+    pub work_dir: PathBuf,
+    /// Write `base-N.f32`, `queries-N.f32` (little-endian, row-major) here.
+    pub dump_vectors: Option<PathBuf>,
+    pub seed: u64,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            sizes: vec![10_000, 100_000, 1_000_000],
+            dim: 384,
+            queries: 500,
+            threads: 2,
+            ef_search: vec![16, 32, 64, 128, 256],
+            params: DenseParams::default(),
+            lexical: true,
+            work_dir: std::env::temp_dir().join("zhengce-bench"),
+            dump_vectors: None,
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EfRow {
+    pub ef: usize,
+    pub recall_at_10: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeReport {
+    pub passages: usize,
+    pub dim: usize,
+    pub threads: usize,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub dense_build_secs: f64,
+    pub dense_inserts_per_sec: f64,
+    /// CPU seconds (all threads) the build used: steadier than wall time
+    /// on a shared machine.
+    pub dense_build_cpu_secs: f64,
+    pub dense_bytes_on_disk: u64,
+    pub dense_reload_secs: f64,
+    pub dense: Vec<EfRow>,
+    pub lexical_build_secs: Option<f64>,
+    pub lexical_inserts_per_sec: Option<f64>,
+    pub lexical_bytes_on_disk: Option<u64>,
+    pub lexical_p50_ms: Option<f64>,
+    pub lexical_p99_ms: Option<f64>,
+    /// Resident set after building this size (and its peak so far).
+    pub rss_mb: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// splitmix64: tiny, seedable, good enough for synthetic data.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn gaussian(&mut self) -> f32 {
+        let u1 = self.uniform().max(1e-300);
+        let u2 = self.uniform();
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// `n` clustered unit vectors plus `nq` held-out queries from the same
+/// clusters; the cluster of each base vector is returned for text topics.
+pub fn clustered_vectors(
+    n: usize,
+    nq: usize,
+    dim: usize,
+    seed: u64,
+) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<usize>) {
+    let mut rng = Rng(seed);
+    let clusters = (n / 100).clamp(10, 1000);
+    let centres: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| {
+            let mut c: Vec<f32> = (0..dim).map(|_| rng.gaussian()).collect();
+            normalize(&mut c);
+            c
+        })
+        .collect();
+    let sigma = 0.05f32;
+    let point = |rng: &mut Rng| {
+        let c = rng.below(clusters);
+        let mut v: Vec<f32> = centres[c]
+            .iter()
+            .map(|x| x + sigma * rng.gaussian())
+            .collect();
+        normalize(&mut v);
+        (v, c)
+    };
+    let mut base = Vec::with_capacity(n);
+    let mut topic = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (v, c) = point(&mut rng);
+        base.push(v);
+        topic.push(c);
+    }
+    let queries = (0..nq).map(|_| point(&mut rng).0).collect();
+    (base, queries, topic)
+}
+
+const VOCAB: &[&str] = &[
+    "乡村振兴",
+    "产业",
+    "发展",
+    "改革",
+    "创新",
+    "生态",
+    "环境",
+    "保护",
+    "教育",
+    "医疗",
+    "养老",
+    "社区",
+    "服务",
+    "就业",
+    "收入",
+    "消费",
+    "投资",
+    "项目",
+    "建设",
+    "城市",
+    "更新",
+    "交通",
+    "基础设施",
+    "数字经济",
+    "人工智能",
+    "制造业",
+    "农业",
+    "农村",
+    "农民",
+    "粮食",
+    "安全",
+    "应急",
+    "治理",
+    "营商环境",
+    "企业",
+    "民营经济",
+    "科技",
+    "人才",
+    "住房",
+    "保障",
+    "文化",
+    "旅游",
+    "体育",
+    "卫生",
+    "健康",
+    "水利",
+    "能源",
+    "碳达峰",
+    "绿色",
+    "低碳",
+    "污染",
+    "防治",
+    "垃圾分类",
+    "老旧小区",
+    "改造",
+    "财政",
+    "预算",
+    "债务",
+    "风险",
+    "开放",
+    "招商",
+    "园区",
+    "港口",
+    "物流",
+    "电商",
+    "直播",
+    "文旅",
+    "非遗",
+    "学校",
+    "幼儿园",
+    "托育",
+    "医保",
+    "社保",
+    "低保",
+    "救助",
+    "残疾人",
+    "退役军人",
+    "妇女",
+    "儿童",
+    "青年",
+    "高质量",
+    "现代化",
+    "推进",
+    "加快",
+    "深化",
+    "完善",
+    "健全",
+    "提升",
+    "巩固",
+    "拓展",
+    "实施",
+    "落实",
+    "全面",
+    "持续",
+];
+
+/// A synthetic passage: topic words of its cluster mixed with common words.
+fn synthetic_text(rng: &mut Rng, topic: usize) -> String {
+    let words = 20 + rng.below(25);
+    let mut s = String::new();
+    for i in 0..words {
+        let w = if rng.below(3) == 0 {
+            VOCAB[(topic * 7 + rng.below(4)) % VOCAB.len()]
+        } else {
+            VOCAB[rng.below(VOCAB.len())]
+        };
+        s.push_str(w);
+        s.push(if i % 6 == 5 { '，' } else { '的' });
+    }
+    s.push('。');
+    s
+}
+
+fn rss_mb() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// User + system CPU seconds of this process so far.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of them, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.flatten()
+                .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
+    if sorted_ms.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted_ms.len() as f64 - 1.0) * p).round() as usize;
+    sorted_ms[i]
+}
+
+fn write_f32(path: &Path, rows: &[Vec<f32>]) -> Result<()> {
+    let io = |e| IndexError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    for r in rows {
+        for x in r {
+            f.write_all(&x.to_le_bytes()).map_err(io)?;
+        }
+    }
+    f.flush().map_err(io)
+}
+
+/// Runs the benchmark, reporting progress lines through `progress`.
+pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<SizeReport>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.max(1))
+        .build()
+        .map_err(|e| IndexError::Invalid(format!("thread pool: {e}")))?;
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| IndexError::Io { path: p, source: e }
+    };
+    std::fs::create_dir_all(&opts.work_dir).map_err(io(&opts.work_dir))?;
+    let mut reports = Vec::new();
+    for &n in &opts.sizes {
+        progress(&format!("{n} passages: generating {}-d vectors", opts.dim));
+        let (base, queries, topics) = clustered_vectors(n, opts.queries, opts.dim, opts.seed);
+        if let Some(dir) = &opts.dump_vectors {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            write_f32(&dir.join(format!("base-{n}.f32")), &base)?;
+            write_f32(&dir.join(format!("queries-{n}.f32")), &queries)?;
+        }
+        progress(&format!(
+            "{n} passages: exact neighbours of {} queries",
+            queries.len()
+        ));
+        let truth: Vec<Vec<usize>> = pool.install(|| {
+            use rayon::prelude::*;
+            queries
+                .par_iter()
+                .map(|q| {
+                    exact_search(q, 10, base.iter().enumerate().map(|(i, v)| (i, &v[..])))
+                        .into_iter()
+                        .map(|(i, _)| i)
+                        .collect()
+                })
+                .collect()
+        });
+
+        progress(&format!(
+            "{n} passages: building HNSW ({} threads)",
+            opts.threads
+        ));
+        let t = Instant::now();
+        let cpu0 = cpu_secs();
+        let mut dense = DenseIndex::new(opts.dim, opts.params, n);
+        let items: Vec<(&[f32], usize)> =
+            base.iter().enumerate().map(|(i, v)| (&v[..], i)).collect();
+        pool.install(|| dense.insert_batch(&items))?;
+        let build = t.elapsed().as_secs_f64();
+        let build_cpu = cpu_secs() - cpu0;
+        drop(items);
+
+        let mut rows = Vec::new();
+        for &ef in &opts.ef_search {
+            dense.set_ef_search(ef);
+            let mut times = Vec::with_capacity(queries.len());
+            let mut found = 0usize;
+            for (q, want) in queries.iter().zip(&truth) {
+                let t = Instant::now();
+                let got = dense.search(q, 10, None, None)?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                found += got.iter().filter(|(id, _)| want.contains(id)).count();
+            }
+            times.sort_by(f64::total_cmp);
+            rows.push(EfRow {
+                ef,
+                recall_at_10: found as f64 / (10 * queries.len()).max(1) as f64,
+                p50_ms: percentile(&times, 0.5),
+                p99_ms: percentile(&times, 0.99),
+            });
+        }
+
+        let dump_dir = opts.work_dir.join(format!("dense-{n}"));
+        let _ = std::fs::remove_dir_all(&dump_dir);
+        std::fs::create_dir_all(&dump_dir).map_err(io(&dump_dir))?;
+        dense.dump(&dump_dir, "dense")?;
+        let dense_bytes = dir_bytes(&dump_dir);
+        drop(dense);
+        let t = Instant::now();
+        let reloaded = DenseIndex::load(&dump_dir, "dense", opts.dim, opts.params)?;
+        let reload_secs = t.elapsed().as_secs_f64();
+        drop(reloaded);
+        let _ = std::fs::remove_dir_all(&dump_dir);
+        let (rss, _) = rss_mb();
+
+        let mut report = SizeReport {
+            passages: n,
+            dim: opts.dim,
+            threads: opts.threads,
+            m: opts.params.m,
+            ef_construction: opts.params.ef_construction,
+            dense_build_secs: build,
+            dense_inserts_per_sec: n as f64 / build,
+            dense_build_cpu_secs: build_cpu,
+            dense_bytes_on_disk: dense_bytes,
+            dense_reload_secs: reload_secs,
+            dense: rows,
+            lexical_build_secs: None,
+            lexical_inserts_per_sec: None,
+            lexical_bytes_on_disk: None,
+            lexical_p50_ms: None,
+            lexical_p99_ms: None,
+            rss_mb: rss,
+            peak_rss_mb: 0.0,
+        };
+        drop(base);
+        drop(queries);
+        if opts.lexical {
+            progress(&format!("{n} passages: building the FTS5 lexical index"));
+            let (secs, bytes, p50, p99) = bench_lexical(opts, n, &topics)?;
+            report.lexical_build_secs = Some(secs);
+            report.lexical_inserts_per_sec = Some(n as f64 / secs);
+            report.lexical_bytes_on_disk = Some(bytes);
+            report.lexical_p50_ms = Some(p50);
+            report.lexical_p99_ms = Some(p99);
+        }
+        report.peak_rss_mb = rss_mb().1;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Builds the same FTS5 table the store uses (same segmentation, same
+/// query expression and ranking) and times BM25 queries on it.
+fn bench_lexical(opts: &BenchOptions, n: usize, topics: &[usize]) -> Result<(f64, u64, f64, f64)> {
+    let path = opts.work_dir.join(format!("lexical-{n}.sqlite"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let sql = |e| IndexError::Sqlite {
+        path: path.clone(),
+        source: e,
+    };
+    let mut conn = rusqlite::Connection::open(&path).map_err(sql)?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .map_err(sql)?;
+    conn.execute_batch(lexical::FTS_DDL).map_err(sql)?;
+    let mut rng = Rng(opts.seed ^ 0x5EED);
+    let t = Instant::now();
+    for chunk in topics.chunks(10_000) {
+        let texts: Vec<String> = chunk.iter().map(|&c| synthetic_text(&mut rng, c)).collect();
+        let segmented: Vec<String> = {
+            use rayon::prelude::*;
+            texts
+                .par_iter()
+                .map(|t| lexical::segment_for_index(t))
+                .collect()
+        };
+        let tx = conn.transaction().map_err(sql)?;
+        {
+            let mut ins = tx
+                .prepare("INSERT INTO passages_fts(tokens) VALUES (?1)")
+                .map_err(sql)?;
+            for s in &segmented {
+                ins.execute([s]).map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)?;
+    }
+    let build = t.elapsed().as_secs_f64();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .map_err(sql)?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let mut times = Vec::new();
+    let mut stmt = conn
+        .prepare(&lexical::unfiltered_query_sql(10))
+        .map_err(sql)?;
+    for _ in 0..200 {
+        let q = format!(
+            "{}{}{}",
+            VOCAB[rng.below(VOCAB.len())],
+            VOCAB[rng.below(VOCAB.len())],
+            VOCAB[rng.below(VOCAB.len())]
+        );
+        let Some(expr) = lexical::match_expression(&lexical::query_terms(&q)) else {
+            continue;
+        };
+        let t = Instant::now();
+        let hits: Vec<i64> = stmt
+            .query_map([expr], |r| r.get(0))
+            .map_err(sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(hits);
+    }
+    drop(stmt);
+    drop(conn);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((
+        build,
+        bytes,
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+    ))
+}
+
+/// Human-readable table of the reports.
+pub fn format_reports(reports: &[SizeReport]) -> String {
+    let mut s = String::new();
+    for r in reports {
+        s.push_str(&format!(
+            "== {} passages, {}-d, M={}, ef_construction={}, {} build threads ==\n",
+            r.passages, r.dim, r.m, r.ef_construction, r.threads
+        ));
+        s.push_str(&format!(
+            "dense   build {:.1} s ({:.0} inserts/s; {:.1} CPU-s), {:.1} MB on disk, reload {:.2} s\n",
+            r.dense_build_secs,
+            r.dense_inserts_per_sec,
+            r.dense_build_cpu_secs,
+            r.dense_bytes_on_disk as f64 / 1e6,
+            r.dense_reload_secs
+        ));
+        s.push_str("        ef   recall@10   p50 ms   p99 ms\n");
+        for row in &r.dense {
+            s.push_str(&format!(
+                "      {:>4}   {:>9.4}   {:>6.3}   {:>6.3}\n",
+                row.ef, row.recall_at_10, row.p50_ms, row.p99_ms
+            ));
+        }
+        if let (Some(b), Some(ips), Some(bytes), Some(p50), Some(p99)) = (
+            r.lexical_build_secs,
+            r.lexical_inserts_per_sec,
+            r.lexical_bytes_on_disk,
+            r.lexical_p50_ms,
+            r.lexical_p99_ms,
+        ) {
+            s.push_str(&format!(
+                "lexical build {b:.1} s ({ips:.0} passages/s incl. jieba), {:.1} MB on disk, \
+                 query p50 {p50:.3} ms p99 {p99:.3} ms\n",
+                bytes as f64 / 1e6
+            ));
+        }
+        s.push_str(&format!(
+            "RSS {:.0} MB after this size, peak {:.0} MB\n\n",
+            r.rss_mb, r.peak_rss_mb
+        ));
+    }
+    s
+}
