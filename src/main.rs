@@ -38,6 +38,9 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Service(service_cli::ServiceCommand),
+    /// Show what ingestion makes of report files: encoding, metadata with
+    /// confidence, cleaning report, passages with section paths.
+    Inspect(InspectArgs),
     /// Embed texts (the arguments, else one per stdin line); prints JSON lines
     /// {"text", "embedding"}.
     Embed {
@@ -105,6 +108,23 @@ struct BenchIndexArgs {
     dump_vectors: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// Report files or folders (default: the bundled corpus, data/corpus).
+    files: Vec<PathBuf>,
+    /// Override metadata for every file (on top of NAME.meta.json sidecars).
+    #[arg(long)]
+    district: Option<String>,
+    #[arg(long)]
+    city: Option<String>,
+    #[arg(long)]
+    province: Option<String>,
+    #[arg(long)]
+    year: Option<i32>,
+    #[arg(long)]
+    doc_type: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -127,6 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json: cli.json,
             },
         ),
+        Command::Inspect(args) => inspect(args, cli.json),
         Command::Embed { query, texts, .. } => embed_texts(&model_dir, query, texts),
         Command::Model {
             action: ModelAction::Import { from, out },
@@ -212,5 +233,36 @@ fn embed_texts(model_dir: &Path, query: bool, texts: Vec<String>) -> anyhow::Res
         writeln!(out)?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
+    use zhengce::corpus;
+    let inputs = if args.files.is_empty() {
+        vec![PathBuf::from("data/corpus")]
+    } else {
+        args.files
+    };
+    let overrides = corpus::MetaOverrides {
+        district: args.district.map(Some),
+        city: args.city.map(Some),
+        province: args.province.map(Some),
+        year: args.year.map(Some),
+        doc_type: args.doc_type.map(Some),
+        ..Default::default()
+    };
+    let opts = corpus::CorpusOptions::default();
+    let mut failed = 0;
+    for path in corpus::input_files(&inputs)? {
+        match corpus::parse_file_with(&path, &opts, &overrides) {
+            Ok(doc) if json => println!("{}", corpus::inspect_json(&doc)),
+            Ok(doc) => println!("{}", corpus::inspect_text(&doc)),
+            Err(e) => {
+                eprintln!("zhengce: {e}");
+                failed += 1;
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} file(s) could not be read");
     Ok(())
 }

@@ -157,11 +157,7 @@ impl CachedEncoder {
         text: &str,
         embed: impl FnOnce(&Embedder, &str) -> Result<Vec<f32>, EmbedError>,
     ) -> Result<Vec<f32>, EmbedError> {
-        let memoise = self
-            .memo
-            .lock()
-            .map(|m| m.capacity > 0)
-            .unwrap_or(false)
+        let memoise = self.memo.lock().map(|m| m.capacity > 0).unwrap_or(false)
             && text.chars().count() <= MEMO_MAX_CHARS;
         if !memoise {
             return embed(&self.embedder, text);
