@@ -25,7 +25,7 @@ if [ "$PROFILE" = "release" ]; then cargo build --quiet --release; else cargo bu
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/zhengce"
 
 OUT=bench-out/load
-DATA="${ZHENGCE_DATA_DIR:-bench-out/load-data}"
+DATA="${ZHENGCE_DATA_DIR:-bench-out/data}"
 mkdir -p "$OUT"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ADDR="127.0.0.1:$PORT"

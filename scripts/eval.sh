@@ -5,7 +5,7 @@
 #
 # Usage: scripts/eval.sh [QUERIES.jsonl]
 #   QUERIES   default: ../shared/eval/dev.jsonl (beside the repository)
-#   env ZHENGCE_DATA_DIR  library to query (default bench-out/eval-data; the
+#   env ZHENGCE_DATA_DIR  library to query (default bench-out/data; the
 #                         bundled corpus is ingested into it when missing)
 #   env SCORER            score.py (default: next to QUERIES)
 #   env PROFILE           debug (default) or release build
@@ -27,7 +27,7 @@ scripts/fetch-model.sh "$PROFILE"
 if [ "$PROFILE" = "release" ]; then cargo build --quiet --release; else cargo build --quiet; fi
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/zhengce"
 
-DATA="${ZHENGCE_DATA_DIR:-bench-out/eval-data}"
+DATA="${ZHENGCE_DATA_DIR:-bench-out/data}"
 OUT="bench-out/eval"
 mkdir -p "$OUT"
 # Idempotent: documents already in the library are skipped, not re-embedded.

@@ -360,9 +360,9 @@ fn ingest_with_progress(
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
                 );
-                bar.println(format!(
-                    "ingesting {documents} document(s), {passages} passages"
-                ));
+                bar.suspend(|| {
+                    eprintln!("ingesting {documents} document(s), {passages} passages")
+                });
             }
         }
         IngestEvent::Embedded { file, passages } => {
@@ -371,10 +371,10 @@ fn ingest_with_progress(
         }
         IngestEvent::Stored { .. } => {}
         IngestEvent::Skipped { problem } => {
-            bar.println(format!("skipped {}: {}", problem.file, problem.problem));
+            bar.suspend(|| eprintln!("skipped {}: {}", problem.file, problem.problem));
         }
         IngestEvent::Failed { problem } => {
-            bar.println(format!("failed {}", problem.problem));
+            bar.suspend(|| eprintln!("failed {}", problem.problem));
         }
     })?;
     bar.finish_and_clear();
