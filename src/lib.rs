@@ -11,4 +11,5 @@ pub mod corpus;
 pub mod embed;
 pub mod index;
 pub mod search;
+pub mod service;
 pub mod summarize;

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use zhengce::embed;
 
+mod service_cli;
+
 #[derive(Parser)]
 #[command(
     name = "zhengce",
@@ -34,6 +36,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Service(service_cli::ServiceCommand),
     /// Embed texts (the arguments, else one per stdin line); prints JSON lines
     /// {"text", "embedding"}.
     #[command(group(clap::ArgGroup::new("kind").required(true).args(["query", "passage"])))]
@@ -134,9 +138,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let _ = &cli.data_dir;
     let model_dir = cli.model.clone().unwrap_or_else(embed::default_model_dir);
     match cli.command {
+        Command::Service(cmd) => service_cli::run(
+            cmd,
+            &service_cli::Globals {
+                data_dir: cli.data_dir.clone(),
+                model_dir,
+                json: cli.json,
+            },
+        ),
+        Command::Inspect(args) => inspect(args, cli.json),
         Command::Embed { query, texts, .. } => embed_texts(&model_dir, query, texts),
         Command::Model {
             action: ModelAction::Import { from, out },
@@ -176,7 +188,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchWhat::Index(args),
         } => bench_index(args, cli.json),
-        Command::Inspect(args) => inspect(args, cli.json),
     }
 }
 

@@ -1,0 +1,126 @@
+//! Runs an evaluation query set and writes the results file that
+//! `shared/eval/score.py` scores: one line per query,
+//! `{"id", "results": [{"text", "district", …}]}`, best first.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Service, ServiceError};
+use crate::search::{self, Hit, Mode, SearchRequest, SimilarRequest};
+
+/// One line of a query file (other fields, such as the relevance
+/// judgements, are the scorer's business and ignored here).
+#[derive(Debug, Deserialize)]
+struct EvalQuery {
+    id: serde_json::Value,
+    #[serde(rename = "type", default)]
+    kind: String,
+    query: String,
+}
+
+#[derive(Serialize)]
+struct ResultLine<'a> {
+    id: &'a serde_json::Value,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    results: Vec<ResultItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct ResultItem<'a> {
+    text: &'a str,
+    district: Option<&'a str>,
+    passage_id: &'a str,
+    score: f32,
+}
+
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub mode: Mode,
+    /// Results kept per query (the scorer reads the top 10).
+    pub k: usize,
+    /// Passages per district for find-similar queries.
+    pub per_district: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            mode: Mode::Hybrid,
+            k: 10,
+            per_district: 3,
+        }
+    }
+}
+
+/// Runs every query of `queries` (JSON lines) and writes the results to
+/// `out`. Queries of type `similar` run find-similar on the query text (the
+/// retrieval mode does not apply to them: find-similar is dense); the others
+/// run a search in `opts.mode`. Returns the number of queries run.
+pub fn run(
+    service: &Service,
+    queries: &Path,
+    opts: &EvalOptions,
+    out: &mut dyn Write,
+) -> Result<usize, ServiceError> {
+    let io = |source| ServiceError::Io {
+        path: queries.to_path_buf(),
+        source,
+    };
+    let reader = std::io::BufReader::new(std::fs::File::open(queries).map_err(io)?);
+    let mut n = 0;
+    for (lineno, line) in reader.lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let q: EvalQuery = serde_json::from_str(&line).map_err(|e| {
+            ServiceError::Invalid(format!("{}:{}: {e}", queries.display(), lineno + 1))
+        })?;
+        let hits = run_one(service, &q, opts)?;
+        let line = ResultLine {
+            id: &q.id,
+            kind: &q.kind,
+            results: hits
+                .iter()
+                .map(|h| ResultItem {
+                    text: &h.text,
+                    district: h.district.as_deref(),
+                    passage_id: &h.passage_id,
+                    score: h.score,
+                })
+                .collect(),
+        };
+        serde_json::to_writer(&mut *out, &line)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        out.write_all(b"\n").map_err(|source| ServiceError::Io {
+            path: "results".into(),
+            source,
+        })?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn run_one(service: &Service, q: &EvalQuery, opts: &EvalOptions) -> Result<Vec<Hit>, ServiceError> {
+    let lib = service.library();
+    let enc = service.encoder();
+    if q.kind == "similar" {
+        let req = SimilarRequest {
+            text: Some(q.query.clone()),
+            k: opts.k,
+            per_district: opts.per_district,
+            ..SimilarRequest::default()
+        };
+        return Ok(search::similar(lib, enc, &req)?.hits);
+    }
+    let req = SearchRequest {
+        query: q.query.clone(),
+        k: opts.k,
+        mode: opts.mode,
+        ..SearchRequest::default()
+    };
+    Ok(search::search(lib, enc, &req)?.hits)
+}

@@ -1,0 +1,302 @@
+//! Ingestion: files or uploaded bytes → parsed documents → passage vectors →
+//! one atomic store write per document.
+//!
+//! Everything that can fail on bad input (decoding, parsing, an empty
+//! document) fails before the store is touched, and each document is written
+//! in one transaction by [`Library::add_document`], so a bad file never
+//! changes what is already indexed.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Service, ServiceError};
+use crate::corpus::{parse_document, parse_file, Document};
+use crate::index::AddOutcome;
+
+/// Passages embedded per model call during ingestion: large enough to keep
+/// the matrix kernels busy, small enough for a smooth progress bar.
+const EMBED_BATCH: usize = 16;
+
+/// Metadata given with an upload, overriding what parsing inferred.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaOverride {
+    pub title: Option<String>,
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub year: Option<i32>,
+    pub doc_type: Option<String>,
+}
+
+impl MetaOverride {
+    fn apply(&self, doc: &mut Document) {
+        let m = &mut doc.meta;
+        let set = |dst: &mut Option<String>, src: &Option<String>| {
+            if let Some(v) = src.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+                *dst = Some(v.to_string());
+            }
+        };
+        set(&mut m.title, &self.title);
+        set(&mut m.district, &self.district);
+        set(&mut m.city, &self.city);
+        set(&mut m.province, &self.province);
+        set(&mut m.doc_type, &self.doc_type);
+        if self.year.is_some() {
+            m.year = self.year;
+        }
+        // Given by a person: no longer an inference with a confidence.
+        for (field, given) in [
+            ("title", self.title.is_some()),
+            ("district", self.district.is_some()),
+            ("city", self.city.is_some()),
+            ("province", self.province.is_some()),
+            ("year", self.year.is_some()),
+            ("doc_type", self.doc_type.is_some()),
+        ] {
+            if given {
+                m.confidence.insert(field.to_string(), 1.0);
+            }
+        }
+    }
+}
+
+/// A document as stored by an ingestion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestedDocument {
+    pub doc_id: String,
+    pub file: String,
+    pub outcome: AddOutcome,
+    pub passages: usize,
+    pub title: Option<String>,
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub year: Option<i32>,
+    pub doc_type: Option<String>,
+    pub encoding: String,
+    pub script: String,
+}
+
+impl IngestedDocument {
+    fn of(doc: &Document, outcome: AddOutcome) -> Self {
+        IngestedDocument {
+            doc_id: doc.id.clone(),
+            file: doc.file.clone(),
+            outcome,
+            passages: doc.passages.len(),
+            title: doc.meta.title.clone(),
+            district: doc.meta.district.clone(),
+            city: doc.meta.city.clone(),
+            province: doc.meta.province.clone(),
+            year: doc.meta.year,
+            doc_type: doc.meta.doc_type.clone(),
+            encoding: doc.encoding.clone(),
+            script: doc.script.clone(),
+        }
+    }
+}
+
+/// A file left out of an ingestion, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileProblem {
+    pub file: String,
+    pub problem: String,
+}
+
+/// What one ingestion of files did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub added: Vec<IngestedDocument>,
+    /// Files whose content is already indexed (same document id).
+    pub skipped: Vec<FileProblem>,
+    /// Files that could not be ingested; nothing of them was stored.
+    pub failed: Vec<FileProblem>,
+    pub passages: usize,
+}
+
+/// Progress of [`Service::ingest_files`], for progress bars.
+#[derive(Debug)]
+pub enum IngestEvent<'a> {
+    /// All files parsed: this many documents and passages will be embedded.
+    Planned {
+        documents: usize,
+        passages: usize,
+    },
+    /// This many more passages were embedded (of `file`).
+    Embedded {
+        file: &'a str,
+        passages: usize,
+    },
+    /// A document was stored.
+    Stored {
+        document: &'a IngestedDocument,
+    },
+    Skipped {
+        problem: &'a FileProblem,
+    },
+    Failed {
+        problem: &'a FileProblem,
+    },
+}
+
+/// Expands files and directories (recursively, sorted) into the report files
+/// to ingest; `NAME.meta.json` sidecars and hidden files are not reports.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ServiceError> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ServiceError> {
+        let io = |source| ServiceError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if !name.ends_with(".meta.json") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|source| ServiceError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn check_has_passages(doc: &Document) -> Result<(), ServiceError> {
+    if doc.passages.is_empty() {
+        return Err(ServiceError::Invalid(format!(
+            "{}: no text passages found (empty, binary or not a report)",
+            doc.file
+        )));
+    }
+    Ok(())
+}
+
+impl Service {
+    /// Ingests report files (directories are walked). Files that fail to
+    /// parse are reported and skipped; the others are embedded and stored one
+    /// document at a time. Content already indexed is skipped, not re-embedded.
+    pub fn ingest_files(
+        &self,
+        paths: &[PathBuf],
+        progress: &mut dyn FnMut(IngestEvent),
+    ) -> Result<IngestReport, ServiceError> {
+        let files = collect_files(paths)?;
+        let opts = self.corpus_options();
+        let mut report = IngestReport::default();
+        let mut todo: Vec<Document> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for path in &files {
+            let parsed = parse_file(path, &opts)
+                .map_err(ServiceError::from)
+                .and_then(|doc| check_has_passages(&doc).map(|()| doc));
+            match parsed {
+                Err(e) => {
+                    let problem = FileProblem {
+                        file: path.display().to_string(),
+                        problem: e.to_string(),
+                    };
+                    progress(IngestEvent::Failed { problem: &problem });
+                    report.failed.push(problem);
+                }
+                Ok(doc) => {
+                    if !seen.insert(doc.id.clone()) || self.library.contains_document(&doc.id)? {
+                        let problem = FileProblem {
+                            file: path.display().to_string(),
+                            problem: format!("already indexed as document {}", doc.id),
+                        };
+                        progress(IngestEvent::Skipped { problem: &problem });
+                        report.skipped.push(problem);
+                    } else {
+                        todo.push(doc);
+                    }
+                }
+            }
+        }
+        progress(IngestEvent::Planned {
+            documents: todo.len(),
+            passages: todo.iter().map(|d| d.passages.len()).sum(),
+        });
+        for doc in &todo {
+            let vectors = self.embed_document(doc, &mut |n| {
+                progress(IngestEvent::Embedded {
+                    file: &doc.file,
+                    passages: n,
+                })
+            })?;
+            let outcome = self.library.add_document(doc, &vectors)?;
+            let stored = IngestedDocument::of(doc, outcome);
+            progress(IngestEvent::Stored { document: &stored });
+            report.passages += stored.passages;
+            report.added.push(stored);
+        }
+        if !todo.is_empty() {
+            self.library.flush()?;
+        }
+        Ok(report)
+    }
+
+    /// Ingests one uploaded document (any supported encoding). Fails without
+    /// changing the library when the bytes are not a usable report.
+    pub fn ingest_bytes(
+        &self,
+        file: &str,
+        bytes: &[u8],
+        meta: Option<&MetaOverride>,
+    ) -> Result<IngestedDocument, ServiceError> {
+        let mut doc = parse_document(file, bytes, &self.corpus_options())?;
+        if let Some(m) = meta {
+            m.apply(&mut doc);
+        }
+        check_has_passages(&doc)?;
+        let vectors = self.embed_document(&doc, &mut |_| {})?;
+        let outcome = self.library.add_document(&doc, &vectors)?;
+        self.library.flush()?;
+        Ok(IngestedDocument::of(&doc, outcome))
+    }
+
+    /// Deletes a document from every retriever and persists the dense index.
+    pub fn delete_document(&self, doc_id: &str) -> Result<(), ServiceError> {
+        self.library.delete_document(doc_id)?;
+        self.library.flush()?;
+        Ok(())
+    }
+
+    /// One vector per passage, embedded from the simplified-folded text so
+    /// traditional and simplified reports land in one region of the space.
+    fn embed_document(
+        &self,
+        doc: &Document,
+        done: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, ServiceError> {
+        let mut vectors = Vec::with_capacity(doc.passages.len());
+        for batch in doc.passages.chunks(EMBED_BATCH) {
+            let texts: Vec<&str> = batch.iter().map(|p| p.text_simplified.as_str()).collect();
+            vectors.extend(self.embedder.embed_passages(&texts)?);
+            done(batch.len());
+        }
+        Ok(vectors)
+    }
+}

@@ -1,0 +1,457 @@
+//! The search-service commands of the `zhengce` binary: ingest, serve,
+//! search, similar, export, stats, eval. Each parses its arguments, calls
+//! the library and prints (human text, or JSON with `--json`).
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use zhengce::api::{self, params::FilterParams, params::YearParam, ApiConfig};
+use zhengce::index::Filter;
+use zhengce::search::{self, Hit, Mode, SearchRequest, SimilarRequest};
+use zhengce::service::{self, eval, export::ExportFormat, IngestEvent, Service};
+
+/// Options every command gets from the top level.
+pub struct Globals {
+    pub data_dir: PathBuf,
+    pub model_dir: PathBuf,
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ServiceCommand {
+    /// Ingest report files or directories into the library (progress bar).
+    Ingest {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Serve the HTTP API. On an empty data directory the bundled corpus is
+    /// ingested first (once); later starts only load the index.
+    Serve(ServeArgs),
+    /// Search the library.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// dense, lexical or hybrid.
+        #[arg(long, default_value = "hybrid")]
+        mode: Mode,
+        /// `district`: best passages per district, districts by best score.
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, default_value_t = 3)]
+        per_group: usize,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Passages like a stored one (--id) or like pasted text, from other districts.
+    Similar {
+        /// Text to match (instead of --id).
+        text: Option<String>,
+        /// Passage id to match.
+        #[arg(long = "id")]
+        passage_id: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value_t = 1)]
+        per_district: usize,
+        /// Passage id or text to steer away from (repeatable).
+        #[arg(long)]
+        negative: Vec<String>,
+        /// Keep hits from the source's own district.
+        #[arg(long)]
+        include_same_district: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Write passages with their metadata (stdout unless --out).
+    Export {
+        #[arg(long, default_value = "jsonl")]
+        format: ExportFormat,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Library figures: documents, passages, model, index sizes.
+    Stats,
+    /// Run an evaluation query set and write results for score.py.
+    Eval {
+        queries: PathBuf,
+        #[arg(long, default_value = "hybrid")]
+        mode: Mode,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Passages per district kept for find-similar queries.
+        #[arg(long, default_value_t = 3)]
+        per_district: usize,
+    },
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback unless told otherwise).
+    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], api::DEFAULT_PORT)))]
+    addr: SocketAddr,
+    /// Bearer token required by the write endpoints.
+    #[arg(long, env = "ZHENGCE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Corpus ingested when the library is empty (default: the bundled data/corpus).
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Start with an empty library instead of ingesting the corpus.
+    #[arg(long)]
+    no_bootstrap: bool,
+    /// Largest request body in bytes (uploads included).
+    #[arg(long, default_value_t = api::Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+}
+
+#[derive(Args, Default)]
+pub struct FilterArgs {
+    #[arg(long)]
+    district: Option<String>,
+    #[arg(long)]
+    city: Option<String>,
+    #[arg(long)]
+    province: Option<String>,
+    /// A year (2024) or a range (2022-2024, 2022-, -2023).
+    #[arg(long)]
+    year: Option<String>,
+    #[arg(long)]
+    doc_type: Option<String>,
+}
+
+impl FilterArgs {
+    fn to_filter(&self) -> anyhow::Result<Filter> {
+        Ok(FilterParams {
+            district: self.district.clone(),
+            city: self.city.clone(),
+            province: self.province.clone(),
+            year: self.year.clone().map(YearParam::Text),
+            year_from: None,
+            year_to: None,
+            doc_type: self.doc_type.clone(),
+        }
+        .to_filter()?)
+    }
+}
+
+fn open(g: &Globals) -> anyhow::Result<Service> {
+    Service::open(&g.data_dir, &g.model_dir)
+        .with_context(|| format!("opening the library in {}", g.data_dir.display()))
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
+    match cmd {
+        ServiceCommand::Ingest { paths } => {
+            let service = open(g)?;
+            let report = ingest_with_progress(&service, &paths)?;
+            if g.json {
+                print_json(&report)?;
+            }
+            if !report.failed.is_empty() {
+                anyhow::bail!(
+                    "{} file(s) could not be ingested (nothing of them was stored)",
+                    report.failed.len()
+                );
+            }
+            Ok(())
+        }
+        ServiceCommand::Serve(args) => serve(args, g),
+        ServiceCommand::Search {
+            query,
+            k,
+            mode,
+            group,
+            per_group,
+            filter,
+        } => {
+            let group_by_district = api::params::group_by_district(group.as_deref())?;
+            let req = SearchRequest {
+                query,
+                k,
+                mode,
+                filter: filter.to_filter()?,
+                group_by_district,
+                per_group,
+                ..SearchRequest::default()
+            };
+            let service = open(g)?;
+            let resp = search::search(service.library(), service.encoder(), &req)?;
+            if g.json {
+                return print_json(&resp);
+            }
+            match &resp.groups {
+                Some(groups) => {
+                    for grp in groups {
+                        println!("== {}", grp.district);
+                        print_hits(&grp.hits);
+                    }
+                }
+                None => print_hits(&resp.hits),
+            }
+            Ok(())
+        }
+        ServiceCommand::Similar {
+            text,
+            passage_id,
+            k,
+            per_district,
+            negative,
+            include_same_district,
+            filter,
+        } => {
+            let req = SimilarRequest {
+                passage_id,
+                text,
+                k,
+                per_district,
+                negative,
+                include_same_district,
+                filter: filter.to_filter()?,
+            };
+            let service = open(g)?;
+            let resp = search::similar(service.library(), service.encoder(), &req)?;
+            if g.json {
+                return print_json(&resp);
+            }
+            print_hits(&resp.hits);
+            Ok(())
+        }
+        ServiceCommand::Export {
+            format,
+            out,
+            filter,
+        } => {
+            let filter = filter.to_filter()?;
+            let service = open(g)?;
+            let n = match &out {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    service.export(&filter, format, &mut std::io::BufWriter::new(f))?
+                }
+                None => service.export(&filter, format, &mut std::io::stdout().lock())?,
+            };
+            if let Some(path) = out {
+                if g.json {
+                    print_json(&serde_json::json!({"passages": n, "out": path}))?;
+                } else {
+                    eprintln!("exported {n} passages to {}", path.display());
+                }
+            }
+            Ok(())
+        }
+        ServiceCommand::Stats => {
+            let service = open(g)?;
+            let stats = service.library().stats()?;
+            if g.json {
+                return print_json(&stats);
+            }
+            println!("data dir        {}", stats.data_dir.display());
+            println!("model           {} ({}-d)", stats.model_id, stats.dim);
+            println!("schema version  {}", stats.schema_version);
+            println!("documents       {}", stats.documents);
+            println!("passages        {}", stats.passages);
+            println!("districts       {}", stats.districts);
+            println!(
+                "dense points    {} ({} deleted, awaiting rebuild)",
+                stats.dense_points, stats.dense_tombstones
+            );
+            println!("store bytes     {}", stats.store_bytes);
+            println!("dense bytes     {}", stats.dense_bytes);
+            Ok(())
+        }
+        ServiceCommand::Eval {
+            queries,
+            mode,
+            out,
+            k,
+            per_district,
+        } => {
+            let service = open(g)?;
+            let opts = eval::EvalOptions {
+                mode,
+                k,
+                per_district,
+            };
+            let f = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            let started = Instant::now();
+            let n = eval::run(&service, &queries, &opts, &mut w)?;
+            w.flush()?;
+            let secs = started.elapsed().as_secs_f64();
+            if g.json {
+                print_json(&serde_json::json!({"queries": n, "out": out, "seconds": secs}))?;
+            } else {
+                eprintln!(
+                    "ran {n} queries ({mode:?}) in {secs:.1} s; results in {}",
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_hits(hits: &[Hit]) {
+    for (i, h) in hits.iter().enumerate() {
+        let place = [
+            h.district.as_deref(),
+            h.city.as_deref(),
+            h.province.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+        let year = h.year.map(|y| y.to_string()).unwrap_or_default();
+        println!(
+            "{:>2}. [{:.4}] {} {} ({}) {}",
+            i + 1,
+            h.score,
+            place,
+            year,
+            h.retrievers.join("+"),
+            h.passage_id
+        );
+        if !h.section_path.is_empty() {
+            println!("    § {}", h.section_path.join(" > "));
+        }
+        println!("    {}", h.text.replace('\n', " "));
+    }
+}
+
+/// Ingests with a progress bar over passages on stderr (drawn only on a
+/// terminal) and a line per failed file.
+fn ingest_with_progress(
+    service: &Service,
+    paths: &[PathBuf],
+) -> anyhow::Result<service::IngestReport> {
+    let started = Instant::now();
+    let bar = ProgressBar::hidden();
+    let report = service.ingest_files(paths, &mut |ev| match ev {
+        IngestEvent::Planned {
+            documents,
+            passages,
+        } => {
+            if documents > 0 {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_length(passages as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "embedding {bar:30} {pos}/{len} passages ({per_sec}, eta {eta}) {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.suspend(|| eprintln!("ingesting {documents} document(s), {passages} passages"));
+            }
+        }
+        IngestEvent::Embedded { file, passages } => {
+            bar.set_message(short_name(file));
+            bar.inc(passages as u64);
+        }
+        IngestEvent::Stored { .. } => {}
+        IngestEvent::Skipped { problem } => {
+            bar.suspend(|| eprintln!("skipped {}: {}", problem.file, problem.problem));
+        }
+        IngestEvent::Failed { problem } => {
+            bar.suspend(|| eprintln!("failed {}", problem.problem));
+        }
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "ingested {} document(s), {} passages in {:.1} s ({} skipped, {} failed)",
+        report.added.len(),
+        report.passages,
+        started.elapsed().as_secs_f64(),
+        report.skipped.len(),
+        report.failed.len()
+    );
+    Ok(report)
+}
+
+fn short_name(file: &str) -> String {
+    Path::new(file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file.to_string())
+}
+
+fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
+    init_logging();
+    let started = Instant::now();
+    let service = open(g)?;
+    if !args.no_bootstrap && service.library().stats()?.documents == 0 {
+        let corpus = args
+            .corpus
+            .clone()
+            .unwrap_or_else(service::bundled_corpus_dir);
+        eprintln!(
+            "empty library in {}: ingesting {} (once)",
+            g.data_dir.display(),
+            corpus.display()
+        );
+        let report = ingest_with_progress(&service, &[corpus])?;
+        for f in &report.failed {
+            tracing::warn!("not ingested: {}", f.problem);
+        }
+    }
+    let stats = service.library().stats()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let config = ApiConfig {
+        token: args.token.filter(|t| !t.is_empty()),
+        limits: api::Limits {
+            max_body_bytes: args.max_body_bytes,
+            ..api::Limits::default()
+        },
+    };
+    let auth = if config.token.is_some() {
+        "writes need the bearer token"
+    } else {
+        "no token: writes are open"
+    };
+    let state = api::AppState::new(Arc::new(service), config);
+    runtime.block_on(async move {
+        let listener = api::bind(args.addr).await?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "serving {} documents, {} passages on http://{addr} ({auth}); ready in {:.2} s",
+            stats.documents,
+            stats.passages,
+            started.elapsed().as_secs_f64()
+        );
+        api::serve(listener, state).await
+    })?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("zhengce=info,tower_http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}

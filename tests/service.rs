@@ -1,0 +1,605 @@
+//! The search service end to end: a real server on a 127.0.0.1 port, the
+//! real model, the bundled corpus. The corpus is embedded once for this whole
+//! file (the shared [`server`]); tests that change the library take the
+//! write side of [`LIBRARY_LOCK`] so the others see a stable state.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use zhengce::api::{self, ApiConfig, AppState};
+use zhengce::corpus::to_simplified;
+use zhengce::service::{self, Service};
+
+const TOKEN: &str = "test-token-整策";
+
+struct Server {
+    base: String,
+    data_dir: PathBuf,
+    passages: usize,
+}
+
+/// Tests that add or delete documents hold the write side; tests comparing
+/// counts hold the read side.
+static LIBRARY_LOCK: RwLock<()> = RwLock::new(());
+
+fn model_dir() -> PathBuf {
+    zhengce::embed::default_model_dir()
+}
+
+/// The shared server: a fresh data dir, the bundled corpus ingested through
+/// the same call `zhengce serve` makes on its first start, then the HTTP API
+/// on an ephemeral loopback port, on its own runtime thread.
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let data_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("service-test-data");
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let service = Service::open(&data_dir, &model_dir()).expect("open the library");
+        let report = service
+            .ingest_files(&[service::bundled_corpus_dir()], &mut |_| {})
+            .expect("ingest the bundled corpus");
+        assert!(
+            report.failed.is_empty(),
+            "bundled corpus failed: {:?}",
+            report.failed
+        );
+        assert!(report.added.len() >= 5, "{report:?}");
+        let passages = report.passages;
+        let state = AppState::new(
+            Arc::new(service),
+            ApiConfig {
+                token: Some(TOKEN.into()),
+                limits: api::Limits {
+                    max_body_bytes: 1024 * 1024,
+                    ..api::Limits::default()
+                },
+            },
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                api::serve(listener, state).await.unwrap();
+            });
+        });
+        let addr = rx.recv().expect("server address");
+        Server {
+            base: format!("http://{addr}"),
+            data_dir,
+            passages,
+        }
+    })
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+fn get(path: &str) -> (StatusCode, Value) {
+    let resp = client()
+        .get(format!("{}{path}", server().base))
+        .send()
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn post_json(path: &str, body: &Value, token: Option<&str>) -> (StatusCode, Value) {
+    let mut req = client().post(format!("{}{path}", server().base)).json(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn delete(path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let mut req = client().delete(format!("{}{path}", server().base));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn search(q: &str, extra: &str) -> Vec<Value> {
+    let (status, body) = get(&format!("/api/search?q={}{extra}", enc(q)));
+    assert_eq!(status, 200, "{body}");
+    body["hits"].as_array().unwrap().clone()
+}
+
+/// Whether a hit's text holds `anchor` (given in simplified characters),
+/// whatever the script of the report.
+fn holds(hit: &Value, anchor: &str) -> bool {
+    let text: String = to_simplified(hit["text"].as_str().unwrap())
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    text.contains(anchor)
+}
+
+fn rank_of(hits: &[Value], anchor: &str) -> Option<usize> {
+    hits.iter().position(|h| holds(h, anchor)).map(|i| i + 1)
+}
+
+fn assert_hit_shape(h: &Value) {
+    for field in [
+        "passage_id",
+        "text",
+        "district",
+        "city",
+        "province",
+        "year",
+        "doc_id",
+        "section_path",
+        "score",
+        "highlights",
+        "retrievers",
+    ] {
+        assert!(h.get(field).is_some(), "hit lacks `{field}`: {h}");
+    }
+    assert!(h["section_path"].is_array() && h["score"].is_number());
+}
+
+#[test]
+fn three_scripts_find_the_known_passages() {
+    let _r = LIBRARY_LOCK.read().unwrap();
+    // simplified question, traditional report (六盘水)
+    let hits = search("六盘水市的粮食单产是每亩多少公斤？", "&k=10");
+    hits.iter().for_each(assert_hit_shape);
+    assert!(
+        rank_of(&hits, "粮食单产236公斤").is_some(),
+        "simplified: {hits:#?}"
+    );
+    // traditional question, simplified report (南岸)
+    let hits = search("南岸區如何建設生活垃圾分類收運處置體系？", "&k=10");
+    assert!(
+        rank_of(&hits, "生活垃圾分类收运处置体系").is_some(),
+        "traditional: {hits:#?}"
+    );
+    // English question
+    let hits = search("Which district promotes a hydrogen corridor?", "&k=10");
+    assert!(rank_of(&hits, "氢走廊").is_some(), "english: {hits:#?}");
+    // each retriever answers on its own, and says so
+    for mode in ["dense", "lexical"] {
+        let hits = search("垃圾分类", &format!("&mode={mode}&k=5"));
+        assert!(!hits.is_empty(), "{mode}");
+        for h in &hits {
+            let by: Vec<&str> = h["retrievers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            assert!(by.contains(&mode), "{mode}: {by:?}");
+        }
+    }
+    let hits = search("垃圾分类", "&mode=lexical&k=5");
+    assert!(
+        hits.iter()
+            .any(|h| !h["highlights"].as_array().unwrap().is_empty()),
+        "lexical hits carry highlighted spans: {hits:#?}"
+    );
+}
+
+#[test]
+fn group_by_district_spans_districts_best_first() {
+    let _r = LIBRARY_LOCK.read().unwrap();
+    let (status, body) = get(&format!(
+        "/api/search?q={}&group=district&per_group=2&k=10",
+        enc("老年人助餐服务和养老")
+    ));
+    assert_eq!(status, 200, "{body}");
+    let groups = body["groups"].as_array().expect("groups");
+    assert!(groups.len() >= 3, "{body:#}");
+    let mut best_scores = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for g in groups {
+        let d = g["district"].as_str().unwrap();
+        assert!(seen.insert(d.to_string()), "district {d} twice");
+        let hits = g["hits"].as_array().unwrap();
+        assert!(!hits.is_empty() && hits.len() <= 2, "{g:#}");
+        for h in hits {
+            assert_eq!(h["district"], d);
+        }
+        best_scores.push(hits[0]["score"].as_f64().unwrap());
+    }
+    assert!(
+        best_scores.windows(2).all(|w| w[0] >= w[1]),
+        "districts ordered by best score: {best_scores:?}"
+    );
+    let flat = body["hits"].as_array().unwrap();
+    assert_eq!(
+        flat.len(),
+        groups
+            .iter()
+            .map(|g| g["hits"].as_array().unwrap().len())
+            .sum::<usize>()
+    );
+}
+
+#[test]
+fn find_similar_leaves_out_the_source_district() {
+    let _r = LIBRARY_LOCK.read().unwrap();
+    let source = &search("新增公共停车位", "&k=1&mode=lexical")[0];
+    let district = source["district"].as_str().unwrap().to_string();
+    let (status, body) = post_json(
+        "/api/similar",
+        &json!({"passage_id": source["passage_id"], "k": 5}),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let hits = body["hits"].as_array().unwrap();
+    assert!(hits.len() >= 2, "{body:#}");
+    let mut districts = std::collections::HashSet::new();
+    for h in hits {
+        assert_ne!(h["district"], district.as_str(), "{h:#}");
+        assert_ne!(h["doc_id"], source["doc_id"]);
+        assert!(
+            districts.insert(h["district"].to_string()),
+            "one per district by default"
+        );
+    }
+    // pasted text and explicit inclusion of the same district
+    let (status, body) = post_json(
+        "/api/similar",
+        &json!({"text": "深化停车综合治理改革", "k": 5, "per_district": 2, "negative": ["充电桩"]}),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(!body["hits"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn filters_and_facets_agree_with_the_store() {
+    let _r = LIBRARY_LOCK.read().unwrap();
+    let (_, facets) = get("/api/facets");
+    let (_, stats) = get("/api/stats");
+    let (_, docs) = get("/api/documents");
+    let docs = docs["documents"].as_array().unwrap().clone();
+    assert_eq!(facets["total_passages"], stats["passages"]);
+    assert_eq!(
+        stats["passages"].as_u64().unwrap() as usize,
+        server().passages
+    );
+    assert_eq!(
+        facets["total_documents"].as_u64().unwrap() as usize,
+        docs.len()
+    );
+    let by_district = facets["district"].as_object().unwrap();
+    assert!(by_district.len() >= 5, "{facets:#}");
+    for (district, count) in by_district {
+        let in_docs: u64 = docs
+            .iter()
+            .filter(|d| d["district"] == district.as_str())
+            .map(|d| d["passages"].as_u64().unwrap())
+            .sum();
+        assert_eq!(count.as_u64().unwrap(), in_docs, "{district}");
+        // the filtered facets count that district only
+        let (_, f) = get(&format!("/api/facets?district={}", enc(district)));
+        assert_eq!(f["total_passages"], *count, "{district}");
+        // a filtered search only returns that district
+        let hits = search("经济发展", &format!("&k=20&district={}", enc(district)));
+        assert!(!hits.is_empty(), "{district}");
+        assert!(
+            hits.iter().all(|h| h["district"] == district.as_str()),
+            "{district}"
+        );
+        let (_, listed) = get(&format!("/api/documents?district={}", enc(district)));
+        assert!(listed["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["district"] == district.as_str()));
+    }
+    for (year, count) in facets["year"].as_object().unwrap() {
+        let (_, f) = get(&format!("/api/facets?year={year}"));
+        assert_eq!(f["total_passages"], *count, "{year}");
+        let hits = search("经济发展", &format!("&k=20&year={year}"));
+        let y: i64 = year.parse().unwrap();
+        assert!(
+            !hits.is_empty() && hits.iter().all(|h| h["year"] == y),
+            "{year}"
+        );
+    }
+    // a document with its passages
+    let d = &docs[0];
+    let (status, full) = get(&format!("/api/documents/{}", d["doc_id"].as_str().unwrap()));
+    assert_eq!(status, 200);
+    assert_eq!(
+        full["passages"].as_array().unwrap().len() as u64,
+        d["passages"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn malformed_requests_get_4xx_json() {
+    let long = "政".repeat(5000);
+    let cases: Vec<(reqwest::blocking::RequestBuilder, u16)> = {
+        let c = client();
+        let b = &server().base;
+        vec![
+            (c.get(format!("{b}/api/search")), 400),
+            (c.get(format!("{b}/api/search?q=")), 400),
+            (c.get(format!("{b}/api/search?q=x&k=0")), 400),
+            (c.get(format!("{b}/api/search?q=x&k=100000")), 400),
+            (c.get(format!("{b}/api/search?q=x&k=ten")), 400),
+            (c.get(format!("{b}/api/search?q=x&mode=psychic")), 400),
+            (c.get(format!("{b}/api/search?q=x&group=planet")), 400),
+            (c.get(format!("{b}/api/search?q=x&year=2024-2020")), 400),
+            (c.get(format!("{b}/api/search?q={}", enc(&long))), 400),
+            (c.get(format!("{b}/api/documents/0000000000000000")), 404),
+            (c.get(format!("{b}/api/nowhere")), 404),
+            (c.put(format!("{b}/api/search")), 405),
+            (
+                c.post(format!("{b}/api/similar"))
+                    .header("content-type", "application/json")
+                    .body("{not json"),
+                400,
+            ),
+            (c.post(format!("{b}/api/similar")).json(&json!({})), 400),
+            (
+                c.post(format!("{b}/api/similar"))
+                    .json(&json!({"passage_id": "ffffffffffffffff-9999"})),
+                404,
+            ),
+            (
+                c.post(format!("{b}/api/similar"))
+                    .json(&json!({"text": "x", "k": -1})),
+                422,
+            ),
+            (c.post(format!("{b}/api/similar")).body("text=x"), 415),
+            (
+                c.post(format!("{b}/api/documents"))
+                    .bearer_auth(TOKEN)
+                    .body("plain"),
+                415,
+            ),
+            (
+                c.post(format!("{b}/api/documents"))
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"text": ""})),
+                400,
+            ),
+            (
+                c.post(format!("{b}/api/documents"))
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body(vec![b' '; 2 * 1024 * 1024]),
+                413,
+            ),
+        ]
+    };
+    for (req, want) in cases {
+        let req = req.build().unwrap();
+        let what = format!("{} {}", req.method(), req.url());
+        let resp = client().execute(req).unwrap();
+        assert_eq!(resp.status().as_u16(), want, "{what}");
+        let body: Value = resp
+            .json()
+            .unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        assert!(
+            body["error"].is_string() && body["code"].is_string(),
+            "{what}: {body}"
+        );
+    }
+}
+
+#[test]
+fn writes_without_the_token_are_refused() {
+    let _w = LIBRARY_LOCK.write().unwrap();
+    let (_, before) = get("/api/stats");
+    let doc = json!({"text": "测试区2025年政府工作报告\n一、工作回顾\n测试区新建了许多测试设施。"});
+    for token in [None, Some("wrong-token")] {
+        let (status, body) = post_json("/api/documents", &doc, token);
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["code"], "unauthorized");
+    }
+    let (_, docs) = get("/api/documents");
+    let id = docs["documents"][0]["doc_id"].as_str().unwrap().to_string();
+    let (status, _) = delete(&format!("/api/documents/{id}"), None);
+    assert_eq!(status, 401);
+    let (_, after) = get("/api/stats");
+    assert_eq!(before["documents"], after["documents"]);
+    assert_eq!(before["passages"], after["passages"]);
+    // reads stay open
+    assert_eq!(get("/healthz").0, 200);
+}
+
+#[test]
+fn bad_uploads_change_nothing() {
+    let _w = LIBRARY_LOCK.write().unwrap();
+    let (_, before) = get("/api/stats");
+    let c = client();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(garbage).file_name("noise.bin"),
+    );
+    let resp = c
+        .post(format!("{}/api/documents", server().base))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().unwrap();
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("noise.bin"),
+        "{body}"
+    );
+    let form = reqwest::blocking::multipart::Form::new().text("meta", "{}");
+    let resp = c
+        .post(format!("{}/api/documents", server().base))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (_, after) = get("/api/stats");
+    assert_eq!(before["passages"], after["passages"]);
+    assert_eq!(before["generation"], after["generation"]);
+}
+
+/// A report no bundled district has: its passages can be told apart.
+const PROBE_REPORT: &str = "2025年示例县政府工作报告\n\
+一、2024年工作回顾\n\
+示例县建成海水稻试验田一千二百亩，推广盐碱地海水稻种植技术，带动农户增收。\n\
+二、2025年工作安排\n\
+继续扩大海水稻种植规模，建设海水稻加工基地和品牌展示中心。\n";
+
+#[test]
+fn upload_then_delete_leaves_no_trace_in_any_retriever() {
+    let _w = LIBRARY_LOCK.write().unwrap();
+    let (_, before) = get("/api/stats");
+    let form = reqwest::blocking::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(PROBE_REPORT.as_bytes().to_vec())
+                .file_name("probe.txt"),
+        )
+        .text(
+            "meta",
+            json!({"district": "示例县", "city": "示例市", "province": "示例省", "year": 2025})
+                .to_string(),
+        );
+    let resp = client()
+        .post(format!("{}/api/documents", server().base))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let stored: Value = resp.json().unwrap();
+    let doc_id = stored["doc_id"].as_str().unwrap().to_string();
+    assert_eq!(stored["district"], "示例县");
+    let found = |mode: &str| -> Vec<String> {
+        search("海水稻种植", &format!("&mode={mode}&k=20"))
+            .iter()
+            .filter(|h| h["doc_id"] == doc_id.as_str())
+            .map(|h| h["passage_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for mode in ["dense", "lexical", "hybrid"] {
+        assert!(!found(mode).is_empty(), "{mode} finds the new document");
+    }
+    let (_, f) = get(&format!("/api/facets?district={}", enc("示例县")));
+    assert!(f["total_passages"].as_u64().unwrap() > 0);
+
+    let (status, body) = delete(&format!("/api/documents/{doc_id}"), Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    for mode in ["dense", "lexical", "hybrid"] {
+        assert_eq!(found(mode), Vec::<String>::new(), "{mode} after delete");
+    }
+    let (_, body) = post_json(
+        "/api/similar",
+        &json!({"text": "海水稻种植", "k": 20, "per_district": 5}),
+        None,
+    );
+    assert!(body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["doc_id"] != doc_id.as_str()));
+    assert_eq!(get(&format!("/api/documents/{doc_id}")).0, 404);
+    assert_eq!(
+        delete(&format!("/api/documents/{doc_id}"), Some(TOKEN)).0,
+        404
+    );
+    let (_, f) = get(&format!("/api/facets?district={}", enc("示例县")));
+    assert_eq!(f["total_passages"], 0);
+    let (_, after) = get("/api/stats");
+    assert_eq!(before["passages"], after["passages"]);
+    assert_eq!(before["documents"], after["documents"]);
+}
+
+/// A `zhengce serve` child process, killed when dropped.
+struct Child_(Child);
+
+impl Drop for Child_ {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn restart_keeps_the_index() {
+    // Read side: the second process only reads the shared data dir.
+    let _r = LIBRARY_LOCK.read().unwrap();
+    let q = "六盘水市的粮食单产是每亩多少公斤？";
+    let first: Vec<Value> = search(q, "&k=5");
+    let started = Instant::now();
+    let mut child = Child_(
+        Command::new(env!("CARGO_BIN_EXE_zhengce"))
+            .args(["--data-dir"])
+            .arg(&server().data_dir)
+            .arg("--model")
+            .arg(model_dir())
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start zhengce serve"),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let mut log = String::new();
+    let mut addr = None;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(rest) = line.split("on http://").nth(1) {
+            addr = rest.split_whitespace().next().map(str::to_string);
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("server did not start:\n{log}"));
+    let ready = started.elapsed();
+    assert!(!log.contains("ingesting"), "restart re-ingested:\n{log}");
+    let body: Value = client()
+        .get(format!("http://{addr}/api/search?q={}&k=5", enc(q)))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let ids = |hits: &[Value]| -> Vec<String> {
+        hits.iter()
+            .map(|h| h["passage_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(body["hits"].as_array().unwrap()), ids(&first));
+    // Figures, not a timed assertion: a loaded CI machine may be slower.
+    eprintln!("restart to listening: {:.2} s", ready.as_secs_f64());
+}
