@@ -1,1 +1,3 @@
-//! (not yet built)
+//! Extractive, cited summaries and tables of stated targets.
+
+pub mod targets;
