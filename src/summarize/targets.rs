@@ -124,28 +124,6 @@ const DECLINE: &[&str] = &["下降", "减少", "回落", "降"];
 /// Words that mark a figure as a rate of change.
 const GROWTH: &[&str] = &["增长", "增速", "增", "上涨", "涨幅", "下降", "减少", "降"];
 
-/// Splits text into sentences at 。！？!? and ；(a target list is often one
-/// sentence of ；-separated clauses, but each clause reads on its own).
-pub fn sentences(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, c) in text.char_indices() {
-        if matches!(c, '。' | '！' | '？' | '!' | '?' | '；' | ';') {
-            let end = i + c.len_utf8();
-            let s = text[start..end].trim();
-            if !s.is_empty() {
-                out.push(s);
-            }
-            start = end;
-        }
-    }
-    let rest = text[start..].trim();
-    if !rest.is_empty() {
-        out.push(rest);
-    }
-    out
-}
-
 /// Extracts the numeric statements of one sentence.
 ///
 /// `original` is the sentence as printed; `simplified` its simplified fold,
@@ -385,10 +363,5 @@ mod tests {
     fn sentence_without_a_stance_is_skipped() {
         let s = "地区生产总值增长5%。";
         assert!(extract_sentence(s, s, &ctx(&[])).is_empty());
-    }
-
-    #[test]
-    fn sentences_split_at_full_stops_and_semicolons() {
-        assert_eq!(sentences("甲。乙；丙!丁"), vec!["甲。", "乙；", "丙!", "丁"]);
     }
 }
