@@ -1,0 +1,1074 @@
+//! The SQLite store (source of truth), the in-memory catalog used to filter
+//! dense results, and the dense graph's persistence protocol.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::dense::{exact_search, normalize, DenseIndex, DenseParams};
+use super::lexical;
+use super::*;
+use crate::corpus::Document;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_row      INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id       TEXT NOT NULL UNIQUE,
+    file         TEXT NOT NULL,
+    encoding     TEXT NOT NULL,
+    script       TEXT NOT NULL,
+    title        TEXT,
+    district     TEXT,
+    city         TEXT,
+    province     TEXT,
+    level        TEXT,
+    year         INTEGER,
+    review_year  INTEGER,
+    doc_type     TEXT,
+    meeting_date TEXT,
+    speaker      TEXT,
+    confidence   TEXT NOT NULL,           -- JSON object: field -> confidence
+    ingested_at  INTEGER NOT NULL         -- seconds since the Unix epoch
+);
+CREATE TABLE IF NOT EXISTS cleaning_report (
+    doc_row INTEGER NOT NULL REFERENCES documents(doc_row) ON DELETE CASCADE,
+    kind    TEXT NOT NULL,
+    removed INTEGER NOT NULL,
+    PRIMARY KEY (doc_row, kind)
+);
+CREATE TABLE IF NOT EXISTS passages (
+    passage_row     INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the HNSW point id
+    passage_id      TEXT NOT NULL UNIQUE,
+    doc_row         INTEGER NOT NULL REFERENCES documents(doc_row) ON DELETE CASCADE,
+    ordinal         INTEGER NOT NULL,
+    text            TEXT NOT NULL,
+    text_simplified TEXT NOT NULL,
+    section_path    TEXT NOT NULL,        -- JSON array of headings
+    section         TEXT NOT NULL,        -- the same headings joined with ' > ', for people
+    term            TEXT,
+    vector          BLOB NOT NULL         -- little-endian f32 x dim, L2-normalised
+);
+CREATE INDEX IF NOT EXISTS passages_by_doc ON passages(doc_row, ordinal);
+CREATE INDEX IF NOT EXISTS documents_by_district ON documents(district, year);
+CREATE VIEW IF NOT EXISTS passage_view AS
+    SELECT p.passage_id, d.doc_id, d.title, d.district, d.city, d.province, d.year, d.doc_type,
+           p.ordinal, p.section, p.term, p.text
+    FROM passages p JOIN documents d ON d.doc_row = p.doc_row;
+"#;
+
+/// Rebuild the dense graph when deleted points exceed this share of it.
+const TOMBSTONE_REBUILD_SHARE: f64 = 0.2;
+
+/// Below this many allowed passages a filtered dense search scans them
+/// exactly: cheaper than a graph walk that rejects most of what it visits,
+/// and never returns fewer than `k` when `k` exist.
+const EXACT_SCAN_MAX: usize = 5000;
+
+#[derive(Debug, Clone)]
+struct DocInfo {
+    doc_id: String,
+    district: Option<String>,
+    city: Option<String>,
+    province: Option<String>,
+    year: Option<i32>,
+    doc_type: Option<String>,
+    keys: Vec<i64>,
+}
+
+impl DocInfo {
+    fn matches(&self, f: &Filter) -> bool {
+        fn eq(want: &Option<String>, have: &Option<String>) -> bool {
+            match want.as_deref().map(str::trim) {
+                None | Some("") => true,
+                Some(w) => have.as_deref() == Some(w),
+            }
+        }
+        eq(&f.district, &self.district)
+            && eq(&f.city, &self.city)
+            && eq(&f.province, &self.province)
+            && eq(&f.doc_type, &self.doc_type)
+            && f.year_from
+                .is_none_or(|y| self.year.is_some_and(|v| v >= y))
+            && f.year_to.is_none_or(|y| self.year.is_some_and(|v| v <= y))
+    }
+}
+
+/// What the dense side needs in memory: which points are alive, their
+/// document (for filters) and their vectors (for exact scans and rebuilds).
+#[derive(Default)]
+struct Catalog {
+    docs: HashMap<i64, Arc<DocInfo>>,
+    /// passage_row → (doc_row, vector)
+    passages: HashMap<i64, (i64, Box<[f32]>)>,
+}
+
+struct DenseState {
+    catalog: Catalog,
+    dense: DenseIndex,
+    /// Store generation the in-memory graph reflects.
+    generation: i64,
+    /// Generation of the graph on disk.
+    dumped_generation: Option<i64>,
+}
+
+pub(super) struct Inner {
+    data_dir: PathBuf,
+    db_path: PathBuf,
+    model_id: String,
+    dim: usize,
+    params: DenseParams,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    state: RwLock<DenseState>,
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn vec_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn blob_to_vec(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn dump_dir_name(generation: i64) -> String {
+    format!("hnsw-{generation}")
+}
+
+const DUMP_BASENAME: &str = "dense";
+
+/// SQL condition (over `documents d`) for a filter, with its parameters.
+fn filter_sql(f: &Filter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut conds = vec!["1".to_string()];
+    let mut vals = Vec::new();
+    for (col, v) in [
+        ("district", &f.district),
+        ("city", &f.city),
+        ("province", &f.province),
+        ("doc_type", &f.doc_type),
+    ] {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            conds.push(format!("d.{col} = ?"));
+            vals.push(Value::Text(v.to_string()));
+        }
+    }
+    if let Some(y) = f.year_from {
+        conds.push("d.year >= ?".into());
+        vals.push(Value::Integer(y.into()));
+    }
+    if let Some(y) = f.year_to {
+        conds.push("d.year <= ?".into());
+        vals.push(Value::Integer(y.into()));
+    }
+    (conds.join(" AND "), vals)
+}
+
+const PASSAGE_COLUMNS: &str = "p.passage_row, p.passage_id, d.doc_id, p.ordinal, p.text, \
+     p.text_simplified, p.section_path, p.term, d.title, d.district, d.city, d.province, d.year, \
+     d.doc_type";
+
+fn passage_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredPassage> {
+    let section_json: String = r.get(6)?;
+    Ok(StoredPassage {
+        key: PassageKey(r.get(0)?),
+        passage_id: r.get(1)?,
+        doc_id: r.get(2)?,
+        ordinal: r.get(3)?,
+        text: r.get(4)?,
+        text_simplified: r.get(5)?,
+        section_path: serde_json::from_str(&section_json).unwrap_or_default(),
+        term: r.get(7)?,
+        title: r.get(8)?,
+        district: r.get(9)?,
+        city: r.get(10)?,
+        province: r.get(11)?,
+        year: r.get(12)?,
+        doc_type: r.get(13)?,
+    })
+}
+
+impl Inner {
+    fn sql_err(&self, e: rusqlite::Error) -> IndexError {
+        IndexError::Sqlite {
+            path: self.db_path.clone(),
+            source: e,
+        }
+    }
+
+    fn connect(db_path: &Path) -> Result<Connection> {
+        let err = |e| IndexError::Sqlite {
+            path: db_path.to_path_buf(),
+            source: e,
+        };
+        let conn = Connection::open(db_path).map_err(err)?;
+        // WAL: readers never block the writer; a killed writer's transaction
+        // is rolled back on next open. NORMAL sync is durable across process
+        // crashes (only an OS crash can lose the last commit).
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(err)?;
+        Ok(conn)
+    }
+
+    pub fn open(data_dir: &Path, model_id: &str, dim: usize) -> Result<Inner> {
+        if dim == 0 {
+            return Err(IndexError::Invalid(
+                "vector dimension must be positive".into(),
+            ));
+        }
+        std::fs::create_dir_all(data_dir).map_err(|e| IndexError::Io {
+            path: data_dir.to_path_buf(),
+            source: e,
+        })?;
+        let db_path = data_dir.join(STORE_FILE);
+        let conn = Self::connect(&db_path)?;
+        let err = |e| IndexError::Sqlite {
+            path: db_path.clone(),
+            source: e,
+        };
+        let get_meta = |conn: &Connection, key: &str| -> Result<Option<String>> {
+            let has_meta: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(err)?
+                > 0;
+            if !has_meta {
+                return Ok(None);
+            }
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(err)
+        };
+        match get_meta(&conn, "schema_version")? {
+            Some(v) => {
+                let found: i64 = v.parse().unwrap_or(-1);
+                if found != SCHEMA_VERSION {
+                    return Err(IndexError::SchemaVersion {
+                        data_dir: data_dir.to_path_buf(),
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+                let stored = get_meta(&conn, "model_id")?.unwrap_or_default();
+                let stored_dim: usize = get_meta(&conn, "dim")?
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(0);
+                if stored != model_id || stored_dim != dim {
+                    return Err(IndexError::ModelMismatch {
+                        data_dir: data_dir.to_path_buf(),
+                        stored,
+                        stored_dim,
+                        given: model_id.to_string(),
+                        given_dim: dim,
+                    });
+                }
+            }
+            None => {
+                let tx = conn.unchecked_transaction().map_err(err)?;
+                tx.execute_batch(SCHEMA).map_err(err)?;
+                tx.execute_batch(lexical::FTS_DDL).map_err(err)?;
+                for (k, v) in [
+                    ("schema_version", SCHEMA_VERSION.to_string()),
+                    ("model_id", model_id.to_string()),
+                    ("dim", dim.to_string()),
+                    ("generation", "0".to_string()),
+                    ("created_at", now_secs().to_string()),
+                ] {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+                        params![k, v],
+                    )
+                    .map_err(err)?;
+                }
+                tx.commit().map_err(err)?;
+            }
+        }
+        let generation: i64 = get_meta(&conn, "generation")?
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0);
+        let params = DenseParams::default();
+        let catalog = Self::load_catalog(&conn, dim).map_err(err)?;
+        let dump_dir = data_dir.join(dump_dir_name(generation));
+        let mut dumped_generation = None;
+        let dense = match DenseIndex::load(&dump_dir, DUMP_BASENAME, dim, params) {
+            // A graph with fewer points than live passages cannot be this
+            // generation's; one with more only holds tombstones.
+            Ok(d) if d.len() >= catalog.passages.len() => {
+                dumped_generation = Some(generation);
+                d
+            }
+            Ok(_) | Err(_) => {
+                if !catalog.passages.is_empty() {
+                    tracing::info!(
+                        "rebuilding the dense index from {} stored vectors",
+                        catalog.passages.len()
+                    );
+                }
+                Self::build_dense(&catalog, dim, params)?
+            }
+        };
+        let inner = Inner {
+            data_dir: data_dir.to_path_buf(),
+            db_path: db_path.clone(),
+            model_id: model_id.to_string(),
+            dim,
+            params,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            state: RwLock::new(DenseState {
+                catalog,
+                dense,
+                generation,
+                dumped_generation,
+            }),
+        };
+        inner.flush()?;
+        Ok(inner)
+    }
+
+    fn load_catalog(conn: &Connection, dim: usize) -> rusqlite::Result<Catalog> {
+        let mut cat = Catalog::default();
+        let mut st = conn.prepare(
+            "SELECT doc_row, doc_id, district, city, province, year, doc_type FROM documents",
+        )?;
+        let docs = st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                DocInfo {
+                    doc_id: r.get(1)?,
+                    district: r.get(2)?,
+                    city: r.get(3)?,
+                    province: r.get(4)?,
+                    year: r.get(5)?,
+                    doc_type: r.get(6)?,
+                    keys: Vec::new(),
+                },
+            ))
+        })?;
+        let mut docs: HashMap<i64, DocInfo> = docs.collect::<rusqlite::Result<_>>()?;
+        let mut st = conn.prepare(
+            "SELECT passage_row, doc_row, vector FROM passages ORDER BY doc_row, ordinal",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let key: i64 = r.get(0)?;
+            let doc_row: i64 = r.get(1)?;
+            let blob: Vec<u8> = r.get(2)?;
+            let v = blob_to_vec(&blob);
+            if v.len() != dim {
+                continue;
+            }
+            if let Some(d) = docs.get_mut(&doc_row) {
+                d.keys.push(key);
+            }
+            cat.passages.insert(key, (doc_row, v.into_boxed_slice()));
+        }
+        cat.docs = docs.into_iter().map(|(k, d)| (k, Arc::new(d))).collect();
+        Ok(cat)
+    }
+
+    fn build_dense(catalog: &Catalog, dim: usize, params: DenseParams) -> Result<DenseIndex> {
+        let dense = DenseIndex::new(dim, params, catalog.passages.len());
+        let mut items: Vec<(&[f32], usize)> = catalog
+            .passages
+            .iter()
+            .map(|(k, (_, v))| (&v[..], *k as usize))
+            .collect();
+        items.sort_by_key(|(_, k)| *k);
+        dense.insert_batch(&items)?;
+        Ok(dense)
+    }
+
+    /// Runs `f` with a pooled read connection (WAL lets readers run beside
+    /// the writer and each other).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match conn {
+            Some(c) => c,
+            None => Self::connect(&self.db_path)?,
+        };
+        let out = f(&conn).map_err(|e| self.sql_err(e));
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < 16 {
+                pool.push(conn);
+            }
+        }
+        out
+    }
+
+    fn bump_generation(tx: &rusqlite::Transaction) -> rusqlite::Result<i64> {
+        tx.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'",
+            [],
+        )?;
+        tx.query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'",
+            [],
+            |r| r.get(0),
+        )
+    }
+
+    pub fn add_document(&self, doc: &Document, vectors: &[Vec<f32>]) -> Result<AddOutcome> {
+        if doc.id.trim().is_empty() {
+            return Err(IndexError::Invalid("document id is empty".into()));
+        }
+        if vectors.len() != doc.passages.len() {
+            return Err(IndexError::Invalid(format!(
+                "{}: {} passages but {} vectors",
+                doc.file,
+                doc.passages.len(),
+                vectors.len()
+            )));
+        }
+        let mut normed: Vec<Vec<f32>> = Vec::with_capacity(vectors.len());
+        for (p, v) in doc.passages.iter().zip(vectors) {
+            if v.len() != self.dim {
+                return Err(IndexError::Invalid(format!(
+                    "{}: passage {} has a {}-d vector, the index is {}-d",
+                    doc.file,
+                    p.id,
+                    v.len(),
+                    self.dim
+                )));
+            }
+            if v.iter().any(|x| !x.is_finite()) || v.iter().all(|x| *x == 0.0) {
+                return Err(IndexError::Invalid(format!(
+                    "{}: passage {} has a zero or non-finite vector",
+                    doc.file, p.id
+                )));
+            }
+            let mut v = v.clone();
+            normalize(&mut v);
+            normed.push(v);
+        }
+        let segmented: Vec<String> = doc
+            .passages
+            .iter()
+            .map(|p| lexical::segment_for_index(&p.text_simplified))
+            .collect();
+
+        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+        let err = |e| self.sql_err(e);
+        let tx = conn.transaction().map_err(err)?;
+        let old_row: Option<i64> = tx
+            .query_row(
+                "SELECT doc_row FROM documents WHERE doc_id = ?1",
+                [&doc.id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let mut removed_keys = Vec::new();
+        if let Some(row) = old_row {
+            removed_keys = Self::delete_rows(&tx, row).map_err(err)?;
+        }
+        let m = &doc.meta;
+        tx.execute(
+            "INSERT INTO documents(doc_id, file, encoding, script, title, district, city, province,
+                 level, year, review_year, doc_type, meeting_date, speaker, confidence, ingested_at)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+            params![
+                doc.id,
+                doc.file,
+                doc.encoding,
+                doc.script,
+                m.title,
+                m.district,
+                m.city,
+                m.province,
+                m.level,
+                m.year,
+                m.review_year,
+                m.doc_type,
+                m.meeting_date,
+                m.speaker,
+                serde_json::to_string(&m.confidence).unwrap_or_else(|_| "{}".into()),
+                now_secs(),
+            ],
+        )
+        .map_err(err)?;
+        let doc_row = tx.last_insert_rowid();
+        for (kind, n) in &doc.removed {
+            tx.execute(
+                "INSERT INTO cleaning_report(doc_row, kind, removed) VALUES (?1, ?2, ?3)",
+                params![doc_row, kind, *n as i64],
+            )
+            .map_err(err)?;
+        }
+        let mut keys = Vec::with_capacity(doc.passages.len());
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO passages(passage_id, doc_row, ordinal, text, text_simplified,
+                         section_path, section, term, vector) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                )
+                .map_err(err)?;
+            let mut fts = tx
+                .prepare("INSERT INTO passages_fts(rowid, tokens) VALUES (?1, ?2)")
+                .map_err(err)?;
+            for ((p, v), seg) in doc.passages.iter().zip(&normed).zip(&segmented) {
+                ins.execute(params![
+                    p.id,
+                    doc_row,
+                    p.ordinal,
+                    p.text,
+                    p.text_simplified,
+                    serde_json::to_string(&p.section_path).unwrap_or_else(|_| "[]".into()),
+                    p.section_path.join(" > "),
+                    p.term,
+                    vec_to_blob(v),
+                ])
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _)
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        IndexError::Invalid(format!(
+                            "{}: passage id {} is already stored (in another document)",
+                            doc.file, p.id
+                        ))
+                    }
+                    e => self.sql_err(e),
+                })?;
+                let key = tx.last_insert_rowid();
+                fts.execute(params![key, seg]).map_err(err)?;
+                keys.push(key);
+            }
+        }
+        let generation = Self::bump_generation(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        drop(conn);
+
+        let mut st = self.state.write().map_err(|_| poisoned())?;
+        for k in &removed_keys {
+            st.catalog.passages.remove(k);
+        }
+        if let Some(row) = old_row {
+            st.catalog.docs.remove(&row);
+        }
+        st.catalog.docs.insert(
+            doc_row,
+            Arc::new(DocInfo {
+                doc_id: doc.id.clone(),
+                district: m.district.clone(),
+                city: m.city.clone(),
+                province: m.province.clone(),
+                year: m.year,
+                doc_type: m.doc_type.clone(),
+                keys: keys.clone(),
+            }),
+        );
+        let items: Vec<(&[f32], usize)> = normed
+            .iter()
+            .zip(&keys)
+            .map(|(v, k)| (&v[..], *k as usize))
+            .collect();
+        if items.len() > 64 {
+            st.dense.insert_batch(&items)?;
+        } else {
+            for (v, k) in &items {
+                st.dense.insert(*k, v)?;
+            }
+        }
+        for (v, k) in normed.into_iter().zip(keys) {
+            st.catalog
+                .passages
+                .insert(k, (doc_row, v.into_boxed_slice()));
+        }
+        st.generation = generation;
+        Ok(if old_row.is_some() {
+            AddOutcome::Replaced
+        } else {
+            AddOutcome::Added
+        })
+    }
+
+    /// Deletes a document's rows (passages, FTS entries, report) inside a
+    /// transaction; returns the deleted passage keys.
+    fn delete_rows(tx: &rusqlite::Transaction, doc_row: i64) -> rusqlite::Result<Vec<i64>> {
+        let keys: Vec<i64> = {
+            let mut st = tx.prepare("SELECT passage_row FROM passages WHERE doc_row = ?1")?;
+            let rows = st.query_map([doc_row], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        {
+            let mut del = tx.prepare("DELETE FROM passages_fts WHERE rowid = ?1")?;
+            for k in &keys {
+                del.execute([k])?;
+            }
+        }
+        tx.execute("DELETE FROM passages WHERE doc_row = ?1", [doc_row])?;
+        tx.execute("DELETE FROM cleaning_report WHERE doc_row = ?1", [doc_row])?;
+        tx.execute("DELETE FROM documents WHERE doc_row = ?1", [doc_row])?;
+        Ok(keys)
+    }
+
+    pub fn contains_document(&self, doc_id: &str) -> Result<bool> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT count(*) FROM documents WHERE doc_id = ?1",
+                [doc_id],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| n > 0)
+    }
+
+    pub fn delete_document(&self, doc_id: &str) -> Result<()> {
+        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+        let err = |e| self.sql_err(e);
+        let tx = conn.transaction().map_err(err)?;
+        let row: Option<i64> = tx
+            .query_row(
+                "SELECT doc_row FROM documents WHERE doc_id = ?1",
+                [doc_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let Some(row) = row else {
+            return Err(IndexError::NotFound {
+                what: "document",
+                id: doc_id.to_string(),
+            });
+        };
+        let keys = Self::delete_rows(&tx, row).map_err(err)?;
+        let generation = Self::bump_generation(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        drop(conn);
+        let mut st = self.state.write().map_err(|_| poisoned())?;
+        for k in keys {
+            st.catalog.passages.remove(&k);
+        }
+        st.catalog.docs.remove(&row);
+        st.generation = generation;
+        Ok(())
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        let mut st = self.state.write().map_err(|_| poisoned())?;
+        let live = st.catalog.passages.len();
+        let tombstones = st.dense.len().saturating_sub(live);
+        if tombstones > 0 && tombstones as f64 > TOMBSTONE_REBUILD_SHARE * st.dense.len() as f64 {
+            st.dense = Self::build_dense(&st.catalog, self.dim, self.params)?;
+            st.dumped_generation = None;
+        }
+        if st.dumped_generation == Some(st.generation) {
+            return Ok(());
+        }
+        let generation = st.generation;
+        let final_dir = self.data_dir.join(dump_dir_name(generation));
+        if !st.dense.is_empty() {
+            let tmp = self
+                .data_dir
+                .join(format!("{}.tmp", dump_dir_name(generation)));
+            let io = |e| IndexError::Io {
+                path: tmp.clone(),
+                source: e,
+            };
+            if tmp.exists() {
+                std::fs::remove_dir_all(&tmp).map_err(io)?;
+            }
+            std::fs::create_dir_all(&tmp).map_err(io)?;
+            st.dense.dump(&tmp, DUMP_BASENAME)?;
+            for ext in ["hnsw.graph", "hnsw.data"] {
+                let f =
+                    std::fs::File::open(tmp.join(format!("{DUMP_BASENAME}.{ext}"))).map_err(io)?;
+                f.sync_all().map_err(io)?;
+            }
+            if final_dir.exists() {
+                std::fs::remove_dir_all(&final_dir).map_err(io)?;
+            }
+            std::fs::rename(&tmp, &final_dir).map_err(io)?;
+        }
+        // Older generations' graphs are now stale.
+        if let Ok(entries) = std::fs::read_dir(&self.data_dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with("hnsw-") && e.path() != final_dir {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        st.dumped_generation = Some(generation);
+        Ok(())
+    }
+
+    fn summary_sql(where_clause: &str) -> String {
+        format!(
+            "SELECT d.doc_id, d.file, d.title, d.district, d.city, d.province, d.level, d.year,
+                    d.review_year, d.doc_type, d.meeting_date, d.speaker, d.encoding, d.script,
+                    (SELECT count(*) FROM passages p WHERE p.doc_row = d.doc_row),
+                    (SELECT json_group_object(kind, removed) FROM cleaning_report c
+                       WHERE c.doc_row = d.doc_row),
+                    d.ingested_at
+             FROM documents d WHERE {where_clause}
+             ORDER BY d.district IS NULL, d.district, d.year, d.file"
+        )
+    }
+
+    fn summary_from_row(r: &rusqlite::Row) -> rusqlite::Result<DocumentSummary> {
+        let removed: Option<String> = r.get(15)?;
+        Ok(DocumentSummary {
+            doc_id: r.get(0)?,
+            file: r.get(1)?,
+            title: r.get(2)?,
+            district: r.get(3)?,
+            city: r.get(4)?,
+            province: r.get(5)?,
+            level: r.get(6)?,
+            year: r.get(7)?,
+            review_year: r.get(8)?,
+            doc_type: r.get(9)?,
+            meeting_date: r.get(10)?,
+            speaker: r.get(11)?,
+            encoding: r.get(12)?,
+            script: r.get(13)?,
+            passages: r.get::<_, i64>(14)? as usize,
+            removed: removed
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+            ingested_at: r.get(16)?,
+        })
+    }
+
+    pub fn documents(&self) -> Result<Vec<DocumentSummary>> {
+        self.read(|c| {
+            let mut st = c.prepare(&Self::summary_sql("1"))?;
+            let rows = st.query_map([], Self::summary_from_row)?;
+            rows.collect()
+        })
+    }
+
+    pub fn document(&self, doc_id: &str) -> Result<DocumentRecord> {
+        let found = self.read(|c| {
+            let summary = c
+                .query_row(
+                    &Self::summary_sql("d.doc_id = ?1"),
+                    [doc_id],
+                    Self::summary_from_row,
+                )
+                .optional()?;
+            let Some(summary) = summary else {
+                return Ok(None);
+            };
+            let mut st = c.prepare(&format!(
+                "SELECT {PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.doc_row = p.doc_row
+                 WHERE d.doc_id = ?1 ORDER BY p.ordinal"
+            ))?;
+            let passages = st
+                .query_map([doc_id], passage_from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Some(DocumentRecord { summary, passages }))
+        })?;
+        found.ok_or_else(|| IndexError::NotFound {
+            what: "document",
+            id: doc_id.to_string(),
+        })
+    }
+
+    pub fn passage(&self, passage_id: &str) -> Result<StoredPassage> {
+        self.read(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.doc_row = p.doc_row
+                     WHERE p.passage_id = ?1"
+                ),
+                [passage_id],
+                passage_from_row,
+            )
+            .optional()
+        })?
+        .ok_or_else(|| IndexError::NotFound {
+            what: "passage",
+            id: passage_id.to_string(),
+        })
+    }
+
+    pub fn passages_by_key(&self, keys: &[PassageKey]) -> Result<Vec<StoredPassage>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.doc_row = p.doc_row
+                 WHERE p.passage_row = ?1"
+            ))?;
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                if let Some(p) = st.query_row([k.0], passage_from_row).optional()? {
+                    out.push(p);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn passage_vector(&self, key: PassageKey) -> Result<Vec<f32>> {
+        let st = self.state.read().map_err(|_| poisoned())?;
+        st.catalog
+            .passages
+            .get(&key.0)
+            .map(|(_, v)| v.to_vec())
+            .ok_or_else(|| IndexError::NotFound {
+                what: "passage",
+                id: format!("#{}", key.0),
+            })
+    }
+
+    pub fn facets(&self, filter: &Filter) -> Result<Facets> {
+        let (cond, vals) = filter_sql(filter);
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT d.district, d.city, d.province, d.year, d.doc_type, count(p.passage_row)
+                 FROM documents d JOIN passages p ON p.doc_row = d.doc_row
+                 WHERE {cond} GROUP BY d.doc_row"
+            ))?;
+            let mut rows = st.query(rusqlite::params_from_iter(vals.iter()))?;
+            let mut f = Facets::default();
+            while let Some(r) = rows.next()? {
+                let n = r.get::<_, i64>(5)? as usize;
+                let add = |m: &mut BTreeMap<String, usize>, v: Option<String>| {
+                    if let Some(v) = v {
+                        *m.entry(v).or_default() += n;
+                    }
+                };
+                add(&mut f.district, r.get(0)?);
+                add(&mut f.city, r.get(1)?);
+                add(&mut f.province, r.get(2)?);
+                if let Some(y) = r.get::<_, Option<i32>>(3)? {
+                    *f.year.entry(y).or_default() += n;
+                }
+                add(&mut f.doc_type, r.get(4)?);
+                f.total_passages += n;
+                f.total_documents += 1;
+            }
+            Ok(f)
+        })
+    }
+
+    pub fn for_each_passage(
+        &self,
+        filter: &Filter,
+        f: &mut dyn FnMut(StoredPassage) -> Result<()>,
+    ) -> Result<()> {
+        let (cond, vals) = filter_sql(filter);
+        let conn = Self::connect(&self.db_path)?;
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT {PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.doc_row = p.doc_row
+                 WHERE {cond} ORDER BY d.district IS NULL, d.district, d.year, d.file, p.ordinal"
+            ))
+            .map_err(|e| self.sql_err(e))?;
+        let mut rows = st
+            .query(rusqlite::params_from_iter(vals.iter()))
+            .map_err(|e| self.sql_err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.sql_err(e))? {
+            f(passage_from_row(r).map_err(|e| self.sql_err(e))?)?;
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let (documents, passages, districts) = self.read(|c| {
+            c.query_row(
+                "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM passages),
+                        (SELECT count(DISTINCT district) FROM documents)",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as usize,
+                        r.get::<_, i64>(1)? as usize,
+                        r.get::<_, i64>(2)? as usize,
+                    ))
+                },
+            )
+        })?;
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let file_size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let store_bytes = file_size(&self.db_path)
+            + file_size(&self.db_path.with_extension("sqlite-wal"))
+            + file_size(&self.db_path.with_extension("sqlite-shm"));
+        let dense_dir = self
+            .data_dir
+            .join(dump_dir_name(st.dumped_generation.unwrap_or(-1)));
+        let dense_bytes = std::fs::read_dir(&dense_dir)
+            .map(|it| it.flatten().map(|e| file_size(&e.path())).sum())
+            .unwrap_or(0);
+        Ok(Stats {
+            data_dir: self.data_dir.clone(),
+            schema_version: SCHEMA_VERSION,
+            model_id: self.model_id.clone(),
+            dim: self.dim,
+            documents,
+            passages,
+            districts,
+            dense_points: st.dense.len(),
+            dense_tombstones: st.dense.len().saturating_sub(st.catalog.passages.len()),
+            store_bytes,
+            dense_bytes,
+            generation: st.generation,
+        })
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn dense_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<ScoredPassage>> {
+        if query.len() != self.dim {
+            return Err(IndexError::Invalid(format!(
+                "query vector has {} dimensions, the index has {}",
+                query.len(),
+                self.dim
+            )));
+        }
+        let mut q = query.to_vec();
+        normalize(&mut q);
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let cat = &st.catalog;
+        if k == 0 || cat.passages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let exact = |allowed: &[&Arc<DocInfo>]| -> Vec<(usize, f32)> {
+            exact_search(
+                &q,
+                k,
+                allowed
+                    .iter()
+                    .flat_map(|d| d.keys.iter())
+                    .filter_map(|key| cat.passages.get(key).map(|(_, v)| (*key as usize, &v[..]))),
+            )
+        };
+        let found = if filter.is_empty() {
+            let keep = |id: usize| cat.passages.contains_key(&(id as i64));
+            let ef = self.params.ef_search.max(k * 2);
+            let mut found = st.dense.search(&q, k, Some(ef), Some(&keep))?;
+            if found.len() < k.min(cat.passages.len()) {
+                let all: Vec<&Arc<DocInfo>> = cat.docs.values().collect();
+                found = exact(&all);
+            }
+            found
+        } else {
+            let allowed: Vec<&Arc<DocInfo>> =
+                cat.docs.values().filter(|d| d.matches(filter)).collect();
+            let n_allowed: usize = allowed.iter().map(|d| d.keys.len()).sum();
+            if n_allowed <= EXACT_SCAN_MAX {
+                exact(&allowed)
+            } else {
+                let rows: HashSet<i64> = cat
+                    .docs
+                    .iter()
+                    .filter(|(_, d)| d.matches(filter))
+                    .map(|(r, _)| *r)
+                    .collect();
+                let keep = |id: usize| {
+                    cat.passages
+                        .get(&(id as i64))
+                        .is_some_and(|(doc_row, _)| rows.contains(doc_row))
+                };
+                let ef = self.params.ef_search.max(k * 4);
+                let found = st.dense.search(&q, k, Some(ef), Some(&keep))?;
+                if found.len() < k.min(n_allowed) {
+                    exact(&allowed)
+                } else {
+                    found
+                }
+            }
+        };
+        Ok(found
+            .into_iter()
+            .map(|(id, score)| ScoredPassage {
+                key: PassageKey(id as i64),
+                score,
+            })
+            .collect())
+    }
+
+    pub fn lexical_search(
+        &self,
+        query: &str,
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<ScoredPassage>> {
+        let terms = lexical::query_terms(query);
+        let Some(expr) = lexical::match_expression(&terms) else {
+            return Ok(Vec::new());
+        };
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let (cond, vals) = filter_sql(filter);
+        let sql = if filter.is_empty() {
+            format!(
+                "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?1
+             ORDER BY bm25(passages_fts) LIMIT {k}"
+            )
+        } else {
+            format!(
+                "SELECT f.rowid, bm25(passages_fts) AS s FROM passages_fts f
+                 JOIN passages p ON p.passage_row = f.rowid
+                 JOIN documents d ON d.doc_row = p.doc_row
+                 WHERE passages_fts MATCH ?1 AND {cond} ORDER BY s LIMIT {k}"
+            )
+        };
+        self.read(|c| {
+            let mut st = c.prepare_cached(&sql)?;
+            // The filter's positional `?`s number on from `?1`.
+            let mut all: Vec<rusqlite::types::Value> =
+                vec![rusqlite::types::Value::Text(expr.clone())];
+            if !filter.is_empty() {
+                all.extend(vals.iter().cloned());
+            }
+            let rows = st.query_map(rusqlite::params_from_iter(all.iter()), |r| {
+                Ok(ScoredPassage {
+                    key: PassageKey(r.get(0)?),
+                    score: -(r.get::<_, f64>(1)? as f32),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn document_keys(&self, doc_id: &str) -> Result<Vec<PassageKey>> {
+        let st = self.state.read().map_err(|_| poisoned())?;
+        st.catalog
+            .docs
+            .values()
+            .find(|d| d.doc_id == doc_id)
+            .map(|d| d.keys.iter().map(|k| PassageKey(*k)).collect())
+            .ok_or_else(|| IndexError::NotFound {
+                what: "document",
+                id: doc_id.to_string(),
+            })
+    }
+}
+
+fn poisoned() -> IndexError {
+    IndexError::Dense("an earlier panic left the index lock poisoned".into())
+}

@@ -1,0 +1,606 @@
+//! Store, dense and lexical tests on hand-built documents with a
+//! deterministic character-bigram encoder (the real model arrives with the
+//! embed branch; these exercise the real SQLite store and HNSW graph).
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::corpus::{Document, DocumentMeta, Passage};
+use crate::embed::EmbedError;
+use crate::search::{self, Mode, QueryEncoder, SearchError, SearchRequest, SimilarRequest};
+
+pub(crate) const DIM: usize = 64;
+pub(crate) const MODEL: &str = "test-bigram-64";
+
+/// Hashes character unigrams and bigrams of the simplified text into DIM
+/// buckets: texts sharing words get similar vectors.
+pub(crate) struct BigramEncoder;
+
+pub(crate) fn bigram_vector(text: &str) -> Vec<f32> {
+    let s: Vec<char> = crate::corpus::to_simplified(text)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    let mut v = vec![0f32; DIM];
+    let h = |x: u64| (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % DIM;
+    for w in s.windows(2) {
+        v[h((w[0] as u64) << 21 | w[1] as u64)] += 1.0;
+    }
+    for c in &s {
+        v[h(*c as u64 + 7)] += 0.3;
+    }
+    if v.iter().all(|x| *x == 0.0) {
+        v[0] = 1.0;
+    }
+    dense::normalize(&mut v);
+    v
+}
+
+impl QueryEncoder for BigramEncoder {
+    fn encode_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        Ok(bigram_vector(text))
+    }
+    fn encode_passage(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        Ok(bigram_vector(text))
+    }
+}
+
+pub(crate) fn doc(id: &str, district: &str, year: i32, texts: &[&str]) -> Document {
+    Document {
+        id: id.to_string(),
+        file: format!("{id}.txt"),
+        encoding: "UTF-8".into(),
+        script: "simplified".into(),
+        meta: DocumentMeta {
+            title: Some(format!("{district}{year}年政府工作报告")),
+            district: Some(district.to_string()),
+            city: Some("测试市".into()),
+            province: Some("测试省".into()),
+            year: Some(year),
+            doc_type: Some("政府工作报告".into()),
+            ..Default::default()
+        },
+        removed: BTreeMap::from([("pinyin_annotations".to_string(), 3)]),
+        passages: texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Passage {
+                id: format!("{id}-{i:04}"),
+                ordinal: i as u32,
+                text: t.to_string(),
+                text_simplified: crate::corpus::to_simplified(t),
+                section_path: vec!["一、工作回顾".into()],
+                term: None,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn vectors(d: &Document) -> Vec<Vec<f32>> {
+    d.passages.iter().map(|p| bigram_vector(&p.text)).collect()
+}
+
+pub(crate) fn sample_docs() -> Vec<Document> {
+    vec![
+        doc(
+            "aaaa000000000001",
+            "东城区",
+            2024,
+            &[
+                "全面推进乡村振兴，发展特色农业产业。",
+                "加快老旧小区改造，完善社区养老服务设施。",
+                "优化营商环境，深化放管服改革。",
+            ],
+        ),
+        doc(
+            "bbbb000000000002",
+            "西城区",
+            2024,
+            &[
+                "实施乡村振兴战略，建设美丽乡村。",
+                "推进垃圾分类，改善生态环境质量。",
+                "发展数字经济，培育人工智能产业集群。",
+            ],
+        ),
+        doc(
+            "cccc000000000003",
+            "南山县",
+            2025,
+            &[
+                "巩固脱贫攻坚成果，衔接乡村振兴。",
+                "新建社区养老服务中心三个。",
+                "加强义务教育学校建设。",
+            ],
+        ),
+    ]
+}
+
+pub(crate) fn filled_library(dir: &std::path::Path) -> Library {
+    let lib = Library::open(dir, MODEL, DIM).unwrap();
+    for d in sample_docs() {
+        assert_eq!(
+            lib.add_document(&d, &vectors(&d)).unwrap(),
+            AddOutcome::Added
+        );
+    }
+    lib
+}
+
+fn ids(lib: &Library, found: &[ScoredPassage]) -> Vec<String> {
+    let keys: Vec<PassageKey> = found.iter().map(|s| s.key).collect();
+    lib.passages_by_key(&keys)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.passage_id)
+        .collect()
+}
+
+#[test]
+fn store_round_trips_documents_passages_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let docs = lib.documents().unwrap();
+    assert_eq!(docs.len(), 3);
+    assert!(docs.iter().all(|d| d.passages == 3));
+    assert_eq!(docs[0].removed.get("pinyin_annotations"), Some(&3));
+    let rec = lib.document("bbbb000000000002").unwrap();
+    assert_eq!(rec.passages.len(), 3);
+    assert_eq!(rec.passages[1].text, "推进垃圾分类，改善生态环境质量。");
+    assert_eq!(rec.passages[1].district.as_deref(), Some("西城区"));
+    let p = lib.passage("cccc000000000003-0001").unwrap();
+    assert_eq!(p.year, Some(2025));
+    assert!(matches!(
+        lib.passage("nope"),
+        Err(IndexError::NotFound { .. })
+    ));
+    let st = lib.stats().unwrap();
+    assert_eq!((st.documents, st.passages, st.districts), (3, 9, 3));
+}
+
+#[test]
+fn dense_and_lexical_find_the_matching_passage() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let q = bigram_vector("社区养老服务");
+    let dense = lib.dense_search(&q, 3, &Filter::default()).unwrap();
+    let top = ids(&lib, &dense);
+    assert!(
+        top[..2].contains(&"aaaa000000000001-0001".to_string()),
+        "{top:?}"
+    );
+    assert!(
+        top[..2].contains(&"cccc000000000003-0001".to_string()),
+        "{top:?}"
+    );
+    assert!(dense[0].score >= dense[1].score);
+
+    let lex = lib
+        .lexical_search("垃圾分类", 5, &Filter::default())
+        .unwrap();
+    assert_eq!(ids(&lib, &lex), vec!["bbbb000000000002-0001"]);
+    // A traditional-script query meets simplified text (once corpus folds
+    // scripts; with the skeleton's identity folding this checks the plain path).
+    assert!(lib
+        .lexical_search("的吗", 5, &Filter::default())
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn filters_restrict_every_retriever_and_facets_agree_with_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let f = Filter {
+        district: Some("西城区".into()),
+        ..Default::default()
+    };
+    let q = bigram_vector("乡村振兴");
+    for sp in lib.dense_search(&q, 10, &f).unwrap() {
+        let p = &lib.passages_by_key(&[sp.key]).unwrap()[0];
+        assert_eq!(p.district.as_deref(), Some("西城区"));
+    }
+    let lex = lib.lexical_search("乡村振兴", 10, &f).unwrap();
+    assert_eq!(ids(&lib, &lex), vec!["bbbb000000000002-0000"]);
+    let y = Filter::default().with_year(2025);
+    let lex = lib.lexical_search("乡村振兴", 10, &y).unwrap();
+    assert_eq!(ids(&lib, &lex), vec!["cccc000000000003-0000"]);
+    assert_eq!(lib.dense_search(&q, 10, &y).unwrap().len(), 3);
+
+    let all = lib.facets(&Filter::default()).unwrap();
+    assert_eq!(all.total_passages, 9);
+    assert_eq!(all.total_documents, 3);
+    assert_eq!(all.district.get("东城区"), Some(&3));
+    assert_eq!(all.year.get(&2024), Some(&6));
+    let f2024 = lib.facets(&Filter::default().with_year(2024)).unwrap();
+    assert_eq!(f2024.total_passages, 6);
+    assert!(!f2024.district.contains_key("南山县"));
+    let mut exported = 0;
+    lib.for_each_passage(&Filter::default().with_year(2024), &mut |_| {
+        exported += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(exported, f2024.total_passages);
+}
+
+#[test]
+fn delete_removes_a_document_from_store_dense_and_lexical() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let q = bigram_vector("推进垃圾分类，改善生态环境质量。");
+    assert_eq!(
+        ids(&lib, &lib.dense_search(&q, 1, &Filter::default()).unwrap()),
+        vec!["bbbb000000000002-0001"]
+    );
+    lib.delete_document("bbbb000000000002").unwrap();
+    let dense = lib.dense_search(&q, 10, &Filter::default()).unwrap();
+    assert_eq!(dense.len(), 6);
+    assert!(ids(&lib, &dense).iter().all(|id| !id.starts_with("bbbb")));
+    assert!(lib
+        .lexical_search("垃圾分类", 10, &Filter::default())
+        .unwrap()
+        .is_empty());
+    assert!(lib.document("bbbb000000000002").is_err());
+    assert!(matches!(
+        lib.delete_document("bbbb000000000002"),
+        Err(IndexError::NotFound { .. })
+    ));
+    assert_eq!(lib.facets(&Filter::default()).unwrap().total_passages, 6);
+    let st = lib.stats().unwrap();
+    assert_eq!(st.dense_tombstones, 3);
+    // After a reopen (graph rebuilt or reloaded) the deletion still holds.
+    drop(lib);
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    let dense = lib.dense_search(&q, 10, &Filter::default()).unwrap();
+    assert!(ids(&lib, &dense).iter().all(|id| !id.starts_with("bbbb")));
+}
+
+#[test]
+fn reingesting_a_document_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let before = ids(
+        &lib,
+        &lib.lexical_search("营商环境", 10, &Filter::default())
+            .unwrap(),
+    );
+    let mut d = sample_docs().remove(0);
+    d.meta.year = Some(2023);
+    assert_eq!(
+        lib.add_document(&d, &vectors(&d)).unwrap(),
+        AddOutcome::Replaced
+    );
+    assert_eq!(lib.stats().unwrap().passages, 9);
+    assert_eq!(
+        lib.passage("aaaa000000000001-0000").unwrap().year,
+        Some(2023)
+    );
+    let after = ids(
+        &lib,
+        &lib.lexical_search("营商环境", 10, &Filter::default())
+            .unwrap(),
+    );
+    assert_eq!(before, after);
+    assert_eq!(after.iter().filter(|id| id.starts_with("aaaa")).count(), 1);
+    let q = bigram_vector("优化营商环境，深化放管服改革。");
+    let dense = ids(&lib, &lib.dense_search(&q, 9, &Filter::default()).unwrap());
+    assert_eq!(dense.len(), 9);
+    assert_eq!(dense[0], "aaaa000000000001-0002");
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let d = doc("dddd000000000004", "北区", 2024, &["一", "二"]);
+    let short = vec![vec![0.1f32; DIM]];
+    assert!(matches!(
+        lib.add_document(&d, &short),
+        Err(IndexError::Invalid(_))
+    ));
+    let wrong_dim = vec![vec![0.1f32; DIM + 1]; 2];
+    assert!(lib.add_document(&d, &wrong_dim).is_err());
+    let nan = vec![vec![f32::NAN; DIM]; 2];
+    assert!(lib.add_document(&d, &nan).is_err());
+    // A passage id colliding with another document's rolls back the whole document.
+    let mut clash = doc("eeee000000000005", "北区", 2024, &["新内容甲", "新内容乙"]);
+    clash.passages[1].id = "aaaa000000000001-0000".into();
+    assert!(matches!(
+        lib.add_document(&clash, &vectors(&clash)),
+        Err(IndexError::Invalid(_))
+    ));
+    assert!(!lib.contains_document("eeee000000000005").unwrap());
+    assert_eq!(lib.stats().unwrap().passages, 9);
+    assert!(lib.dense_search(&[0.0; 3], 5, &Filter::default()).is_err());
+}
+
+#[test]
+fn another_model_or_dimension_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(filled_library(dir.path()));
+    let e = Library::open(dir.path(), "other-model", DIM).err().unwrap();
+    assert!(matches!(e, IndexError::ModelMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("other-model") && e.to_string().contains(MODEL));
+    assert!(matches!(
+        Library::open(dir.path(), MODEL, DIM * 2),
+        Err(IndexError::ModelMismatch { .. })
+    ));
+    // The refusal did not damage the store.
+    assert_eq!(
+        Library::open(dir.path(), MODEL, DIM)
+            .unwrap()
+            .stats()
+            .unwrap()
+            .passages,
+        9
+    );
+}
+
+#[test]
+fn restart_reloads_the_dumped_graph_and_recovers_from_a_stale_or_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    lib.flush().unwrap();
+    let gen = lib.stats().unwrap().generation;
+    assert!(dir.path().join(format!("hnsw-{gen}")).is_dir());
+    let q = bigram_vector("人工智能产业");
+    let before = ids(&lib, &lib.dense_search(&q, 3, &Filter::default()).unwrap());
+    // Simulate a kill after a committed write but before the graph was
+    // persisted: no Drop, so no flush.
+    let extra = doc(
+        "ffff000000000006",
+        "北区",
+        2024,
+        &["人工智能产业园区建设。"],
+    );
+    lib.add_document(&extra, &vectors(&extra)).unwrap();
+    std::mem::forget(lib);
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    let after = ids(&lib, &lib.dense_search(&q, 1, &Filter::default()).unwrap());
+    assert_eq!(after, vec!["ffff000000000006-0000"], "before: {before:?}");
+    assert_eq!(lib.stats().unwrap().generation, gen + 1);
+    drop(lib);
+    // A corrupted graph file is rebuilt from stored vectors.
+    let gdir = dir.path().join(format!("hnsw-{}", gen + 1));
+    std::fs::write(gdir.join("dense.hnsw.graph"), b"garbage").unwrap();
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    assert_eq!(
+        ids(&lib, &lib.dense_search(&q, 1, &Filter::default()).unwrap()),
+        vec!["ffff000000000006-0000"]
+    );
+}
+
+#[test]
+fn hybrid_search_fuses_and_reports_retrievers_and_highlights() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let req = SearchRequest {
+        query: "垃圾分类".into(),
+        k: 3,
+        ..Default::default()
+    };
+    let r = search::search(&lib, &BigramEncoder, &req).unwrap();
+    assert_eq!(r.hits[0].passage_id, "bbbb000000000002-0001");
+    assert_eq!(r.hits[0].retrievers, vec!["dense", "lexical"]);
+    let h = r.hits[0].highlights[0];
+    assert_eq!(&r.hits[0].text[h.start..h.end], "垃圾分类");
+    assert!(r.groups.is_none());
+    for mode in [Mode::Dense, Mode::Lexical] {
+        let r = search::search(
+            &lib,
+            &BigramEncoder,
+            &SearchRequest {
+                mode,
+                ..req.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.hits[0].passage_id, "bbbb000000000002-0001", "{mode:?}");
+        assert_eq!(r.hits[0].retrievers.len(), 1);
+    }
+}
+
+#[test]
+fn grouping_returns_districts_in_order_of_their_best_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let req = SearchRequest {
+        query: "乡村振兴".into(),
+        k: 10,
+        group_by_district: true,
+        per_group: 2,
+        ..Default::default()
+    };
+    let r = search::search(&lib, &BigramEncoder, &req).unwrap();
+    let groups = r.groups.unwrap();
+    assert_eq!(groups.len(), 3);
+    for w in groups.windows(2) {
+        assert!(w[0].hits[0].score >= w[1].hits[0].score);
+    }
+    for g in &groups {
+        assert!(g.hits.len() <= 2 && !g.hits.is_empty());
+        assert!(g
+            .hits
+            .iter()
+            .all(|h| h.district.as_deref() == Some(&g.district[..])));
+        assert!(g.hits[0].text.contains("乡村"), "{:?}", g.hits[0].text);
+    }
+    assert_eq!(
+        r.hits.len(),
+        groups.iter().map(|g| g.hits.len()).sum::<usize>()
+    );
+}
+
+#[test]
+fn similar_excludes_the_source_district_and_keeps_one_per_district() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let req = SimilarRequest {
+        passage_id: Some("aaaa000000000001-0001".into()),
+        k: 5,
+        ..Default::default()
+    };
+    let r = search::similar(&lib, &BigramEncoder, &req).unwrap();
+    assert_eq!(r.hits.len(), 2);
+    assert!(r
+        .hits
+        .iter()
+        .all(|h| h.district.as_deref() != Some("东城区")));
+    assert_eq!(r.hits[0].passage_id, "cccc000000000003-0001");
+    let with_same = search::similar(
+        &lib,
+        &BigramEncoder,
+        &SimilarRequest {
+            include_same_district: true,
+            per_district: 3,
+            ..req.clone()
+        },
+    )
+    .unwrap();
+    assert!(with_same
+        .hits
+        .iter()
+        .all(|h| h.doc_id != "aaaa000000000001"));
+    let neighbour = doc(
+        "gggg000000000007",
+        "东城区",
+        2023,
+        &["社区养老服务站点建设。"],
+    );
+    lib.add_document(&neighbour, &vectors(&neighbour)).unwrap();
+    assert!(search::similar(&lib, &BigramEncoder, &req)
+        .unwrap()
+        .hits
+        .iter()
+        .all(|h| h.district.as_deref() != Some("东城区")));
+    let with_same = search::similar(
+        &lib,
+        &BigramEncoder,
+        &SimilarRequest {
+            include_same_district: true,
+            ..req.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(with_same.hits[0].doc_id, "gggg000000000007");
+    assert!(with_same
+        .hits
+        .iter()
+        .all(|h| h.doc_id != "aaaa000000000001"));
+
+    // Pasted text; a negative example pushes its look-alike down.
+    let by_text = SimilarRequest {
+        text: Some("乡村振兴".into()),
+        k: 3,
+        ..Default::default()
+    };
+    let plain = search::similar(&lib, &BigramEncoder, &by_text).unwrap();
+    let first = plain.hits[0].passage_id.clone();
+    let steered = search::similar(
+        &lib,
+        &BigramEncoder,
+        &SimilarRequest {
+            negative: vec![first.clone()],
+            ..by_text
+        },
+    )
+    .unwrap();
+    let pos = |hits: &[search::Hit]| hits.iter().position(|h| h.passage_id == first);
+    assert!(
+        pos(&steered.hits).is_none_or(|p| p > 0),
+        "{:?}",
+        steered.hits
+    );
+}
+
+#[test]
+fn malformed_requests_are_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let bad = |req: SearchRequest| {
+        matches!(
+            search::search(&lib, &BigramEncoder, &req),
+            Err(SearchError::BadRequest(_))
+        )
+    };
+    let ok = SearchRequest {
+        query: "养老".into(),
+        ..Default::default()
+    };
+    assert!(bad(SearchRequest {
+        query: "  ".into(),
+        ..ok.clone()
+    }));
+    assert!(bad(SearchRequest { k: 0, ..ok.clone() }));
+    assert!(bad(SearchRequest {
+        k: 100_000,
+        ..ok.clone()
+    }));
+    assert!(bad(SearchRequest {
+        query: "长".repeat(5000),
+        ..ok.clone()
+    }));
+    assert!(bad(SearchRequest {
+        rrf_k: -1.0,
+        ..ok.clone()
+    }));
+    assert!(bad(SearchRequest {
+        filter: Filter {
+            year_from: Some(2025),
+            year_to: Some(2020),
+            ..Default::default()
+        },
+        ..ok.clone()
+    }));
+    assert!("fuzzy".parse::<Mode>().is_err());
+    let sim = |req: SimilarRequest| search::similar(&lib, &BigramEncoder, &req);
+    assert!(matches!(
+        sim(SimilarRequest::default()),
+        Err(SearchError::BadRequest(_))
+    ));
+    assert!(matches!(
+        sim(SimilarRequest {
+            passage_id: Some("missing".into()),
+            ..Default::default()
+        }),
+        Err(SearchError::NotFound { .. })
+    ));
+    assert!(matches!(
+        sim(SimilarRequest {
+            passage_id: Some("aaaa000000000001-0000".into()),
+            text: Some("x".into()),
+            ..Default::default()
+        }),
+        Err(SearchError::BadRequest(_))
+    ));
+}
+
+#[test]
+fn json_shapes_use_the_documented_field_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let req = SearchRequest {
+        query: "养老".into(),
+        group_by_district: true,
+        ..Default::default()
+    };
+    let r = search::search(&lib, &BigramEncoder, &req).unwrap();
+    let v = serde_json::to_value(&r).unwrap();
+    for f in [
+        "passage_id",
+        "text",
+        "district",
+        "city",
+        "province",
+        "year",
+        "doc_id",
+        "section_path",
+        "score",
+    ] {
+        assert!(v["hits"][0].get(f).is_some(), "missing {f}");
+    }
+    assert!(v["groups"][0]["district"].is_string() && v["groups"][0]["hits"].is_array());
+    let sim: SimilarRequest =
+        serde_json::from_str(r#"{"passage_id": "x", "k": 3, "negative": ["y"]}"#).unwrap();
+    assert_eq!((sim.k, sim.per_district, sim.negative.len()), (3, 1, 1));
+}
