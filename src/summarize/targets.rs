@@ -96,14 +96,20 @@ const INDICATORS: &[(&str, &[&str])] = &[
     ),
     ("固定资产投资", &["固定资产投资"]),
     ("社会消费品零售总额", &["社会消费品零售总额", "社零总额"]),
-    ("一般公共预算收入", &["一般公共预算收入", "地方一般公共预算收入"]),
+    (
+        "一般公共预算收入",
+        &["一般公共预算收入", "地方一般公共预算收入"],
+    ),
     ("税收收入", &["税收收入"]),
     ("城镇新增就业", &["城镇新增就业", "新增城镇就业"]),
     ("城镇调查失业率", &["城镇调查失业率"]),
     ("居民消费价格", &["居民消费价格涨幅", "居民消费价格"]),
     ("粮食产量", &["粮食总产量", "粮食产量"]),
     ("常住人口城镇化率", &["常住人口城镇化率"]),
-    ("外贸进出口总额", &["外贸进出口总额", "进出口总额", "外贸进出口"]),
+    (
+        "外贸进出口总额",
+        &["外贸进出口总额", "进出口总额", "外贸进出口"],
+    ),
     ("实际利用外资", &["实际利用外资", "实际使用外资"]),
 ];
 
@@ -141,10 +147,7 @@ pub fn extract_sentence(
     let mut rows = Vec::new();
     for (n, &(start, end, name)) in mentions.iter().enumerate() {
         // An indicator's figure lies between its name and the next indicator.
-        let stop = mentions
-            .get(n + 1)
-            .map(|m| m.0)
-            .unwrap_or(simplified.len());
+        let stop = mentions.get(n + 1).map(|m| m.0).unwrap_or(simplified.len());
         let span = &simplified[end..stop];
         let Some(figure) = pick_figure(span) else {
             continue;
@@ -157,7 +160,9 @@ pub fn extract_sentence(
         } else {
             Measure::Level
         };
-        let declining = DECLINE.iter().any(|w| before.ends_with(w) || tail_has(before, w));
+        let declining = DECLINE
+            .iter()
+            .any(|w| before.ends_with(w) || tail_has(before, w));
         let qualifier = figure.after.clone().or_else(|| {
             LEADING_QUALIFIERS
                 .iter()
@@ -170,7 +175,11 @@ pub fn extract_sentence(
         });
         rows.push(TargetRow {
             indicator: name.to_string(),
-            value: if declining { -figure.value } else { figure.value },
+            value: if declining {
+                -figure.value
+            } else {
+                figure.value
+            },
             unit: figure.unit,
             qualifier,
             kind,
@@ -291,6 +300,21 @@ fn classify(simplified: &str, section_path: &[String]) -> Option<TargetKind> {
     None
 }
 
+/// The normalised indicator a user's spelling names (either script, any
+/// listed variant), if any.
+pub fn normalize_indicator(name: &str) -> Option<&'static str> {
+    let s = crate::corpus::to_simplified(name.trim());
+    INDICATORS
+        .iter()
+        .find(|(norm, spellings)| *norm == s || spellings.contains(&s.as_str()))
+        .map(|(norm, _)| *norm)
+}
+
+/// Every normalised indicator name the extractor knows.
+pub fn known_indicators() -> impl Iterator<Item = &'static str> {
+    INDICATORS.iter().map(|(n, _)| *n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,7 +336,14 @@ mod tests {
         let rows = extract_sentence(s, s, &ctx(&[]));
         let got: Vec<_> = rows
             .iter()
-            .map(|r| (r.indicator.as_str(), r.value, r.qualifier.as_deref(), r.kind))
+            .map(|r| {
+                (
+                    r.indicator.as_str(),
+                    r.value,
+                    r.qualifier.as_deref(),
+                    r.kind,
+                )
+            })
             .collect();
         assert_eq!(
             got,

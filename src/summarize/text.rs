@@ -52,8 +52,26 @@ pub fn words(simplified: &str) -> Vec<String> {
 
 /// Words so frequent in government reports that they say nothing about a topic.
 const STOP: &[&str] = &[
-    "我们", "进一步", "持续", "全面", "加快", "推进", "推动", "深入", "坚持", "不断", "积极",
-    "着力", "加强", "以及", "工作", "一批", "实现", "开展", "完成", "更加",
+    "我们",
+    "进一步",
+    "持续",
+    "全面",
+    "加快",
+    "推进",
+    "推动",
+    "深入",
+    "坚持",
+    "不断",
+    "积极",
+    "着力",
+    "加强",
+    "以及",
+    "工作",
+    "一批",
+    "实现",
+    "开展",
+    "完成",
+    "更加",
 ];
 
 #[cfg(test)]
@@ -63,7 +81,10 @@ mod tests {
     #[test]
     fn spans_keep_closing_quotes() {
         let t = "他说“好。”然后走了！最后";
-        let spans: Vec<&str> = sentence_spans(t).into_iter().map(|(a, b)| &t[a..b]).collect();
+        let spans: Vec<&str> = sentence_spans(t)
+            .into_iter()
+            .map(|(a, b)| &t[a..b])
+            .collect();
         assert_eq!(spans, vec!["他说“好。”", "然后走了！", "最后"]);
     }
 
