@@ -146,52 +146,87 @@ pub fn extract_sentence(
     let mentions = indicator_mentions(simplified);
     let mut rows = Vec::new();
     for (n, &(start, end, name)) in mentions.iter().enumerate() {
-        // An indicator's figure lies between its name and the next indicator.
+        if names_another_place(&simplified[..start], ctx.district) {
+            continue;
+        }
+        // An indicator's figures lie between its name and the next indicator.
         let stop = mentions.get(n + 1).map(|m| m.0).unwrap_or(simplified.len());
         let span = &simplified[end..stop];
-        let Some(figure) = pick_figure(span) else {
-            continue;
-        };
-        let before = &span[..figure.start];
-        let measure = if figure.unit == "%" && GROWTH.iter().any(|w| before.contains(w))
-            || figure.unit == "个百分点"
-        {
-            Measure::Growth
-        } else {
-            Measure::Level
-        };
-        let declining = DECLINE
-            .iter()
-            .any(|w| before.ends_with(w) || tail_has(before, w));
-        let qualifier = figure.after.clone().or_else(|| {
-            LEADING_QUALIFIERS
-                .iter()
-                .find(|q| before.contains(*q))
-                .map(|q| q.to_string())
-        });
         let year = explicit_year(&simplified[..start]).or(match kind {
             TargetKind::Target => ctx.year,
             TargetKind::Achieved => ctx.review_year,
         });
-        rows.push(TargetRow {
-            indicator: name.to_string(),
-            value: if declining {
-                -figure.value
+        // At most one rate and one level per mention (完成1557.64亿元、增长3.2%).
+        let mut seen: Vec<Measure> = Vec::new();
+        for figure in pick_figures(span) {
+            let lead = figure.lead.as_str();
+            // A share of the indicator (…之比3%, 占…比重52%) is not its value.
+            if RATIO_WORDS.iter().any(|w| lead.contains(w)) {
+                break;
+            }
+            let measure = if figure.unit == "个百分点"
+                || figure.unit == "%" && GROWTH.iter().any(|w| lead.contains(w))
+            {
+                Measure::Growth
             } else {
-                figure.value
-            },
-            unit: figure.unit,
-            qualifier,
-            kind,
-            measure,
-            year,
-            district: ctx.district.map(str::to_string),
-            doc_id: ctx.doc_id.to_string(),
-            passage_id: ctx.passage_id.to_string(),
-            sentence: original.to_string(),
-        });
+                Measure::Level
+            };
+            if seen.contains(&measure) {
+                continue;
+            }
+            seen.push(measure);
+            let declining = DECLINE.iter().any(|w| tail_has(lead, w));
+            let qualifier = figure.after.clone().or_else(|| {
+                LEADING_QUALIFIERS
+                    .iter()
+                    .find(|q| lead.contains(*q))
+                    .map(|q| q.to_string())
+            });
+            rows.push(TargetRow {
+                indicator: name.to_string(),
+                value: if declining {
+                    -figure.value
+                } else {
+                    figure.value
+                },
+                unit: figure.unit,
+                qualifier,
+                kind,
+                measure,
+                year,
+                district: ctx.district.map(str::to_string),
+                doc_id: ctx.doc_id.to_string(),
+                passage_id: ctx.passage_id.to_string(),
+                sentence: original.to_string(),
+            });
+        }
     }
     rows
+}
+
+/// Words by which a figure after an indicator states a share, not a value.
+const RATIO_WORDS: &[&str] = &["之比", "比重", "占比", "占全"];
+
+/// True when the words just before an indicator name a place other than the
+/// reporting district (重庆经开区地区生产总值… in 南岸区's report): that
+/// figure belongs to someone else.
+fn names_another_place(prefix: &str, district: Option<&str>) -> bool {
+    static PLACE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(\p{Han}{1,6}?(?:开发区|经开区|高新区|新区|区|县|市|旗))(?:的)?$")
+            .expect("static regex")
+    });
+    let Some(c) = PLACE.captures(prefix) else {
+        return false;
+    };
+    let place = &c[1];
+    // 全区, 本市, 我县, 城区: the reporting unit speaking of itself.
+    if place.chars().count() <= 2 || place.starts_with(['全', '本', '我', '该', '城']) {
+        return false;
+    }
+    match district {
+        Some(d) => !(place.ends_with(d) || d.ends_with(place)),
+        None => false,
+    }
 }
 
 /// True when `word` stands in the last few characters of `s` (e.g. `同比下降`
@@ -205,35 +240,56 @@ fn tail_has(s: &str, word: &str) -> bool {
 }
 
 struct Figure {
-    start: usize,
+    /// Text between the previous figure (or the indicator) and this one.
+    lead: String,
     value: f64,
     unit: String,
     after: Option<String>,
 }
 
-/// The figure that states the indicator's value in `span`: the first one,
-/// unless the span lists per-period figures (分别…、…) and then gives a
-/// whole-year one (全年), which is the statement a comparison wants.
-fn pick_figure(span: &str) -> Option<Figure> {
-    let figures: Vec<Figure> = NUMBER
-        .captures_iter(span)
-        .filter_map(|c| {
-            let m = c.get(0)?;
-            Some(Figure {
-                start: m.start(),
-                value: c["num"].parse().ok()?,
-                unit: c["unit"].to_string(),
-                after: c.name("after").map(|a| a.as_str().to_string()),
-            })
-        })
-        .collect();
-    let first = figures.first()?;
-    let listed = span[..first.start].contains("分别") || span[..first.start].contains("季度");
-    if !listed {
-        return figures.into_iter().next();
+/// The figures that state the indicator's value in `span`, in order. When the
+/// span lists per-period figures (分别…、…, 前三季度…) the whole-year one (全年)
+/// is the statement a comparison wants; a breakdown (其中…, 分别…) after the
+/// first figure is not about the indicator itself.
+fn pick_figures(span: &str) -> Vec<Figure> {
+    let mut from = 0;
+    if let Some(first) = NUMBER.find(span) {
+        let head = &span[..first.start()];
+        if head.contains("分别") || head.contains("季度") {
+            let Some(whole_year) = span.find("全年") else {
+                return Vec::new();
+            };
+            from = whole_year;
+        }
     }
-    let whole_year = span.find("全年")?;
-    figures.into_iter().find(|f| f.start > whole_year)
+    let mut span = span;
+    if let Some(first) = NUMBER.find(&span[from..]) {
+        let after_first = from + first.end();
+        if let Some(cut) = ["其中", "分别"]
+            .iter()
+            .filter_map(|w| span[after_first..].find(w).map(|i| i + after_first))
+            .min()
+        {
+            span = &span[..cut];
+        }
+    }
+    let mut out = Vec::new();
+    let mut last = from;
+    for c in NUMBER.captures_iter(&span[from..]) {
+        let Some(m) = c.get(0) else { continue };
+        let (start, end) = (m.start() + from, m.end() + from);
+        let Ok(value) = c["num"].parse() else {
+            continue;
+        };
+        out.push(Figure {
+            lead: span[last..start].to_string(),
+            value,
+            unit: c["unit"].to_string(),
+            after: c.name("after").map(|a| a.as_str().to_string()),
+        });
+        last = end;
+    }
+    out
 }
 
 /// Indicator mentions in order: (byte start, byte end, normalised name),
@@ -359,11 +415,12 @@ mod tests {
 
     #[test]
     fn quarterly_list_yields_the_whole_year_figure() {
-        let s = "南岸区地区生产总值前三季度分别增长4.8%、3.7%、5.8%,分别居中心城区第1、第3、第2,全年增长6.7%(达到985.2亿元)、居中心城区第1。";
+        let s = "某区地区生产总值前三季度分别增长4.8%、3.7%、5.8%,分别居中心城区第1、第3、第2,全年增长6.7%(达到985.2亿元)、居中心城区第1。";
         let section = vec!["一、2023年工作回顾".to_string()];
         let rows = extract_sentence(s, s, &ctx(&section));
-        assert_eq!(rows.len(), 1);
+        assert_eq!(rows.len(), 2, "{rows:?}");
         assert_eq!(rows[0].value, 6.7);
+        assert_eq!((rows[1].value, rows[1].measure), (985.2, Measure::Level));
         assert_eq!(rows[0].kind, TargetKind::Achieved);
         assert_eq!(rows[0].measure, Measure::Growth);
         assert_eq!(rows[0].year, Some(2024));
@@ -382,7 +439,7 @@ mod tests {
 
     #[test]
     fn explicit_year_wins_and_dates_are_not_years() {
-        let s = "2024年,西乡塘区地区生产总值(在地)增长1.8%,城镇居民人均可支配收入保持稳定增长。";
+        let s = "2024年,某区地区生产总值(在地)增长1.8%,城镇居民人均可支配收入保持稳定增长。";
         let section = vec!["一、2024年国民经济和社会发展计划执行情况".to_string()];
         let rows = extract_sentence(s, s, &ctx(&section));
         assert_eq!(rows.len(), 1, "{rows:?}");
@@ -394,5 +451,35 @@ mod tests {
     fn sentence_without_a_stance_is_skipped() {
         let s = "地区生产总值增长5%。";
         assert!(extract_sentence(s, s, &ctx(&[])).is_empty());
+    }
+
+    #[test]
+    fn level_and_rate_of_one_mention_and_no_breakdown() {
+        let s =
+            "全市地区生产总值完成1557.64亿元、增长3.2%,其中一、二、三产分别增长3.3%、0.6%、5.7%。";
+        let section = vec!["一、2023年政府工作回顾".to_string()];
+        let rows = extract_sentence(s, s, &ctx(&section));
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.value, r.unit.as_str(), r.measure))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1557.64, "亿元", Measure::Level),
+                (3.2, "%", Measure::Growth)
+            ]
+        );
+    }
+
+    #[test]
+    fn shares_and_other_places_are_not_the_indicator() {
+        let section = vec!["一、2023年工作回顾".to_string()];
+        let s = "技术合同成交额与地区生产总值之比3%以上。";
+        assert!(extract_sentence(s, s, &ctx(&section)).is_empty());
+        let s = "重庆经开区地区生产总值全年增长8.3%。";
+        assert!(extract_sentence(s, s, &ctx(&section)).is_empty());
+        let s = "某区地区生产总值全年增长8.3%。";
+        assert_eq!(extract_sentence(s, s, &ctx(&section)).len(), 1);
     }
 }
