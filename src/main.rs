@@ -55,6 +55,9 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Show what ingestion makes of report files: encoding, metadata with
+    /// confidence, cleaning report, passages with section paths.
+    Inspect(InspectArgs),
 }
 
 #[derive(Subcommand)]
@@ -75,6 +78,23 @@ enum BenchWhat {
     /// Embedding throughput, query latency, peak memory and load time over
     /// the bundled corpus's paragraphs.
     Embed(zhengce::embed::bench::BenchOptions),
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// Report files or folders (default: the bundled corpus, data/corpus).
+    files: Vec<PathBuf>,
+    /// Override metadata for every file (on top of NAME.meta.json sidecars).
+    #[arg(long)]
+    district: Option<String>,
+    #[arg(long)]
+    city: Option<String>,
+    #[arg(long)]
+    province: Option<String>,
+    #[arg(long)]
+    year: Option<i32>,
+    #[arg(long)]
+    doc_type: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -128,6 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Inspect(args) => inspect(args, cli.json),
     }
 }
 
@@ -154,5 +175,36 @@ fn embed_texts(model_dir: &Path, query: bool, texts: Vec<String>) -> anyhow::Res
         writeln!(out)?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
+    use zhengce::corpus;
+    let inputs = if args.files.is_empty() {
+        vec![PathBuf::from("data/corpus")]
+    } else {
+        args.files
+    };
+    let overrides = corpus::MetaOverrides {
+        district: args.district.map(Some),
+        city: args.city.map(Some),
+        province: args.province.map(Some),
+        year: args.year.map(Some),
+        doc_type: args.doc_type.map(Some),
+        ..Default::default()
+    };
+    let opts = corpus::CorpusOptions::default();
+    let mut failed = 0;
+    for path in corpus::input_files(&inputs)? {
+        match corpus::parse_file_with(&path, &opts, &overrides) {
+            Ok(doc) if json => println!("{}", corpus::inspect_json(&doc)),
+            Ok(doc) => println!("{}", corpus::inspect_text(&doc)),
+            Err(e) => {
+                eprintln!("zhengce: {e}");
+                failed += 1;
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} file(s) could not be read");
     Ok(())
 }

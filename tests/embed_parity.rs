@@ -134,16 +134,71 @@ fn embeddings_match_the_reference() {
 }
 
 /// A text embedded alone and inside a batch of other lengths gets the same
-/// vector: padding and batching must not leak into the result.
+/// vector: packing sequences together must not leak between them. (Texts
+/// over 64 tokens, so both runs take the f32 path.)
 #[test]
 fn batching_does_not_change_vectors() {
     let f = fixture();
     let e = embedder();
-    let texts: Vec<&str> = f.items.iter().take(12).map(|i| i.text.as_str()).collect();
+    let texts: Vec<&str> = f
+        .items
+        .iter()
+        .map(|i| i.text.as_str())
+        .filter(|t| e.count_tokens(t) > 64)
+        .take(8)
+        .collect();
     let batched = e.embed_passages(&texts).unwrap();
     for (t, b) in texts.iter().zip(&batched) {
         let alone = &e.embed_passages(&[t]).unwrap()[0];
         let cos: f32 = alone.iter().zip(b).map(|(x, y)| x * y).sum();
         assert!(cos > 0.99999, "{t:?}: {cos}");
     }
+}
+
+/// Single short queries take the Q8_0 weights (as the reference quantises
+/// activations, they land at least as close to it).
+#[test]
+fn single_short_queries_match_the_reference() {
+    let f = fixture();
+    let e = embedder();
+    let mut worst = 1f32;
+    let mut n = 0;
+    for item in f.items.iter().filter(|i| i.kind() == TextKind::Query) {
+        if e.token_ids(&item.text, TextKind::Query).unwrap().len() > 64 {
+            continue;
+        }
+        let v = &e.embed_queries(&[item.text.as_str()]).unwrap()[0];
+        let cos: f32 = v.iter().zip(item.vector()).map(|(a, b)| a * b).sum();
+        worst = worst.min(cos);
+        n += 1;
+    }
+    eprintln!("single short queries: {n}, min cosine to reference {worst:.5}");
+    assert!(n >= 100);
+    assert!(worst >= 0.995, "min cosine {worst}");
+}
+
+/// The direct SentencePiece tokenizer the embedder uses for this folder and
+/// the `tokenizers` crate reading the same tokenizer.json agree.
+#[test]
+fn direct_tokenizer_agrees_with_the_tokenizers_crate() {
+    use zhengce::embed::TextTokenizer;
+    let dir = default_model_dir();
+    let bytes = std::fs::read(dir.join("tokenizer.json")).unwrap();
+    let hf = TextTokenizer::load_hf(&bytes).unwrap();
+    let direct = TextTokenizer::load(&dir).unwrap();
+    assert_eq!(direct.backend_name(), "sentencepiece-unigram (direct)");
+    assert_eq!((&hf.prefix, &hf.suffix), (&direct.prefix, &direct.suffix));
+    let mut differing = 0;
+    for item in &fixture().items {
+        let text = format!("query: {}", item.text);
+        let (a, b) = (
+            hf.content_ids(&text).unwrap(),
+            direct.content_ids(&text).unwrap(),
+        );
+        if a != b {
+            differing += 1;
+            eprintln!("{text:?}: tokenizers {a:?} direct {b:?}");
+        }
+    }
+    assert_eq!(differing, 0);
 }

@@ -1,14 +1,47 @@
 //! Bytes → clean, structured, attributed passages.
 //!
-//! SKELETON: the types and functions below are the contract the index
-//! consumes (names may gain fields, not lose them); the implementation lands
-//! with the corpus issue.
+//! The stages, one submodule each: [`decode`] (encoding detection),
+//! [`clean`] with [`repair`] and [`markup`] (pinyin and mojibake repair, HTML
+//! and Markdown, removal of chrome and captions, re-joining of broken lines),
+//! [`structure`] (headings, section paths, glossary), [`passages`] (sentences
+//! packed into bounded passages), [`script`] (traditional → simplified
+//! folding) and [`metadata`] (reporting unit, years, type, with the embedded
+//! table of administrative divisions).
+//!
+//! # Overriding metadata
+//!
+//! Inferred metadata can be corrected per file with a sidecar JSON file next
+//! to it, named `NAME.meta.json` for `NAME.txt` (or `NAME.txt.meta.json`).
+//! Its keys are those of [`DocumentMeta`] (`title`, `district`, `city`,
+//! `province`, `level`, `year`, `review_year`, `doc_type`, `meeting_date`,
+//! `speaker`); each key present replaces the inferred value (`null` clears
+//! it) and gets confidence 1. Naming only a `district` fills its city,
+//! province and level from the divisions table when the name is unique:
+//!
+//! ```json
+//! {"district": "南明区", "year": 2024, "doc_type": "政府工作报告"}
+//! ```
+//!
+//! The CLI's `inspect` flags (`--district`, `--year`, …) apply on top of the
+//! sidecar, to every file given.
+
+pub mod clean;
+pub mod decode;
+pub mod markup;
+pub mod metadata;
+pub mod passages;
+pub mod repair;
+pub mod script;
+pub mod structure;
+pub mod text;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 
-use serde::{Deserialize, Serialize};
+use regex::Regex;
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
 
 /// One retrievable unit of a report: whole sentences of one section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,7 +50,8 @@ pub struct Passage {
     pub id: String,
     /// Position in the document, from 0.
     pub ordinal: u32,
-    /// Clean text in the document's own script (what users read).
+    /// Clean text in the document's own script (what users read). Paragraph
+    /// breaks inside a passage are `\n`.
     pub text: String,
     /// The same text folded to simplified characters (for lexical matching).
     pub text_simplified: String,
@@ -25,6 +59,18 @@ pub struct Passage {
     pub section_path: Vec<String>,
     /// Set for glossary entries (名词解释): the term being explained.
     pub term: Option<String>,
+}
+
+impl Passage {
+    /// The text to embed: the section path as context, then the passage.
+    /// (The displayed text stays `text`.)
+    pub fn context_text(&self) -> String {
+        if self.section_path.is_empty() {
+            self.text.clone()
+        } else {
+            format!("{}\n{}", self.section_path.join(" > "), self.text)
+        }
+    }
 }
 
 /// Who reported, when, and what kind of report it is. A field that cannot be
@@ -42,8 +88,12 @@ pub struct DocumentMeta {
     pub year: Option<i32>,
     /// The year the report looks back on.
     pub review_year: Option<i32>,
+    /// 政府工作报告, 国民经济和社会发展计划报告, 财政预算报告,
+    /// 人大常委会工作报告 or 新闻报道 (news and outlook pieces).
     pub doc_type: Option<String>,
+    /// ISO date (`2024-01-31`) of the meeting the report was given at.
     pub meeting_date: Option<String>,
+    /// The official (or agency) presenting the report.
     pub speaker: Option<String>,
     /// Confidence in [0, 1] per inferred field name.
     pub confidence: BTreeMap<String, f32>,
@@ -52,11 +102,12 @@ pub struct DocumentMeta {
 /// A parsed document: everything ingestion learned about one file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Document {
-    /// Content hash of the decoded text (16 hex digits); prefix of passage ids.
+    /// Content hash of the cleaned text (16 hex digits); prefix of passage
+    /// ids. The same report in another encoding or layout gets the same id.
     pub id: String,
     /// File name as given.
     pub file: String,
-    /// Detected encoding, e.g. "UTF-8", "GB18030", "Big5", "UTF-16LE".
+    /// Detected encoding, e.g. "UTF-8", "gb18030", "Big5", "UTF-16LE".
     pub encoding: String,
     /// "simplified" or "traditional": the script shown to users.
     pub script: String,
@@ -92,28 +143,402 @@ pub enum CorpusError {
     Unreadable { file: String, problem: String },
 }
 
+fn unreadable(file: &str, problem: impl Into<String>) -> CorpusError {
+    CorpusError::Unreadable {
+        file: file.to_string(),
+        problem: problem.into(),
+    }
+}
+
 /// Parses one file's bytes into a document.
 pub fn parse_document(
     file: &str,
-    _bytes: &[u8],
-    _opts: &CorpusOptions,
+    bytes: &[u8],
+    opts: &CorpusOptions,
 ) -> Result<Document, CorpusError> {
-    Err(CorpusError::Unreadable {
+    let decoded = decode::decode(bytes).map_err(|p| unreadable(file, p.to_string()))?;
+    let mut removed = clean::Removed::new();
+    let doc = clean::clean(file, &decoded.text, &mut removed);
+    let title = pick_title(&doc.head);
+    let blocks = structure::structure(&doc, title.as_deref());
+    if blocks.iter().all(|b| b.text.trim().is_empty()) {
+        return Err(unreadable(
+            file,
+            "no report text found (only page furniture or headings)",
+        ));
+    }
+    let id = content_id(&blocks);
+    let passages = passages::build(&id, &blocks, opts);
+
+    let body: String = blocks
+        .iter()
+        .map(|b| b.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let body_folded = to_simplified(&body);
+    let doc_script = script::detect_script(&body, &body_folded);
+    let head_folded: Vec<String> = doc.head.iter().map(|l| to_simplified(l)).collect();
+    let title_folded = title.as_deref().map(to_simplified);
+    let mut headings: Vec<String> = Vec::new();
+    for b in &blocks {
+        for h in &b.path {
+            if !headings.contains(h) {
+                headings.push(h.clone());
+            }
+        }
+    }
+    let headings: Vec<String> = headings.iter().map(|h| to_simplified(h)).collect();
+    let mut meta = metadata::infer(&metadata::Evidence {
+        head: &head_folded,
+        title: title_folded.as_deref(),
+        body: &body_folded,
+        headings: &headings,
+        captions: removed.get("captions").copied().unwrap_or(0),
+    });
+    if let Some(t) = title {
+        meta.title = Some(t);
+        meta.confidence.insert("title".into(), 0.9);
+    }
+    meta.speaker = meta.speaker.map(|s| in_original_script(&s, &doc.head));
+    Ok(Document {
+        id,
         file: file.to_string(),
-        problem: "corpus parsing is not built yet".into(),
+        encoding: decoded.encoding,
+        script: doc_script.to_string(),
+        meta,
+        removed,
+        passages,
     })
+}
+
+fn content_id(blocks: &[structure::Block]) -> String {
+    let mut h = Sha256::new();
+    for b in blocks {
+        for p in &b.path {
+            h.update(p.as_bytes());
+            h.update([0x1f]);
+        }
+        h.update(b.term.as_deref().unwrap_or("").as_bytes());
+        h.update([0x1e]);
+        // Line breaks inside a paragraph depend on the source's layout.
+        h.update(b.text.replace('\n', "").as_bytes());
+        h.update([0x1d]);
+    }
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+static WEB_SUFFIX: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\s*[—–\-_|｜]+\s*[^—–\-_|｜]{1,4}$").expect("valid regex"));
+
+/// The title: the first title-block line naming a kind of document (without
+/// a web page's `—全文`-style suffix), or a headline with its `——` subtitle.
+fn pick_title(head: &[String]) -> Option<String> {
+    const KINDS: [&str; 12] = [
+        "报告", "计划", "规划", "纲要", "展望", "回顾", "公报", "通知", "意见", "决定", "方案",
+        "总结",
+    ];
+    let folded: Vec<String> = head.iter().map(|l| to_simplified(l)).collect();
+    let names_kind = |f: &str| KINDS.iter().any(|k| f.contains(k));
+    for (i, f) in folded.iter().enumerate() {
+        if f.starts_with("——") {
+            continue;
+        }
+        if names_kind(f) {
+            let t = head[i].trim();
+            let stripped = WEB_SUFFIX.replace(t, "");
+            let keep = if names_kind(&to_simplified(&stripped)) {
+                stripped.into_owned()
+            } else {
+                t.to_string()
+            };
+            return Some(keep);
+        }
+        if let Some(next) = folded.get(i + 1) {
+            if next.starts_with("——") && !next.contains("会议") && names_kind(next) {
+                return Some(format!("{}{}", head[i].trim(), head[i + 1].trim()));
+            }
+        }
+    }
+    None
+}
+
+/// `name` as written in the title block (traditional documents keep their
+/// script), found by folding windows of the original lines.
+fn in_original_script(name: &str, head: &[String]) -> String {
+    let n = name.chars().count();
+    for line in head {
+        let chars: Vec<char> = line.chars().collect();
+        for w in chars.windows(n) {
+            let s: String = w.iter().collect();
+            if to_simplified(&s) == name {
+                return s;
+            }
+        }
+    }
+    name.to_string()
+}
+
+/// Metadata given by the user; each present key replaces the inferred value
+/// (`null` clears it). See the module documentation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaOverrides {
+    #[serde(default, deserialize_with = "present")]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub district: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub city: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub province: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub level: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub year: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    pub review_year: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    pub doc_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub meeting_date: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub speaker: Option<Option<String>>,
+}
+
+/// A key that is present (even as `null`) becomes `Some(value)`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl MetaOverrides {
+    /// Applies the overrides; `other`'s keys win over `self`'s.
+    pub fn merged(&self, other: &MetaOverrides) -> MetaOverrides {
+        macro_rules! pick {
+            ($($f:ident),*) => { MetaOverrides { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
+        }
+        pick!(
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker
+        )
+    }
+
+    pub fn apply(&self, meta: &mut DocumentMeta) {
+        macro_rules! set {
+            ($($f:ident),*) => { $(
+                if let Some(v) = &self.$f {
+                    meta.$f = v.clone();
+                    meta.confidence.insert(stringify!($f).to_string(), 1.0);
+                }
+            )* };
+        }
+        if self.district.is_some() {
+            // The inferred parents belonged to the inferred district.
+            for (f, given) in [
+                ("city", self.city.is_some()),
+                ("province", self.province.is_some()),
+                ("level", self.level.is_some()),
+            ] {
+                if !given {
+                    meta.confidence.remove(f);
+                    match f {
+                        "city" => meta.city = None,
+                        "province" => meta.province = None,
+                        _ => meta.level = None,
+                    }
+                }
+            }
+        }
+        set!(
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker
+        );
+        if self.district.is_some() {
+            let before = (meta.city.clone(), meta.province.clone(), meta.level.clone());
+            metadata::complete_from_table(meta);
+            for (f, was, now) in [
+                ("city", &before.0, &meta.city),
+                ("province", &before.1, &meta.province),
+                ("level", &before.2, &meta.level),
+            ] {
+                if was.is_none() && now.is_some() {
+                    meta.confidence.insert(f.to_string(), 0.95);
+                }
+            }
+        }
+    }
+}
+
+/// The sidecar of `path`, if any: `NAME.meta.json` or `NAME.txt.meta.json`.
+pub fn sidecar_path(path: &Path) -> Option<PathBuf> {
+    let a = path.with_extension("meta.json");
+    let b = PathBuf::from(format!("{}.meta.json", path.display()));
+    [a, b].into_iter().find(|p| p.is_file() && p != path)
+}
+
+fn read_sidecar(path: &Path) -> Result<MetaOverrides, CorpusError> {
+    let Some(side) = sidecar_path(path) else {
+        return Ok(MetaOverrides::default());
+    };
+    let name = side.display().to_string();
+    let text = std::fs::read_to_string(&side).map_err(|e| unreadable(&name, e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| unreadable(&name, format!("bad metadata sidecar: {e}")))
 }
 
 /// Reads and parses a file, applying a `NAME.meta.json` sidecar when present.
 pub fn parse_file(path: &Path, opts: &CorpusOptions) -> Result<Document, CorpusError> {
-    let bytes = std::fs::read(path).map_err(|e| CorpusError::Unreadable {
-        file: path.display().to_string(),
-        problem: e.to_string(),
-    })?;
-    parse_document(&path.display().to_string(), &bytes, opts)
+    parse_file_with(path, opts, &MetaOverrides::default())
+}
+
+/// Like [`parse_file`], then applies `overrides` (e.g. CLI flags) on top of
+/// the sidecar.
+pub fn parse_file_with(
+    path: &Path,
+    opts: &CorpusOptions,
+    overrides: &MetaOverrides,
+) -> Result<Document, CorpusError> {
+    let name = path.display().to_string();
+    if path.is_dir() {
+        return Err(unreadable(&name, "is a directory"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| unreadable(&name, e.to_string()))?;
+    let mut doc = parse_document(&name, &bytes, opts)?;
+    read_sidecar(path)?.merged(overrides).apply(&mut doc.meta);
+    Ok(doc)
+}
+
+/// Expands directories into the report files they hold (sorted; sidecars and
+/// hidden files left out); files are kept as given.
+pub fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CorpusError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p)
+                .map_err(|e| unreadable(&p.display().to_string(), e.to_string()))?;
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    let n = f
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    f.is_file() && !n.starts_with('.') && !n.ends_with(".meta.json")
+                })
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Folds text (a query, say) to simplified characters for lexical matching.
 pub fn to_simplified(text: &str) -> String {
-    text.to_string()
+    script::to_simplified(text)
+}
+
+/// One JSON object describing a parsed document, as `zhengce inspect --json`
+/// prints it.
+pub fn inspect_json(doc: &Document) -> serde_json::Value {
+    serde_json::json!({
+        "file": doc.file,
+        "id": doc.id,
+        "encoding": doc.encoding,
+        "script": doc.script,
+        "metadata": doc.meta,
+        "removed": doc.removed,
+        "passages": doc.passages,
+    })
+}
+
+/// A human-readable report of a parsed document.
+pub fn inspect_text(doc: &Document) -> String {
+    use std::fmt::Write;
+    let m = &doc.meta;
+    let mut s = String::new();
+    let _ = writeln!(s, "== {}", doc.file);
+    let _ = writeln!(
+        s,
+        "id {}  encoding {}  script {}",
+        doc.id, doc.encoding, doc.script
+    );
+    let field = |name: &str, v: Option<String>| -> String {
+        match v {
+            Some(v) => match m.confidence.get(name) {
+                Some(c) => format!("{name}: {v} ({c:.2})"),
+                None => format!("{name}: {v}"),
+            },
+            None => match m.confidence.get(name) {
+                Some(c) => format!("{name}: - ({c:.2})"),
+                None => format!("{name}: -"),
+            },
+        }
+    };
+    let rows = [
+        field("title", m.title.clone()),
+        field("district", m.district.clone()),
+        field("city", m.city.clone()),
+        field("province", m.province.clone()),
+        field("level", m.level.clone()),
+        field("year", m.year.map(|y| y.to_string())),
+        field("review_year", m.review_year.map(|y| y.to_string())),
+        field("doc_type", m.doc_type.clone()),
+        field("meeting_date", m.meeting_date.clone()),
+        field("speaker", m.speaker.clone()),
+    ];
+    for r in rows {
+        let _ = writeln!(s, "  {r}");
+    }
+    let removed: Vec<String> = doc
+        .removed
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "removed: {}",
+        if removed.is_empty() {
+            "nothing".into()
+        } else {
+            removed.join(", ")
+        }
+    );
+    let _ = writeln!(s, "passages: {}", doc.passages.len());
+    for p in &doc.passages {
+        let path = if p.section_path.is_empty() {
+            "(top)".to_string()
+        } else {
+            p.section_path.join(" > ")
+        };
+        let term = p
+            .term
+            .as_deref()
+            .map(|t| format!(" [term: {t}]"))
+            .unwrap_or_default();
+        let _ = writeln!(s, "\n[{}] {path}{term}", p.id);
+        let _ = writeln!(s, "{}", p.text);
+    }
+    s
 }

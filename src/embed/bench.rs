@@ -23,6 +23,9 @@ pub struct BenchOptions {
     /// Passes over the paragraphs; the median pass is reported.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Forward passes of at most this many tokens use the Q8_0 weights.
+    #[arg(long, default_value_t = 64)]
+    pub quantized_max_tokens: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,8 +130,9 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
     let queries = short_queries(&paragraphs, opts.queries);
 
     let t0 = Instant::now();
-    let embedder = Embedder::load(model_dir)?;
+    let mut embedder = Embedder::load(model_dir)?;
     let load_seconds = t0.elapsed().as_secs_f64();
+    embedder.set_quantized_max_tokens(opts.quantized_max_tokens);
 
     let mut counts: Vec<usize> = paragraphs
         .iter()

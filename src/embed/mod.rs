@@ -10,7 +10,8 @@
 pub mod bench;
 mod import;
 mod model;
-mod tokenize;
+pub mod tokenize;
+mod unigram;
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,7 @@ pub use import::{import_e5_image, precompiled_charsmap, read_e5_image, ImportRep
 pub use model::BertConfig;
 
 use model::Encoder;
-use tokenize::TextTokenizer;
+pub use tokenize::TextTokenizer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
@@ -195,8 +196,10 @@ pub struct Embedder {
     settings: ModelSettings,
     tokenizer: TextTokenizer,
     encoder: Encoder,
-    /// Upper bound on padded tokens (rows × longest) per forward pass.
+    /// Upper bound on tokens per forward pass (activation memory).
     batch_tokens: usize,
+    /// Forward passes of at most this many tokens use the Q8_0 weights.
+    quantized_max_tokens: usize,
 }
 
 /// What a text is for: selects the model's prefix.
@@ -264,6 +267,7 @@ impl Embedder {
             tokenizer,
             encoder,
             batch_tokens: 4096,
+            quantized_max_tokens: 64,
         })
     }
 
@@ -326,9 +330,15 @@ impl Embedder {
         self.encoder.config.max_tokens()
     }
 
-    /// Changes the padded-token budget of one forward pass (memory vs. speed).
+    /// Changes the token budget of one forward pass (memory vs. speed).
     pub fn set_batch_tokens(&mut self, tokens: usize) {
         self.batch_tokens = tokens.max(self.max_tokens());
+    }
+
+    /// Forward passes of at most `tokens` tokens use the Q8_0 weights
+    /// (0 = never): faster for single short queries, slightly less exact.
+    pub fn set_quantized_max_tokens(&mut self, tokens: usize) {
+        self.quantized_max_tokens = tokens;
     }
 
     fn prefixed(&self, text: &str, kind: TextKind) -> String {
@@ -376,9 +386,15 @@ impl Embedder {
         let mut weights = vec![0f32; texts.len()];
         let mut start = 0;
         while start < windows.len() {
-            let longest = windows[start].ids.len();
-            let rows = (self.batch_tokens / longest).max(1);
-            let end = (start + rows).min(windows.len());
+            // Packed without padding: the budget counts real tokens.
+            let mut end = start;
+            let mut tokens = 0;
+            while end < windows.len()
+                && (end == start || tokens + windows[end].ids.len() <= self.batch_tokens)
+            {
+                tokens += windows[end].ids.len();
+                end += 1;
+            }
             let batch = &windows[start..end];
             let pooled = self.encode_windows(batch)?;
             for (w, v) in batch.iter().zip(pooled) {
@@ -407,29 +423,32 @@ impl Embedder {
     /// Pooled (not normalised) vectors of a batch of windows.
     fn encode_windows(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let seqs: Vec<&[u32]> = batch.iter().map(|w| w.ids.as_slice()).collect();
-        let (hidden, l) = self.encoder.forward(&seqs)?;
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
+        let hidden = self
+            .encoder
+            .forward(&seqs, total <= self.quantized_max_tokens)?;
         let h = self.dim();
-        Ok(seqs
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let rows = &hidden[i * l * h..(i * l + s.len()) * h];
-                match self.settings.pooling {
-                    Pooling::Cls => rows[..h].to_vec(),
-                    Pooling::Mean => {
-                        let mut v = vec![0f32; h];
-                        for row in rows.chunks_exact(h) {
-                            for (a, b) in v.iter_mut().zip(row) {
-                                *a += b;
-                            }
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut start = 0;
+        for s in &seqs {
+            let rows = &hidden[start * h..(start + s.len()) * h];
+            start += s.len();
+            out.push(match self.settings.pooling {
+                Pooling::Cls => rows[..h].to_vec(),
+                Pooling::Mean => {
+                    let mut v = vec![0f32; h];
+                    for row in rows.chunks_exact(h) {
+                        for (a, b) in v.iter_mut().zip(row) {
+                            *a += b;
                         }
-                        let inv = 1.0 / s.len() as f32;
-                        v.iter_mut().for_each(|a| *a *= inv);
-                        v
                     }
+                    let inv = 1.0 / s.len() as f32;
+                    v.iter_mut().for_each(|a| *a *= inv);
+                    v
                 }
-            })
-            .collect())
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -459,6 +478,7 @@ pub struct ModelInfo {
     pub vocab_rows: usize,
     pub parameters: usize,
     pub pooling: String,
+    pub tokenizer: String,
     pub query_prefix: String,
     pub passage_prefix: String,
 }
@@ -479,6 +499,7 @@ impl ModelInfo {
             vocab_rows: e.encoder.vocab_rows(),
             parameters: e.parameters(),
             pooling: format!("{:?}", e.settings.pooling).to_lowercase(),
+            tokenizer: e.tokenizer.backend_name().to_string(),
             query_prefix: e.settings.query_prefix.clone(),
             passage_prefix: e.settings.passage_prefix.clone(),
         }
@@ -502,6 +523,7 @@ impl std::fmt::Display for ModelInfo {
         writeln!(f, "vocabulary      {} rows", self.vocab_rows)?;
         writeln!(f, "parameters      {}", self.parameters)?;
         writeln!(f, "pooling         {}", self.pooling)?;
+        writeln!(f, "tokenizer       {}", self.tokenizer)?;
         writeln!(f, "query prefix    {:?}", self.query_prefix)?;
         writeln!(f, "passage prefix  {:?}", self.passage_prefix)
     }

