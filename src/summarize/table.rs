@@ -4,8 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::targets::{extract_sentence, normalize_indicator, SentenceContext, TargetRow};
-use super::text::sentence_spans;
+use super::targets::{extract_passage, normalize_indicator, SentenceContext, TargetRow};
 use super::SummarizeError;
 use crate::index::{Filter, Library};
 
@@ -54,15 +53,11 @@ pub fn targets_table(
             review_year,
             section_path: &p.section_path,
         };
-        for (a, b) in sentence_spans(&p.text) {
-            let original = p.text[a..b].trim();
-            let simplified = crate::corpus::to_simplified(original);
-            rows.extend(
-                extract_sentence(original, &simplified, &ctx)
-                    .into_iter()
-                    .filter(|r| wanted.is_none_or(|w| r.indicator == w)),
-            );
-        }
+        rows.extend(
+            extract_passage(&p.text, &ctx)
+                .into_iter()
+                .filter(|r| wanted.is_none_or(|w| r.indicator == w)),
+        );
         Ok(())
     })?;
     let order: BTreeMap<&str, usize> = super::targets::known_indicators()

@@ -83,6 +83,24 @@ const INDICATORS: &[(&str, &[&str])] = &[
         "居民人均可支配收入",
         &["全体居民人均可支配收入", "居民人均可支配收入"],
     ),
+    // Intensities per unit of GDP are indicators of their own.
+    (
+        "单位地区生产总值能耗",
+        &[
+            "单位地区生产总值能耗",
+            "单位生产总值能耗",
+            "单位GDP能耗",
+            "万元地区生产总值能耗",
+        ],
+    ),
+    (
+        "单位地区生产总值二氧化碳排放",
+        &[
+            "单位地区生产总值二氧化碳排放",
+            "单位生产总值二氧化碳排放",
+            "单位GDP二氧化碳排放",
+        ],
+    ),
     (
         "地区生产总值",
         &[
@@ -354,6 +372,34 @@ fn classify(simplified: &str, section_path: &[String]) -> Option<TargetKind> {
         }
     }
     None
+}
+
+/// Every numeric statement of one parsed document, in document order.
+pub fn extract_document(doc: &crate::corpus::Document) -> Vec<TargetRow> {
+    let mut rows = Vec::new();
+    for p in &doc.passages {
+        let ctx = SentenceContext {
+            doc_id: &doc.id,
+            passage_id: &p.id,
+            district: doc.meta.district.as_deref(),
+            year: doc.meta.year,
+            review_year: doc.meta.review_year,
+            section_path: &p.section_path,
+        };
+        rows.extend(extract_passage(&p.text, &ctx));
+    }
+    rows
+}
+
+/// Every numeric statement of one passage's text (original script).
+pub fn extract_passage(text: &str, ctx: &SentenceContext<'_>) -> Vec<TargetRow> {
+    let mut rows = Vec::new();
+    for (a, b) in super::text::sentence_spans(text) {
+        let original = text[a..b].trim();
+        let simplified = crate::corpus::to_simplified(original);
+        rows.extend(extract_sentence(original, &simplified, ctx));
+    }
+    rows
 }
 
 /// The normalised indicator a user's spelling names (either script, any
