@@ -195,14 +195,21 @@ fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
     };
     let opts = corpus::CorpusOptions::default();
     let mut failed = 0;
+    let mut out = std::io::stdout().lock();
     for path in corpus::input_files(&inputs)? {
-        match corpus::parse_file_with(&path, &opts, &overrides) {
-            Ok(doc) if json => println!("{}", corpus::inspect_json(&doc)),
-            Ok(doc) => println!("{}", corpus::inspect_text(&doc)),
+        let shown = match corpus::parse_file_with(&path, &opts, &overrides) {
+            Ok(doc) if json => writeln!(out, "{}", corpus::inspect_json(&doc)),
+            Ok(doc) => writeln!(out, "{}", corpus::inspect_text(&doc)),
             Err(e) => {
                 eprintln!("zhengce: {e}");
                 failed += 1;
+                Ok(())
             }
+        };
+        // A closed pipe (`| head`) ends the listing, not in an error.
+        match shown {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
         }
     }
     anyhow::ensure!(failed == 0, "{failed} file(s) could not be read");

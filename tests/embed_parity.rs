@@ -155,25 +155,25 @@ fn batching_does_not_change_vectors() {
     }
 }
 
-/// Single short queries take the Q8_0 weights (as the reference quantises
-/// activations, they land at least as close to it).
+/// Single short queries, one call each (the path a search request takes),
+/// match the reference too; a sample keeps the test fast.
 #[test]
 fn single_short_queries_match_the_reference() {
     let f = fixture();
     let e = embedder();
     let mut worst = 1f32;
     let mut n = 0;
-    for item in f.items.iter().filter(|i| i.kind() == TextKind::Query) {
-        if e.token_ids(&item.text, TextKind::Query).unwrap().len() > 64 {
-            continue;
-        }
+    let short = f.items.iter().filter(|i| {
+        i.kind() == TextKind::Query && e.token_ids(&i.text, TextKind::Query).unwrap().len() <= 32
+    });
+    for item in short.step_by(3) {
         let v = &e.embed_queries(&[item.text.as_str()]).unwrap()[0];
         let cos: f32 = v.iter().zip(item.vector()).map(|(a, b)| a * b).sum();
         worst = worst.min(cos);
         n += 1;
     }
     eprintln!("single short queries: {n}, min cosine to reference {worst:.5}");
-    assert!(n >= 100);
+    assert!(n >= 40, "{n}");
     assert!(worst >= 0.995, "min cosine {worst}");
 }
 

@@ -31,8 +31,8 @@ pub fn bump(removed: &mut Removed, key: &str, n: u64) {
 pub struct BodyLine {
     pub text: String,
     pub md_level: Option<u8>,
-    /// Stands alone (not continued by the next line) and so ends a paragraph.
-    pub para_end: bool,
+    /// Blank lines before it in the source.
+    pub gap_before: usize,
 }
 
 /// The cleaned document: the title block above the body, then the body.
@@ -61,16 +61,49 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
     } else if markup::looks_like_markdown(file, &text) {
         markdown = true;
     }
-    let (text, n) = repair::remove_pinyin(&text);
-    bump(removed, "pinyin_annotations", n);
     let traditional = script::detect_script(&text, &script::to_simplified(&text)) == "traditional";
-    let (text, n) = repair::excise_mojibake(&text, traditional);
-    bump(removed, "mojibake_spans", n);
-
-    let lines = split_lines(&text, markdown, removed);
+    let mut lines = split_lines(&text, markdown);
+    // A fixed-width wrap is undone first: it can cut through an annotation
+    // and hides paragraphs from the title-block and chrome rules.
+    if let Some(w) = wrap_width(&lines) {
+        lines = join_broken(lines, Some(w), removed)
+            .into_iter()
+            .map(|l| Line {
+                text: l.text,
+                md_level: l.md_level,
+                gap_before: l.gap_before,
+            })
+            .collect();
+    }
+    for l in &mut lines {
+        let (t, n) = repair::restore_division_suffixes(&l.text, traditional);
+        bump(removed, "place_names_restored", n);
+        let (t, n) = repair::remove_pinyin(&t);
+        bump(removed, "pinyin_annotations", n);
+        let (t, n) = repair::excise_mojibake(&t, traditional);
+        bump(removed, "mojibake_spans", n);
+        let (t, n) = normalise_spaces(&t);
+        bump(removed, "cjk_spaces", n);
+        l.text = t;
+    }
+    // Lines that held nothing but damage are gone now.
+    let mut carry = 0;
+    lines.retain_mut(|l| {
+        if l.text.is_empty() {
+            carry += l.gap_before + 1;
+            false
+        } else {
+            l.gap_before += carry;
+            carry = 0;
+            true
+        }
+    });
     let (head, body) = body_region(lines, removed);
+    // Not text lost: the title block feeds the metadata instead of passages.
+    bump(removed, "title_block_lines", head.len() as u64);
     let body = drop_non_body(body, removed);
-    let body = join_broken(body, removed);
+    let body = join_broken(body, None, removed);
+    let body = split_inline_headings(body, removed);
     CleanDoc {
         head: head.iter().map(|l| normalise_punct(&l.text)).collect(),
         body: body
@@ -95,12 +128,15 @@ fn normalise_chars(text: &str) -> String {
             '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => {
                 char::from_u32(c as u32 - 0xFEE0)
             }
+            // One form of brackets for every source: `（一）` and `(一)` alike.
+            '（' => Some('('),
+            '）' => Some(')'),
             c => Some(c),
         })
         .collect()
 }
 
-fn split_lines(text: &str, markdown: bool, removed: &mut Removed) -> Vec<Line> {
+fn split_lines(text: &str, markdown: bool) -> Vec<Line> {
     let mut out = Vec::new();
     let mut gap = 0;
     let mut in_code = false;
@@ -111,12 +147,14 @@ fn split_lines(text: &str, markdown: bool, removed: &mut Removed) -> Vec<Line> {
                 None => continue,
             }
         } else {
-            (None, raw.trim().to_string())
+            (None, raw.to_string())
         };
-        let (t, n) = normalise_spaces(&t);
-        bump(removed, "cjk_spaces", n);
+        let t = t.trim().to_string();
         if t.is_empty() {
-            gap += 1;
+            // An image or rule line stripped from Markdown is no blank line.
+            if raw.trim().is_empty() {
+                gap += 1;
+            }
             continue;
         }
         out.push(Line {
@@ -183,7 +221,7 @@ static DATETIME: LazyLock<Regex> = LazyLock::new(|| {
 /// timestamps, phone numbers, links, tags in brackets, bullets, tiny lines.
 fn is_chrome(line: &str) -> bool {
     let s = Shape::of(line);
-    if s.is_prose() && s.cjk >= 20 {
+    if s.is_prose() && s.cjk >= 20 || s.cjk >= 8 && line.contains(['。', '！', '？']) {
         return false;
     }
     if line.contains('|') || line.contains('｜') || DATETIME.is_match(line) {
@@ -212,20 +250,23 @@ fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>
         bump(removed, "chrome_lines", drop.len() as u64);
         return (Vec::new(), keep);
     };
+    // Short sentences count at the end (a closing line, a short last item);
+    // page furniture rarely ends in a full stop.
     let last = lines
         .iter()
-        .rposition(|l| Shape::of(&l.text).is_prose())
-        .unwrap_or(first);
+        .rposition(|l| {
+            let s = Shape::of(&l.text);
+            s.is_prose()
+                || (s.cjk >= 4 && l.text.contains(['。', '！', '？']) && !is_chrome(&l.text))
+        })
+        .unwrap_or(first)
+        .max(first);
     // The title block: short lines right above the first paragraph, up to a
     // chrome line; a numbered heading already belongs to the body.
     let mut start = first;
     while start > 0 && first - start < 8 {
         let l = &lines[start - 1];
-        if is_chrome(&l.text)
-            || Shape::of(&l.text).cjk < 2
-            || heading_marker(&l.text).is_some()
-            || l.md_level.is_some() && start != first && false
-        {
+        if is_chrome(&l.text) || Shape::of(&l.text).cjk < 2 || heading_marker(&l.text).is_some() {
             break;
         }
         start -= 1;
@@ -323,19 +364,23 @@ fn is_caption(line: &str, gap_before: usize, gap_after: usize, typical_gap: usiz
 /// Re-joins lines broken inside a sentence: hard wraps at a fixed width, and
 /// long lines that stop without punctuation (PDF and web dumps, often with
 /// blank lines between the halves).
-fn join_broken(lines: Vec<Line>, removed: &mut Removed) -> Vec<BodyLine> {
-    let width = wrap_width(&lines);
+fn join_broken(lines: Vec<Line>, width: Option<Wrap>, removed: &mut Removed) -> Vec<BodyLine> {
     let mut out: Vec<BodyLine> = Vec::with_capacity(lines.len());
     let mut joins = 0u64;
     let mut open = false;
     for l in lines {
         if open {
             if let Some(prev) = out.last_mut() {
-                if l.md_level.is_none() && !starts_block(&l.text) {
+                let after_full_stop = prev
+                    .text
+                    .ends_with(|c: char| is_terminal(c) || is_closing(c));
+                if l.md_level.is_none()
+                    && !starts_block(&l.text)
+                    && !(after_full_stop && starts_entry(&l.text))
+                {
                     prev.text.push_str(&l.text);
                     joins += 1;
                     open = continues(&prev.text, &l.text, width);
-                    prev.para_end = !open;
                     continue;
                 }
             }
@@ -344,11 +389,8 @@ fn join_broken(lines: Vec<Line>, removed: &mut Removed) -> Vec<BodyLine> {
         out.push(BodyLine {
             text: l.text,
             md_level: l.md_level,
-            para_end: !open,
+            gap_before: l.gap_before,
         });
-    }
-    if let Some(last) = out.last_mut() {
-        last.para_end = true;
     }
     bump(removed, "line_breaks_joined", joins);
     out
@@ -359,35 +401,132 @@ fn starts_block(line: &str) -> bool {
     heading_marker(line).is_some()
 }
 
+/// Text that lost its line breaks (a page flattened to one line) still
+/// shows its outline: a top-level heading (`二、`, `(三)`, `第一章`) right
+/// after a sentence end starts a new line.
+fn split_inline_headings(lines: Vec<BodyLine>, removed: &mut Removed) -> Vec<BodyLine> {
+    use super::structure::Marker;
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        if l.md_level.is_some() {
+            out.push(l);
+            continue;
+        }
+        let mut cuts = Vec::new();
+        let mut prev_terminal = false;
+        for (i, c) in l.text.char_indices() {
+            if prev_terminal && i > 0 {
+                let rest = &l.text[i..];
+                if let Some((m, len)) = heading_marker(rest) {
+                    let after = rest[len..].chars().next().unwrap_or('、');
+                    let numeral = "一二三四五六七八九十".contains(after);
+                    let short = rest
+                        .char_indices()
+                        .find(|&(_, c)| is_terminal(c))
+                        .is_none_or(|(e, _)| char_len(&rest[..e]) <= 40);
+                    if matches!(m, Marker::Cn1 | Marker::Cn2 | Marker::Chapter) && !numeral && short
+                    {
+                        cuts.push(i);
+                    }
+                }
+            }
+            prev_terminal = is_terminal(c) || (prev_terminal && is_closing(c));
+        }
+        if cuts.is_empty() {
+            out.push(l);
+            continue;
+        }
+        bump(removed, "inline_headings_split", cuts.len() as u64);
+        let mut start = 0;
+        for cut in cuts.into_iter().chain([l.text.len()]) {
+            out.push(BodyLine {
+                text: l.text[start..cut].to_string(),
+                md_level: None,
+                gap_before: if start == 0 { l.gap_before } else { 0 },
+            });
+            start = cut;
+        }
+    }
+    out
+}
+
+static ENTRY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[^。，,；;：:！？]{1,32}?[：:].{6}").expect("valid regex"));
+
+/// A `term：definition` line (a glossary entry or list item) after a full
+/// stop starts a new block even where a fixed-width wrap would continue.
+fn starts_entry(line: &str) -> bool {
+    ENTRY.is_match(line)
+}
+
 /// Whether the text (whose last physical line is `last_line`) runs on into
 /// the next line.
-fn continues(text: &str, last_line: &str, width: Option<usize>) -> bool {
+fn continues(text: &str, last_line: &str, wrap: Option<Wrap>) -> bool {
     let end = text.chars().next_back().unwrap_or('。');
-    let len = char_len(last_line);
-    if let Some(w) = width {
-        if heading_marker(last_line).is_some() && len < w && last_line == text {
+    if let Some(w) = wrap {
+        let len = w.measure(last_line);
+        if heading_marker(last_line).is_some() && len < w.width && last_line == text {
             return false;
         }
-        return len + 1 >= w;
+        return len + w.slack() >= w.width;
     }
     if is_terminal(end) || is_closing(end) || matches!(end, ':' | '：') {
         return false;
     }
-    matches!(end, '，' | ',' | '、' | '“' | '（' | '(' | '《' | '—') || len >= 50
+    matches!(end, '，' | ',' | '、' | '“' | '（' | '(' | '《' | '—') || char_len(last_line) >= 50
 }
 
-/// Width of a fixed hard wrap, when most lines share one maximal length.
-fn wrap_width(lines: &[Line]) -> Option<usize> {
+/// A fixed-width hard wrap: in characters (as `fold` makes) or in display
+/// columns, Han characters being two wide (as PDF and terminal dumps make).
+#[derive(Debug, Clone, Copy)]
+pub struct Wrap {
+    width: usize,
+    display: bool,
+}
+
+impl Wrap {
+    fn measure(self, s: &str) -> usize {
+        if self.display {
+            s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+        } else {
+            char_len(s)
+        }
+    }
+
+    /// How far short of the width a wrapped line may stop: a wide character
+    /// that does not fit in the last column moves to the next line.
+    fn slack(self) -> usize {
+        if self.display {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// The hard wrap of the text, when most lines share one maximal width.
+fn wrap_width(lines: &[Line]) -> Option<Wrap> {
     if lines.len() < 6 {
         return None;
     }
-    let mut counts: HashMap<usize, usize> = HashMap::new();
-    for l in lines {
-        *counts.entry(char_len(&l.text)).or_insert(0) += 1;
-    }
-    let (&w, &n) = counts.iter().max_by_key(|(len, n)| (**n, **len))?;
-    let longer = lines.iter().filter(|l| char_len(&l.text) > w).count();
-    (w >= 16 && n * 10 >= lines.len() * 4 && longer * 20 <= lines.len()).then_some(w)
+    [false, true].into_iter().find_map(|display| {
+        let probe = Wrap { width: 0, display };
+        let mut counts: HashMap<usize, usize> = HashMap::new();
+        for l in lines {
+            *counts.entry(probe.measure(&l.text)).or_insert(0) += 1;
+        }
+        let (&w, _) = counts.iter().max_by_key(|(len, n)| (**n, **len))?;
+        let wrap = Wrap { width: w, display };
+        let full = lines
+            .iter()
+            .filter(|l| {
+                (w + 1).saturating_sub(wrap.slack()) <= wrap.measure(&l.text)
+                    && wrap.measure(&l.text) <= w
+            })
+            .count();
+        let longer = lines.iter().filter(|l| wrap.measure(&l.text) > w).count();
+        (w >= 16 && full * 10 >= lines.len() * 4 && longer * 20 <= lines.len()).then_some(wrap)
+    })
 }
 
 /// ASCII `,;:!?` inside Chinese text become their full-width forms, so that
@@ -460,6 +599,47 @@ mod tests {
         ] {
             assert!(!is_chrome(l), "{l}");
         }
+    }
+
+    #[test]
+    fn display_width_wraps_are_undone() {
+        // Wrapped at 30 columns, Han characters two wide: lines of 14 or 15
+        // characters depending on the digits they hold.
+        let para = "2024年，南明区将深入实施强省会行动，落实四主四市工作思路，聚焦五高发展目标，以生态立区、工业强区战略为引领，带动全域工作再上新台阶，推动经济实现质的有效提升和量的合理增长。";
+        let mut lines = Vec::new();
+        let mut cur = String::new();
+        for c in para.chars() {
+            let w = Wrap {
+                width: 30,
+                display: true,
+            };
+            if w.measure(&cur) + w.measure(&c.to_string()) > 30 {
+                lines.push(std::mem::take(&mut cur));
+            }
+            cur.push(c);
+        }
+        lines.push(cur);
+        let text = format!("{}\n{}", lines.join("\n"), lines.join("\n"));
+        let mut removed = Removed::new();
+        let doc = clean("wrapped.txt", &text, &mut removed);
+        assert_eq!(doc.body.len(), 2, "{:?}", doc.body);
+        assert_eq!(doc.body[0].text, normalise_punct(para));
+    }
+
+    #[test]
+    fn flattened_outline_is_recovered() {
+        let text = "各位代表：现在我代表区人民政府报告工作。一、2023年工作回顾过去一年成绩显著，经济增长。(一)产业发展。工业增长8%。二、2024年主要任务全力以赴。其中一、二、三产分别增长3%。";
+        let doc = clean("flat.txt", text, &mut Removed::new());
+        let lines: Vec<&str> = doc.body.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "各位代表：现在我代表区人民政府报告工作。",
+                "一、2023年工作回顾过去一年成绩显著，经济增长。",
+                "(一)产业发展。工业增长8%。",
+                "二、2024年主要任务全力以赴。其中一、二、三产分别增长3%。"
+            ]
+        );
     }
 
     #[test]

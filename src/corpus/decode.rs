@@ -58,15 +58,60 @@ fn sniff(bytes: &[u8]) -> (&'static Encoding, &[u8]) {
     }
     let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     det.feed(bytes, true);
-    let guess = det.guess(Some(b"cn"), chardetng::Utf8Detection::Deny);
+    let guess = det.guess(None, chardetng::Utf8Detection::Deny);
     // GBK is a subset of GB18030; decode the superset so that nothing a GBK
     // file holds is lost and GB18030-only characters survive too.
-    let enc = if guess == encoding_rs::GBK {
+    let guess = if guess == encoding_rs::GBK {
         GB18030
     } else {
         guess
     };
-    (enc, bytes)
+    // GB and Big5 share byte ranges, so a statistical guess can confuse
+    // them; the decoding that yields more common Han characters wins.
+    let mut best = (guess, plausibility(guess, bytes));
+    // BOM-less UTF-16 of Chinese text has no NUL bytes to give it away.
+    let utf16: &[&'static Encoding] = if bytes.len().is_multiple_of(2) {
+        &[UTF_16LE, UTF_16BE]
+    } else {
+        &[]
+    };
+    for &enc in [UTF_8, GB18030, BIG5].iter().chain(utf16) {
+        if enc != guess {
+            let score = plausibility(enc, bytes);
+            if score > best.1 {
+                best = (enc, score);
+            }
+        }
+    }
+    (best.0, bytes)
+}
+
+/// Share of decoded characters (less four times the undecodable ones) that are ASCII, common punctuation or among
+/// the 3,755 most common Han characters (once folded to simplified).
+fn plausibility(enc: &'static Encoding, bytes: &[u8]) -> f64 {
+    let sample = &bytes[..bytes.len().min(64 * 1024)];
+    let (text, _) = enc.decode_without_bom_handling(sample);
+    let folded = crate::corpus::script::to_simplified(&text);
+    let mut good = 0usize;
+    let mut total = 0usize;
+    let mut broken = 0usize;
+    for c in folded.chars() {
+        total += 1;
+        if c == '\u{FFFD}' {
+            broken += 1;
+        } else if c.is_ascii()
+            || matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFFEF | 0x2010..=0x2027)
+        {
+            good += 1;
+        } else if crate::corpus::text::is_cjk(c) {
+            let mut buf = [0u8; 4];
+            let (bytes, _, unmappable) = encoding_rs::GBK.encode(c.encode_utf8(&mut buf));
+            if !unmappable && bytes.len() == 2 && (0xB0..=0xD7).contains(&bytes[0]) {
+                good += 1;
+            }
+        }
+    }
+    (good as f64 - 4.0 * broken as f64) / total.max(1) as f64
 }
 
 fn bomless_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
@@ -98,6 +143,8 @@ fn encoding_name(enc: &'static Encoding) -> String {
         "UTF-16BE".into()
     } else if enc == BIG5 {
         "Big5".into()
+    } else if enc == GB18030 {
+        "GB18030".into()
     } else {
         enc.name().to_string()
     }
@@ -159,7 +206,7 @@ mod tests {
         let (gb, _, _) = GB18030.encode(&s);
         let d = decode(&gb).unwrap();
         assert_eq!(d.text, s);
-        assert_eq!(d.encoding, "gb18030");
+        assert_eq!(d.encoding, "GB18030");
         let t = "麒麟區將深入實施強省會行動，推動經濟實現質的有效提升和量的合理增長。".repeat(4);
         let (big5, _, _) = BIG5.encode(&t);
         let d = decode(&big5).unwrap();
@@ -169,6 +216,17 @@ mod tests {
         le.extend(s.encode_utf16().flat_map(|u| u.to_le_bytes()));
         assert_eq!(decode(&le).unwrap().encoding, "UTF-16LE");
         assert_eq!(decode(&le).unwrap().text, s);
+    }
+
+    #[test]
+    fn bomless_utf16_of_chinese() {
+        let s = "南明区将深入实施“强省会”行动，推动经济实现质的有效提升和量的合理增长。".repeat(8);
+        let be: Vec<u8> = s.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        let d = decode(&be).unwrap();
+        assert_eq!(
+            (d.encoding.as_str(), d.text.as_str()),
+            ("UTF-16BE", s.as_str())
+        );
     }
 
     #[test]

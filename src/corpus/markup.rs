@@ -165,17 +165,15 @@ pub fn html_to_lines(html: &str) -> (String, u64) {
                     out.push('\n');
                 }
             }
-            Token::String(s) => {
-                if skip_depth.is_empty() && in_scope {
-                    let s = String::from_utf8_lossy(&s);
-                    // Inside a heading, line breaks would split it.
-                    let s = if heading.is_some() {
-                        s.replace('\n', " ")
-                    } else {
-                        s.into_owned()
-                    };
-                    out.push_str(&s);
-                }
+            Token::String(s) if skip_depth.is_empty() && in_scope => {
+                let s = String::from_utf8_lossy(&s);
+                // Inside a heading, line breaks would split it.
+                let s = if heading.is_some() {
+                    s.replace('\n', " ")
+                } else {
+                    s.into_owned()
+                };
+                out.push_str(&s);
             }
             _ => {}
         }

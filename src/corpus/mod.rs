@@ -107,12 +107,18 @@ pub struct Document {
     pub id: String,
     /// File name as given.
     pub file: String,
-    /// Detected encoding, e.g. "UTF-8", "gb18030", "Big5", "UTF-16LE".
+    /// Detected encoding, e.g. "UTF-8", "GB18030", "Big5", "UTF-16LE".
     pub encoding: String,
     /// "simplified" or "traditional": the script shown to users.
     pub script: String,
     pub meta: DocumentMeta,
-    /// What cleaning removed, by kind (e.g. "pinyin_annotations": 1234).
+    /// What cleaning removed or repaired, by kind: `pinyin_annotations`,
+    /// `mojibake_spans` (unrecoverable runs cut out), `chrome_lines` (page
+    /// furniture), `captions`, `repeated_lines`, `html_tags`, `cjk_spaces`
+    /// (stray spaces inside Chinese text), `line_breaks_joined`,
+    /// `inline_headings_split`, `place_names_restored` (a division's suffix
+    /// rebuilt from its surviving reading) and `title_block_lines` (moved to
+    /// metadata).
     pub removed: BTreeMap<String, u64>,
     pub passages: Vec<Passage>,
 }
@@ -211,18 +217,24 @@ pub fn parse_document(
     })
 }
 
+/// Hash of the sections and their text. Paragraph and line breaks do not
+/// count: they depend on the source's layout (a fixed-width wrap can hide a
+/// paragraph end), not on the report.
 fn content_id(blocks: &[structure::Block]) -> String {
     let mut h = Sha256::new();
+    let mut section: Option<(&Vec<String>, &Option<String>)> = None;
     for b in blocks {
-        for p in &b.path {
-            h.update(p.as_bytes());
-            h.update([0x1f]);
+        if section != Some((&b.path, &b.term)) {
+            section = Some((&b.path, &b.term));
+            h.update([0x1d]);
+            for p in &b.path {
+                h.update(p.as_bytes());
+                h.update([0x1f]);
+            }
+            h.update(b.term.as_deref().unwrap_or("").as_bytes());
+            h.update([0x1e]);
         }
-        h.update(b.term.as_deref().unwrap_or("").as_bytes());
-        h.update([0x1e]);
-        // Line breaks inside a paragraph depend on the source's layout.
         h.update(b.text.replace('\n', "").as_bytes());
-        h.update([0x1d]);
     }
     h.finalize()[..8]
         .iter()

@@ -92,7 +92,7 @@ fn fit(sentence: &str, max: usize, counter: &Counter) -> Vec<String> {
     }
     // No separator left: cut by length.
     let chars: Vec<char> = sentence.chars().collect();
-    let per = (chars.len() * max / counter.count(sentence).max(1)).max(1);
+    let per = (chars.len() * max * 9 / 10 / counter.count(sentence).max(1)).max(1);
     chars.chunks(per).map(|c| c.iter().collect()).collect()
 }
 

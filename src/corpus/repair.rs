@@ -21,6 +21,46 @@ static SYLLABLE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+static LOST_SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\?[^\s?(（]{0,8}?[(（](qū|xiàn|shì|qí|zhōu|shěng)[)）]").expect("valid regex")
+});
+
+/// Restores the administrative suffix of a place name lost to a conversion
+/// failure: in `麒麟?yún)^(qū)` the reading `(qū)` survives the lost
+/// character, and `麒麟` + 区 is a division, so the run becomes `区` (`區` in
+/// traditional text). Returns the text and how many names were restored.
+pub fn restore_division_suffixes(text: &str, traditional: bool) -> (String, u64) {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut count = 0;
+    for m in LOST_SUFFIX.captures_iter(text) {
+        let whole = m.get(0).expect("group 0");
+        let (simplified, trad) = match &m[1] {
+            "qū" => ("区", "區"),
+            "xiàn" => ("县", "縣"),
+            "shì" => ("市", "市"),
+            "qí" => ("旗", "旗"),
+            "zhōu" => ("州", "州"),
+            _ => ("省", "省"),
+        };
+        let before: Vec<char> = text[..whole.start()].chars().rev().take(6).collect();
+        let names_division = (2..=before.len().min(6)).any(|k| {
+            let stem: String = before[..k].iter().rev().collect();
+            !super::metadata::TABLE
+                .lookup(&(script::to_simplified(&stem) + simplified))
+                .is_empty()
+        });
+        if names_division {
+            out.push_str(&text[last..whole.start()]);
+            out.push_str(if traditional { trad } else { simplified });
+            last = whole.end();
+            count += 1;
+        }
+    }
+    out.push_str(&text[last..]);
+    (out, count)
+}
+
 const TONED: &str = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ";
 
 /// Removes `(pīnyīn)` annotations; returns the text and how many went.
@@ -84,16 +124,13 @@ fn span_end(chars: &[char], start: usize, traditional: bool) -> usize {
     let mut last = start;
     let mut j = start + 1;
     while j < chars.len() && j <= start + MAX {
-        let mut found = None;
-        for k in j..(j + WINDOW).min(chars.len()) {
-            if chars[k] == '\n' {
-                break;
-            }
-            if is_suspect(chars[k], k == last + 1, traditional) {
-                found = Some(k);
-                break;
-            }
-        }
+        let window = &chars[j..(j + WINDOW).min(chars.len())];
+        let found = window
+            .iter()
+            .take_while(|&&c| c != '\n')
+            .enumerate()
+            .find(|&(o, &c)| is_suspect(c, j + o == last + 1, traditional))
+            .map(|(o, _)| j + o);
         match found {
             Some(k) => {
                 last = k;
@@ -189,6 +226,15 @@ mod tests {
         assert_eq!(n, 4);
         let (t, n) = remove_pinyin("发展(2023年6月14日摄)");
         assert_eq!((t.as_str(), n), ("发展(2023年6月14日摄)", 0));
+    }
+
+    #[test]
+    fn lost_division_suffix_is_restored() {
+        let (t, n) = restore_division_suffixes("2023年曲靖市麒麟?yún)^(qū)政府工作報(bào)告", true);
+        assert_eq!((t.as_str(), n), ("2023年曲靖市麒麟區政府工作報(bào)告", 1));
+        // Not a place name before the run: left for the mojibake repair.
+        let (t, n) = restore_division_suffixes("入運營?！皡^(qū)管校聘", true);
+        assert_eq!((t.as_str(), n), ("入運營?！皡^(qū)管校聘", 0));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use ferrous_opencc::OpenCC;
 static T2S: LazyLock<Option<OpenCC>> =
     LazyLock::new(|| OpenCC::from_config(BuiltinConfig::T2s).ok());
 static S2T: LazyLock<Option<OpenCC>> =
-    LazyLock::new(|| OpenCC::from_config(BuiltinConfig::S2t).ok());
+    LazyLock::new(|| OpenCC::from_config(BuiltinConfig::S2tw).ok());
 
 /// Folds to simplified characters; text without Han characters is returned as is.
 pub fn to_simplified(text: &str) -> String {
@@ -22,8 +22,9 @@ pub fn to_simplified(text: &str) -> String {
     }
 }
 
-/// Converts to traditional characters (used to build test variants and to
-/// match traditional spellings of place names).
+/// Converts to traditional characters in Taiwan's standard forms (為, 群,
+/// 眾: the forms Big5 holds); used to spot simplified-only characters and to
+/// build test variants.
 pub fn to_traditional(text: &str) -> String {
     match S2T.as_ref() {
         Some(cc) if text.chars().any(super::text::is_cjk) => cc.convert(text),

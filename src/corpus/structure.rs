@@ -258,7 +258,7 @@ mod tests {
         BodyLine {
             text: t.into(),
             md_level: None,
-            para_end: true,
+            gap_before: 0,
         }
     }
 

@@ -49,7 +49,9 @@ impl Shape {
             } else if c.is_alphabetic() {
                 s.latin += 1;
             }
-            if matches!(c, '。' | '！' | '？' | '；' | '，' | '!' | '?' | ';') {
+            if matches!(c, '。' | '！' | '？' | '；' | '，' | '!' | '?' | ';')
+                || (c == ',' && s.cjk > 0)
+            {
                 s.sentence_punct += 1;
             }
         }

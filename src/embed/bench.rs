@@ -24,7 +24,7 @@ pub struct BenchOptions {
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
     /// Forward passes of at most this many tokens use the Q8_0 weights.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 0)]
     pub quantized_max_tokens: usize,
 }
 

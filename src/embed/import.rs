@@ -225,7 +225,7 @@ pub fn read_e5_image(file: &Path) -> Result<E5Image, EmbedError> {
                 );
             }
             1 => {
-                if n % QK != 0 || nbytes != n / QK * Q4_BLOCK_BYTES {
+                if !n.is_multiple_of(QK) || nbytes != n / QK * Q4_BLOCK_BYTES {
                     return Err(bad(file, format!("tensor {name}: Q4_0 size mismatch")));
                 }
                 dequantize_q4_0(data, &mut vals);

