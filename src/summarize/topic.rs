@@ -1,0 +1,295 @@
+//! A topic across districts: per district, the few sentences that best cover
+//! the query without repeating each other; then what two or more districts
+//! say alike.
+//!
+//! Retrieval is the search module's (hybrid, grouped by district); sentences
+//! are then scored with the model's own embeddings, so "covers the topic"
+//! means the same thing here as in search, and selection is MMR (Carbonell &
+//! Goldstein, 1998): relevance minus redundancy with what is already chosen.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::document::SummarySentence;
+use super::text::sentence_spans;
+use super::SummarizeError;
+use crate::embed::Embedder;
+use crate::index::{Filter, Library};
+use crate::search::{self, Mode, SearchRequest};
+
+/// Weight of relevance against novelty in MMR. Even: multilingual-e5 packs
+/// both relevance and sentence-to-sentence similarity into a narrow band
+/// (about 0.75–0.95), so neither spread dwarfs the other.
+const MMR_LAMBDA: f32 = 0.5;
+/// Cosine between two sentences of different districts above which they are
+/// taken to make the same statement. multilingual-e5 puts unrelated sentences
+/// of one genre near 0.8, so "the same statement" must sit well above that.
+const SAME_STATEMENT: f32 = 0.92;
+/// Passages retrieved per district, sentences considered per district.
+const PASSAGES_PER_DISTRICT: usize = 3;
+const CANDIDATES_PER_DISTRICT: usize = 12;
+
+#[derive(Debug, Clone)]
+pub struct TopicRequest {
+    pub query: String,
+    pub filter: Filter,
+    /// Sentences per district.
+    pub max_sentences: usize,
+    /// Districts at most.
+    pub max_districts: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DistrictSummary {
+    pub district: String,
+    pub sentences: Vec<SummarySentence>,
+}
+
+/// A statement made by two or more districts: one sentence of each.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommonStatement {
+    pub districts: Vec<String>,
+    pub sentences: Vec<SummarySentence>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicSummary {
+    pub query: String,
+    pub districts: Vec<DistrictSummary>,
+    pub in_common: Vec<CommonStatement>,
+}
+
+pub fn summarize_topic(
+    lib: &Library,
+    embedder: &Embedder,
+    req: &TopicRequest,
+) -> Result<TopicSummary, SummarizeError> {
+    if req.max_sentences == 0 || req.max_districts == 0 {
+        return Err(SummarizeError::BadRequest(
+            "max_sentences and max_districts must be at least 1".into(),
+        ));
+    }
+    let found = search::search(
+        lib,
+        embedder,
+        &SearchRequest {
+            query: req.query.clone(),
+            k: req.max_districts,
+            mode: Mode::Hybrid,
+            filter: req.filter.clone(),
+            group_by_district: true,
+            per_group: PASSAGES_PER_DISTRICT,
+            ..SearchRequest::default()
+        },
+    )?;
+    let groups = found.groups.unwrap_or_default();
+
+    // Candidate sentences, per district, in retrieval order.
+    let mut candidates: Vec<(String, Vec<SummarySentence>)> = Vec::new();
+    for g in &groups {
+        let mut sentences = Vec::new();
+        for hit in &g.hits {
+            for (a, b) in sentence_spans(&hit.text) {
+                let text = hit.text[a..b].trim();
+                if text.chars().count() < 8 {
+                    continue;
+                }
+                sentences.push(SummarySentence {
+                    text: text.to_string(),
+                    passage_id: hit.passage_id.clone(),
+                    doc_id: hit.doc_id.clone(),
+                    district: hit.district.clone(),
+                    section_path: hit.section_path.clone(),
+                    score: 0.0,
+                });
+            }
+        }
+        sentences.truncate(CANDIDATES_PER_DISTRICT);
+        if !sentences.is_empty() {
+            candidates.push((g.district.clone(), sentences));
+        }
+    }
+
+    // One batch for every sentence: the model is fastest on batches.
+    let texts: Vec<&str> = candidates
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|x| x.text.as_str()))
+        .collect();
+    let vectors = embedder.embed_passages(&texts)?;
+    let query = embedder.embed_queries(&[req.query.as_str()])?.remove(0);
+
+    let mut districts = Vec::new();
+    let mut chosen_all: Vec<(usize, SummarySentence, Vec<f32>)> = Vec::new();
+    let mut offset = 0;
+    for (d, (district, sentences)) in candidates.into_iter().enumerate() {
+        let vecs = &vectors[offset..offset + sentences.len()];
+        offset += sentences.len();
+        let relevance: Vec<f32> = vecs.iter().map(|v| dot(v, &query)).collect();
+        let picked = mmr(&relevance, vecs, req.max_sentences);
+        let mut out = Vec::new();
+        for i in picked {
+            let mut s = sentences[i].clone();
+            s.score = relevance[i];
+            chosen_all.push((d, s.clone(), vecs[i].clone()));
+            out.push(s);
+        }
+        districts.push(DistrictSummary {
+            district,
+            sentences: out,
+        });
+    }
+
+    let in_common = common_statements(&chosen_all);
+    Ok(TopicSummary {
+        query: req.query.clone(),
+        districts,
+        in_common,
+    })
+}
+
+/// Maximal marginal relevance: indices of up to `n` items, each the best
+/// trade of relevance against similarity to those already picked.
+fn mmr(relevance: &[f32], vectors: &[Vec<f32>], n: usize) -> Vec<usize> {
+    let mut picked: Vec<usize> = Vec::new();
+    let mut left: Vec<usize> = (0..relevance.len()).collect();
+    while picked.len() < n && !left.is_empty() {
+        let (pos, _) = left
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| {
+                let redundancy = picked
+                    .iter()
+                    .map(|&j| dot(&vectors[i], &vectors[j]))
+                    .fold(0.0f32, f32::max);
+                (
+                    pos,
+                    MMR_LAMBDA * relevance[i] - (1.0 - MMR_LAMBDA) * redundancy,
+                )
+            })
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |best, x| {
+                    if x.1 > best.1 {
+                        x
+                    } else {
+                        best
+                    }
+                },
+            );
+        picked.push(left.remove(pos));
+    }
+    picked
+}
+
+/// Groups chosen sentences of different districts that say the same thing
+/// (single-link over cosine ≥ [`SAME_STATEMENT`]); keeps groups spanning two
+/// or more districts, one sentence per district (its most relevant), best
+/// groups first.
+fn common_statements(chosen: &[(usize, SummarySentence, Vec<f32>)]) -> Vec<CommonStatement> {
+    let n = chosen.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    for i in 0..n {
+        for j in (i + 1)..n {
+            if chosen[i].0 != chosen[j].0 && dot(&chosen[i].2, &chosen[j].2) >= SAME_STATEMENT {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut root_of: Vec<Option<usize>> = vec![None; n];
+    for i in 0..n {
+        let r = find(&mut parent, i);
+        match root_of[r] {
+            Some(g) => groups[g].push(i),
+            None => {
+                root_of[r] = Some(groups.len());
+                groups.push(vec![i]);
+            }
+        }
+    }
+    let mut out: Vec<(f32, CommonStatement)> = groups
+        .into_iter()
+        .filter_map(|members| {
+            let district_ids: BTreeSet<usize> = members.iter().map(|&i| chosen[i].0).collect();
+            if district_ids.len() < 2 {
+                return None;
+            }
+            let mut sentences: Vec<SummarySentence> = Vec::new();
+            for d in &district_ids {
+                let best = members
+                    .iter()
+                    .filter(|&&i| chosen[i].0 == *d)
+                    .max_by(|&&a, &&b| chosen[a].1.score.total_cmp(&chosen[b].1.score))?;
+                sentences.push(chosen[*best].1.clone());
+            }
+            let score = sentences.iter().map(|s| s.score).fold(0.0, f32::max);
+            Some((
+                score,
+                CommonStatement {
+                    districts: sentences
+                        .iter()
+                        .map(|s| s.district.clone().unwrap_or_default())
+                        .collect(),
+                    sentences,
+                },
+            ))
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.total_cmp(&a.0));
+    out.into_iter().map(|(_, c)| c).collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    #[test]
+    fn mmr_skips_a_near_duplicate() {
+        let vecs = vec![unit(&[1.0, 0.0]), unit(&[0.99, 0.01]), unit(&[0.6, 0.8])];
+        let rel = vec![0.9, 0.89, 0.6];
+        assert_eq!(mmr(&rel, &vecs, 2), vec![0, 2]);
+    }
+
+    fn sentence(district: &str, score: f32) -> SummarySentence {
+        SummarySentence {
+            text: format!("{district}的句子"),
+            passage_id: format!("{district}-p"),
+            doc_id: district.into(),
+            district: Some(district.into()),
+            section_path: vec![],
+            score,
+        }
+    }
+
+    #[test]
+    fn common_statements_need_two_districts() {
+        let chosen = vec![
+            (0, sentence("甲区", 0.9), unit(&[1.0, 0.0, 0.0])),
+            (0, sentence("甲区", 0.8), unit(&[1.0, 0.01, 0.0])),
+            (1, sentence("乙区", 0.7), unit(&[1.0, 0.02, 0.0])),
+            (2, sentence("丙区", 0.9), unit(&[0.0, 0.0, 1.0])),
+        ];
+        let common = common_statements(&chosen);
+        assert_eq!(common.len(), 1);
+        assert_eq!(common[0].districts, vec!["甲区", "乙区"]);
+        assert_eq!(common[0].sentences[0].score, 0.9);
+    }
+}
