@@ -15,6 +15,7 @@ use zhengce::api::{self, params::FilterParams, params::YearParam, ApiConfig};
 use zhengce::index::Filter;
 use zhengce::search::{self, Hit, Mode, SearchRequest, SimilarRequest};
 use zhengce::service::{self, eval, export::ExportFormat, IngestEvent, Service};
+use zhengce::summarize;
 
 /// Options every command gets from the top level.
 pub struct Globals {
@@ -80,6 +81,30 @@ pub enum ServiceCommand {
     },
     /// Library figures: documents, passages, model, index sizes.
     Stats,
+    /// Extractive, cited summary of a topic across districts (QUERY) or of
+    /// one document (--doc).
+    Summarize {
+        query: Option<String>,
+        /// Summarise this document instead of a topic.
+        #[arg(long = "doc", conflicts_with = "query")]
+        doc_id: Option<String>,
+        /// Sentences per district (topic, default 3) or in all (document, default 12).
+        #[arg(long)]
+        max_sentences: Option<usize>,
+        /// Districts at most (topic).
+        #[arg(long)]
+        max_districts: Option<usize>,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Stated numeric targets and results, district by indicator.
+    Targets {
+        /// One indicator, any spelling or script (地区生产总值, GDP…).
+        #[arg(long)]
+        indicator: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
     /// Run an evaluation query set and write results for score.py.
     Eval {
         queries: PathBuf,
@@ -231,6 +256,39 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 return print_json(&resp);
             }
             print_hits(&resp.hits);
+            Ok(())
+        }
+        ServiceCommand::Summarize {
+            query,
+            doc_id,
+            max_sentences,
+            max_districts,
+            filter,
+        } => {
+            let req = summarize::SummarizeRequest {
+                query,
+                doc_id,
+                filters: filter.to_filter()?,
+                max_sentences,
+                max_districts,
+            };
+            let service = open(g)?;
+            let summary = summarize::summarize(service.library(), service.embedder(), &req)?;
+            if g.json {
+                return print_json(&summary);
+            }
+            print_summary(&summary);
+            Ok(())
+        }
+        ServiceCommand::Targets { indicator, filter } => {
+            let filter = filter.to_filter()?;
+            let service = open(g)?;
+            let table =
+                summarize::targets_table(service.library(), indicator.as_deref(), &filter)?;
+            if g.json {
+                return print_json(&table);
+            }
+            print_targets(&table);
             Ok(())
         }
         ServiceCommand::Export {
@@ -454,4 +512,72 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+fn cite(s: &summarize::SummarySentence) -> String {
+    let section = s.section_path.last().map(String::as_str).unwrap_or("");
+    format!("[{} · {}]", s.passage_id, section)
+}
+
+fn print_summary(summary: &summarize::Summary) {
+    match summary {
+        summarize::Summary::Topic(t) => {
+            println!("Topic: {}", t.query);
+            for d in &t.districts {
+                println!("\n== {}", d.district);
+                for s in &d.sentences {
+                    println!("  · {}  {}", s.text, cite(s));
+                }
+            }
+            if !t.in_common.is_empty() {
+                println!("\n== In common");
+                for c in &t.in_common {
+                    println!("  {}:", c.districts.join("、"));
+                    for s in &c.sentences {
+                        println!("    · {}  {}", s.text, cite(s));
+                    }
+                }
+            }
+        }
+        summarize::Summary::Document(d) => {
+            println!(
+                "Document {} ({})",
+                d.doc_id,
+                d.district.as_deref().unwrap_or("district unknown")
+            );
+            for sec in &d.sections {
+                println!("\n== {}", sec.heading.as_deref().unwrap_or("(opening)"));
+                for s in &sec.sentences {
+                    println!("  · {}  {}", s.text, cite(s));
+                }
+            }
+        }
+    }
+}
+
+fn print_targets(table: &summarize::TargetsTable) {
+    if table.rows.is_empty() {
+        println!("no numeric targets or results found");
+        return;
+    }
+    for indicator in &table.indicators {
+        println!("\n== {indicator}");
+        for r in table.rows.iter().filter(|r| &r.indicator == indicator) {
+            let kind = match r.kind {
+                summarize::TargetKind::Target => "target",
+                summarize::TargetKind::Achieved => "result",
+            };
+            let year = r.year.map(|y| y.to_string()).unwrap_or_else(|| "?".into());
+            println!(
+                "  {:<8} {} {}  {}{}{}  [{}]",
+                r.district.as_deref().unwrap_or("?"),
+                kind,
+                year,
+                r.value,
+                r.unit,
+                r.qualifier.as_deref().unwrap_or(""),
+                r.passage_id
+            );
+        }
+    }
 }

@@ -13,6 +13,7 @@ use crate::embed::EmbedError;
 use crate::index::IndexError;
 use crate::search::SearchError;
 use crate::service::ServiceError;
+use crate::summarize::SummarizeError;
 
 /// An error as the client sees it.
 #[derive(Debug)]
@@ -163,6 +164,17 @@ impl From<SearchError> for ApiError {
             SearchError::NotFound { .. } => ApiError::not_found(e.to_string()),
             SearchError::Index(e) => e.into(),
             SearchError::Embed(e) => e.into(),
+        }
+    }
+}
+
+impl From<SummarizeError> for ApiError {
+    fn from(e: SummarizeError) -> Self {
+        match e {
+            SummarizeError::BadRequest(m) => ApiError::bad_request("bad_request", m),
+            SummarizeError::Search(e) => e.into(),
+            SummarizeError::Index(e) => e.into(),
+            SummarizeError::Embed(e) => e.into(),
         }
     }
 }

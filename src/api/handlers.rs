@@ -14,6 +14,7 @@ use super::AppState;
 use crate::index::{DocumentRecord, DocumentSummary, Facets, Filter, Stats};
 use crate::search::{self, Mode, SearchRequest, SearchResponse, SimilarRequest, SimilarResponse};
 use crate::service::{IngestedDocument, MetaOverride, Service};
+use crate::summarize::{self, Summary, SummarizeRequest, TargetsTable};
 
 /// Runs a library call on the blocking pool: embedding and SQLite work must
 /// not stall the async workers that accept and answer other requests.
@@ -338,4 +339,47 @@ mod tests {
         assert_eq!(clean_file_name(Some("dir/")).unwrap(), "upload.txt");
         assert!(clean_file_name(Some("a\nb")).is_err());
     }
+}
+
+/// `POST /api/summarize` with `{query?, doc_id?, filters?, max_sentences?, max_districts?}`.
+pub async fn summarize(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SummarizeRequest>,
+) -> Result<Json<Summary>, ApiError> {
+    if let Some(q) = &req.query {
+        state.config.limits.check_len("query", q)?;
+    }
+    let resp = blocking(&state, move |s| {
+        summarize::summarize(s.library(), s.embedder(), &req)
+    })
+    .await?;
+    Ok(Json(resp))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TargetsParams {
+    /// One indicator, any spelling or script (地区生产总值, 地區生產總值, GDP…).
+    pub indicator: Option<String>,
+}
+
+/// `GET /api/targets?indicator=…&district=…&year=…`: the district × indicator table.
+pub async fn targets(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<TargetsParams>,
+    ApiQuery(f): ApiQuery<FilterParams>,
+) -> Result<Json<TargetsTable>, ApiError> {
+    let filter = f.to_filter()?;
+    let resp = blocking(&state, move |s| {
+        summarize::targets_table(s.library(), p.indicator.as_deref(), &filter)
+    })
+    .await?;
+    Ok(Json(resp))
+}
+
+/// `GET /`: the researchers' page, built into the binary (no network needed).
+pub async fn page() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("../../web/index.html"),
+    )
 }

@@ -74,7 +74,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/documents", get(handlers::list_documents))
         .route("/api/documents/{id}", get(handlers::get_document))
         .route("/api/facets", get(handlers::facets))
-        .route("/api/stats", get(handlers::stats));
+        .route("/api/stats", get(handlers::stats))
+        .route("/api/summarize", post(handlers::summarize))
+        .route("/api/targets", get(handlers::targets))
+        .route("/", get(handlers::page));
     reads
         .merge(writes)
         .fallback(handlers::not_found)
