@@ -283,8 +283,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
         ServiceCommand::Targets { indicator, filter } => {
             let filter = filter.to_filter()?;
             let service = open(g)?;
-            let table =
-                summarize::targets_table(service.library(), indicator.as_deref(), &filter)?;
+            let table = summarize::targets_table(service.library(), indicator.as_deref(), &filter)?;
             if g.json {
                 return print_json(&table);
             }

@@ -14,7 +14,7 @@ use super::AppState;
 use crate::index::{DocumentRecord, DocumentSummary, Facets, Filter, Stats};
 use crate::search::{self, Mode, SearchRequest, SearchResponse, SimilarRequest, SimilarResponse};
 use crate::service::{IngestedDocument, MetaOverride, Service};
-use crate::summarize::{self, Summary, SummarizeRequest, TargetsTable};
+use crate::summarize::{self, SummarizeRequest, Summary, TargetsTable};
 
 /// Runs a library call on the blocking pool: embedding and SQLite work must
 /// not stall the async workers that accept and answer other requests.

@@ -25,7 +25,10 @@ const MMR_LAMBDA: f32 = 0.5;
 /// Cosine between two sentences of different districts above which they are
 /// taken to make the same statement. multilingual-e5 puts unrelated sentences
 /// of one genre near 0.8, so "the same statement" must sit well above that.
-const SAME_STATEMENT: f32 = 0.92;
+const SAME_STATEMENT: f32 = 0.93;
+/// How far below a district's most relevant sentence another may score and
+/// still be summarised (cosine; e5's scale is compressed).
+const RELEVANCE_MARGIN: f32 = 0.03;
 /// Passages retrieved per district, sentences considered per district.
 const PASSAGES_PER_DISTRICT: usize = 3;
 const CANDIDATES_PER_DISTRICT: usize = 12;
@@ -126,7 +129,23 @@ pub fn summarize_topic(
         let vecs = &vectors[offset..offset + sentences.len()];
         offset += sentences.len();
         let relevance: Vec<f32> = vecs.iter().map(|v| dot(v, &query)).collect();
-        let picked = mmr(&relevance, vecs, req.max_sentences);
+        // Sentences well below the district's best are off topic, however
+        // novel: MMR alone would fill the quota with them.
+        let best = relevance.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let on_topic: Vec<usize> = (0..relevance.len())
+            .filter(|&i| relevance[i] >= best - RELEVANCE_MARGIN)
+            .collect();
+        let picked: Vec<usize> = mmr(
+            &on_topic.iter().map(|&i| relevance[i]).collect::<Vec<_>>(),
+            &on_topic
+                .iter()
+                .map(|&i| vecs[i].clone())
+                .collect::<Vec<_>>(),
+            req.max_sentences,
+        )
+        .into_iter()
+        .map(|j| on_topic[j])
+        .collect();
         let mut out = Vec::new();
         for i in picked {
             let mut s = sentences[i].clone();
@@ -182,70 +201,57 @@ fn mmr(relevance: &[f32], vectors: &[Vec<f32>], n: usize) -> Vec<usize> {
     picked
 }
 
-/// Groups chosen sentences of different districts that say the same thing
-/// (single-link over cosine ≥ [`SAME_STATEMENT`]); keeps groups spanning two
-/// or more districts, one sentence per district (its most relevant), best
-/// groups first.
+/// Finds statements that several districts make alike. Star clusters, not
+/// single links: a chain of "each like the next" drifts from 老年助餐 to
+/// 生活性服务业, while every member of a star is close to its centre. Centres
+/// are taken by relevance; each other district joins with its closest
+/// sentence when that is within [`SAME_STATEMENT`] of the centre.
 fn common_statements(chosen: &[(usize, SummarySentence, Vec<f32>)]) -> Vec<CommonStatement> {
-    let n = chosen.len();
-    let mut parent: Vec<usize> = (0..n).collect();
-    fn find(p: &mut [usize], mut i: usize) -> usize {
-        while p[i] != i {
-            p[i] = p[p[i]];
-            i = p[i];
+    let mut order: Vec<usize> = (0..chosen.len()).collect();
+    order.sort_by(|&a, &b| {
+        chosen[b]
+            .1
+            .score
+            .total_cmp(&chosen[a].1.score)
+            .then(a.cmp(&b))
+    });
+    let mut used = vec![false; chosen.len()];
+    let mut out = Vec::new();
+    for &centre in &order {
+        if used[centre] {
+            continue;
         }
-        i
-    }
-    for i in 0..n {
-        for j in (i + 1)..n {
-            if chosen[i].0 != chosen[j].0 && dot(&chosen[i].2, &chosen[j].2) >= SAME_STATEMENT {
-                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
-                parent[a.max(b)] = a.min(b);
+        let mut members = vec![centre];
+        let mut districts = BTreeSet::from([chosen[centre].0]);
+        let mut others: Vec<(usize, f32)> = order
+            .iter()
+            .filter(|&&i| !used[i] && chosen[i].0 != chosen[centre].0)
+            .map(|&i| (i, dot(&chosen[centre].2, &chosen[i].2)))
+            .filter(|&(_, sim)| sim >= SAME_STATEMENT)
+            .collect();
+        others.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (i, _) in others {
+            if districts.insert(chosen[i].0) {
+                members.push(i);
             }
         }
-    }
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut root_of: Vec<Option<usize>> = vec![None; n];
-    for i in 0..n {
-        let r = find(&mut parent, i);
-        match root_of[r] {
-            Some(g) => groups[g].push(i),
-            None => {
-                root_of[r] = Some(groups.len());
-                groups.push(vec![i]);
-            }
+        if members.len() < 2 {
+            continue;
         }
+        for &i in &members {
+            used[i] = true;
+        }
+        let sentences: Vec<SummarySentence> =
+            members.iter().map(|&i| chosen[i].1.clone()).collect();
+        out.push(CommonStatement {
+            districts: sentences
+                .iter()
+                .map(|s| s.district.clone().unwrap_or_default())
+                .collect(),
+            sentences,
+        });
     }
-    let mut out: Vec<(f32, CommonStatement)> = groups
-        .into_iter()
-        .filter_map(|members| {
-            let district_ids: BTreeSet<usize> = members.iter().map(|&i| chosen[i].0).collect();
-            if district_ids.len() < 2 {
-                return None;
-            }
-            let mut sentences: Vec<SummarySentence> = Vec::new();
-            for d in &district_ids {
-                let best = members
-                    .iter()
-                    .filter(|&&i| chosen[i].0 == *d)
-                    .max_by(|&&a, &&b| chosen[a].1.score.total_cmp(&chosen[b].1.score))?;
-                sentences.push(chosen[*best].1.clone());
-            }
-            let score = sentences.iter().map(|s| s.score).fold(0.0, f32::max);
-            Some((
-                score,
-                CommonStatement {
-                    districts: sentences
-                        .iter()
-                        .map(|s| s.district.clone().unwrap_or_default())
-                        .collect(),
-                    sentences,
-                },
-            ))
-        })
-        .collect();
-    out.sort_by(|a, b| b.0.total_cmp(&a.0));
-    out.into_iter().map(|(_, c)| c).collect()
+    out
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
