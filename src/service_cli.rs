@@ -360,9 +360,7 @@ fn ingest_with_progress(
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
                 );
-                bar.suspend(|| {
-                    eprintln!("ingesting {documents} document(s), {passages} passages")
-                });
+                bar.suspend(|| eprintln!("ingesting {documents} document(s), {passages} passages"));
             }
         }
         IngestEvent::Embedded { file, passages } => {
