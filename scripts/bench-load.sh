@@ -9,6 +9,8 @@
 #   env QUERIES   query texts are taken from this JSONL's "query" field
 #                 (default ../shared/eval/dev.jsonl); a few built-in ones otherwise
 #   env MODE      retrieval mode for the queries (default hybrid)
+#   env COLD=1    make every request's query unique (a number appended), so
+#                 none is answered from the server's memo of query vectors
 # Needs wrk (apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,15 +41,16 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# Starts the server and prints the seconds until /healthz answers.
+# Starts the server; sets STARTUP to the seconds until /healthz answers.
+STARTUP=
 start_server() {
   local t0 t1
   t0=$(date +%s.%N)
-  "$BIN" --data-dir "$DATA" serve --addr "$ADDR" 2>>"$OUT/server.log" &
+  "$BIN" --data-dir "$DATA" serve --addr "$ADDR" >/dev/null 2>>"$OUT/server.log" &
   SERVER_PID=$!
   for _ in $(seq 1 6000); do
     if curl -fs "http://$ADDR/healthz" >/dev/null 2>&1; then
-      t1=$(date +%s.%N); python3 -c "print(f'{$t1-$t0:.2f}')"; return 0
+      t1=$(date +%s.%N); STARTUP=$(python3 -c "print(f'{$t1-$t0:.2f}')"); return 0
     fi
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "server died; see $OUT/server.log" >&2; exit 1; }
     sleep 0.05
@@ -56,7 +59,8 @@ start_server() {
 }
 
 : > "$OUT/server.log"
-first=$(start_server)   # may ingest the bundled corpus on an empty data dir
+start_server   # may ingest the bundled corpus on an empty data dir
+first=$STARTUP
 
 # The request paths: URL-encoded queries, cycled through by every connection.
 QUERIES="${QUERIES:-}"
@@ -76,6 +80,7 @@ for q in qs:
 print("}")
 PY
 cat >> "$OUT/paths.lua" <<LUA
+cold = ${COLD:-0} == 1
 max_per_thread = math.ceil($MAX / 2)
 counter = 0
 handled = 0
@@ -89,7 +94,9 @@ function init(args)
 end
 function request()
   counter = counter + 1
-  return wrk.format("GET", paths[(counter % #paths) + 1])
+  local p = paths[(counter % #paths) + 1]
+  if cold then p = p .. "%20" .. id .. "n" .. counter end
+  return wrk.format("GET", p)
 end
 function response(status, headers, body)
   handled = handled + 1
@@ -107,7 +114,8 @@ done
 timeout $((SECS + 30)) wrk -t2 -c$CONNS -d"${SECS}s" --timeout 5s --latency -s "$OUT/paths.lua" "http://$ADDR" > "$OUT/wrk.txt"
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/"$SERVER_PID"/status)
 stop_server
-restart=$(start_server)
+start_server
+restart=$STARTUP
 restart_rss_kb=$(awk '/VmRSS/ {print $2}' /proc/"$SERVER_PID"/status)
 stop_server
 
@@ -126,7 +134,8 @@ rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
 errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in sock.groups()) if sock else 0)
-print(f"load: GET /api/search mode={mode}, {conns} connections, <= {secs} s and <= {mx} requests, {profile} build")
+import os
+print(f"load: GET /api/search mode={mode}{' (cold: unique queries)' if os.environ.get('COLD') == '1' else ' (warm: repeated queries)'}, {conns} connections, <= {secs} s and <= {mx} requests, {profile} build")
 print(f"  requests      {reqs.group(1) if reqs else '?'} in {reqs.group(2) + reqs.group(3) if reqs else '?'}"
       f" ({rps.group(1) if rps else '?'} req/s)")
 print(f"  latency p50   {ms('50'):.1f} ms")

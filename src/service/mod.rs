@@ -116,6 +116,9 @@ pub fn bundled_corpus_dir() -> PathBuf {
 pub struct CachedEncoder {
     embedder: Arc<Embedder>,
     memo: Mutex<Memo>,
+    /// One model call at a time: the encoder already spreads one call over
+    /// every core, and concurrent calls only fight over them.
+    model_gate: Mutex<()>,
 }
 
 struct Memo {
@@ -140,6 +143,7 @@ impl CachedEncoder {
                 hits: 0,
                 misses: 0,
             }),
+            model_gate: Mutex::new(()),
         }
     }
 
@@ -159,8 +163,12 @@ impl CachedEncoder {
     ) -> Result<Vec<f32>, EmbedError> {
         let memoise = self.memo.lock().map(|m| m.capacity > 0).unwrap_or(false)
             && text.chars().count() <= MEMO_MAX_CHARS;
+        let run = |text: &str| {
+            let _one_at_a_time = self.model_gate.lock();
+            embed(&self.embedder, text)
+        };
         if !memoise {
-            return embed(&self.embedder, text);
+            return run(text);
         }
         let key = (query, text.to_string());
         if let Ok(mut m) = self.memo.lock() {
@@ -170,8 +178,8 @@ impl CachedEncoder {
             }
             m.misses += 1;
         }
-        // The model runs outside the lock so concurrent queries embed in parallel.
-        let v = embed(&self.embedder, text)?;
+        // The model runs outside the memo's lock: hits are answered meanwhile.
+        let v = run(text)?;
         if let Ok(mut m) = self.memo.lock() {
             if !m.vectors.contains_key(&key) {
                 while m.vectors.len() >= m.capacity {
