@@ -606,3 +606,209 @@ fn restart_keeps_the_index() {
     // Figures, not a timed assertion: a loaded CI machine may be slower.
     eprintln!("restart to listening: {:.2} s", ready.as_secs_f64());
 }
+
+// ---- summaries and targets (POST /api/summarize, GET /api/targets) ----
+
+fn no_ws(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Every summary sentence must stand verbatim (modulo whitespace) in the
+/// passage it cites: checked against the stored document.
+fn assert_cited_verbatim(
+    sentences: &[Value],
+    docs: &mut std::collections::HashMap<String, Value>,
+) -> usize {
+    for s in sentences {
+        for field in ["text", "passage_id", "doc_id", "district", "section_path"] {
+            assert!(
+                s.get(field).is_some(),
+                "summary sentence lacks `{field}`: {s}"
+            );
+        }
+        let doc_id = s["doc_id"].as_str().unwrap().to_string();
+        let doc = docs.entry(doc_id.clone()).or_insert_with(|| {
+            let (status, body) = get(&format!("/api/documents/{doc_id}"));
+            assert_eq!(status, 200, "{body}");
+            body
+        });
+        let passage = doc["passages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["passage_id"] == s["passage_id"])
+            .unwrap_or_else(|| panic!("cited passage missing: {s}"));
+        assert!(
+            no_ws(passage["text"].as_str().unwrap()).contains(&no_ws(s["text"].as_str().unwrap())),
+            "sentence not verbatim in its passage:\n{s}\n{passage}"
+        );
+    }
+    sentences.len()
+}
+
+#[test]
+fn summaries_quote_their_passages_verbatim() {
+    let _read = LIBRARY_LOCK.read().unwrap();
+    let mut docs = std::collections::HashMap::new();
+    let mut checked = 0;
+    for query in [
+        "河湖长制",
+        "老年食堂和社区老年助餐",
+        "營商環境",
+        "数字经济和人工智能",
+        "How do districts plan to boost consumption?",
+        "城市更新 老旧小区改造",
+        "招商引资",
+        "高考成绩和教育质量",
+    ] {
+        let (status, body) = post_json(
+            "/api/summarize",
+            &json!({"query": query, "max_sentences": 3}),
+            None,
+        );
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(body["kind"], "topic");
+        for d in body["districts"].as_array().unwrap() {
+            let sentences = d["sentences"].as_array().unwrap();
+            assert!(sentences.len() <= 3);
+            for s in sentences {
+                assert_eq!(s["district"], d["district"], "{s}");
+            }
+            checked += assert_cited_verbatim(sentences, &mut docs);
+        }
+        for c in body["in_common"].as_array().unwrap() {
+            let sentences = c["sentences"].as_array().unwrap();
+            assert!(sentences.len() >= 2, "{c}");
+            checked += assert_cited_verbatim(sentences, &mut docs);
+        }
+    }
+    // Every bundled document summarised, within the budget, in document order.
+    let (_, list) = get("/api/documents");
+    for d in list["documents"].as_array().unwrap() {
+        let (status, body) = post_json(
+            "/api/summarize",
+            &json!({"doc_id": d["doc_id"], "max_sentences": 10}),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["kind"], "document");
+        let sentences: Vec<Value> = body["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["sentences"].as_array().unwrap().clone())
+            .collect();
+        assert!(!sentences.is_empty() && sentences.len() <= 10, "{body}");
+        checked += assert_cited_verbatim(&sentences, &mut docs);
+    }
+    assert!(checked >= 60, "only {checked} sentences checked");
+}
+
+#[test]
+fn a_topic_found_in_three_districts_names_three() {
+    let _read = LIBRARY_LOCK.read().unwrap();
+    // 河湖长制 is in the reports of 麒麟区, 南岸区 and 六盘水市.
+    let (status, body) = post_json("/api/summarize", &json!({"query": "落实河湖长制"}), None);
+    assert_eq!(status, 200, "{body}");
+    let named: Vec<&str> = body["districts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            d["sentences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| to_simplified(s["text"].as_str().unwrap()).contains("河"))
+        })
+        .map(|d| d["district"].as_str().unwrap())
+        .collect();
+    for d in ["麒麟区", "南岸区", "六盘水市"] {
+        assert!(named.contains(&d), "{d} missing from {named:?}");
+    }
+    // The same request gives the same summary.
+    let (_, again) = post_json("/api/summarize", &json!({"query": "落实河湖长制"}), None);
+    assert_eq!(body, again);
+}
+
+#[test]
+fn targets_table_lines_up_districts() {
+    let _read = LIBRARY_LOCK.read().unwrap();
+    // Traditional spelling of the indicator finds the normalised rows.
+    let (status, body) = get(&format!("/api/targets?indicator={}", enc("地區生產總值")));
+    assert_eq!(status, 200, "{body}");
+    let rows = body["rows"].as_array().unwrap();
+    assert!(
+        rows.iter().all(|r| r["indicator"] == "地区生产总值"),
+        "{body}"
+    );
+    for field in [
+        "indicator",
+        "value",
+        "unit",
+        "qualifier",
+        "kind",
+        "year",
+        "district",
+        "passage_id",
+        "sentence",
+    ] {
+        assert!(
+            rows.iter().all(|r| r.get(field).is_some()),
+            "rows lack {field}"
+        );
+    }
+    let has = |district: &str, kind: &str, year: i64, value: f64| {
+        rows.iter().any(|r| {
+            r["district"] == district
+                && r["kind"] == kind
+                && r["year"] == year
+                && r["value"].as_f64() == Some(value)
+                && r["unit"] == "%"
+        })
+    };
+    assert!(has("南岸区", "target", 2024, 6.0));
+    assert!(has("六盘水市", "achieved", 2023, 3.2));
+    assert!(has("西乡塘区", "target", 2025, 5.0));
+    assert!(has("麒麟区", "target", 2023, 8.0));
+    let districts = body["districts"].as_array().unwrap();
+    assert!(districts.len() >= 4, "{districts:?}");
+
+    let (status, body) = get(&format!("/api/targets?indicator={}", enc("幸福指数")));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("幸福指数"));
+}
+
+#[test]
+fn bad_summary_requests_get_4xx_json() {
+    let _read = LIBRARY_LOCK.read().unwrap();
+    for (body, want) in [
+        (json!({}), 400),
+        (json!({"query": "养老", "doc_id": "x"}), 400),
+        (json!({"query": "养老", "max_sentences": 0}), 400),
+        (json!({"doc_id": "0000000000000000"}), 404),
+        (json!({"query": 5}), 422),
+    ] {
+        let (status, resp) = post_json("/api/summarize", &body, None);
+        assert_eq!(status.as_u16(), want, "{body} → {resp}");
+        assert!(
+            resp["error"].is_string() && resp["code"].is_string(),
+            "{resp}"
+        );
+    }
+}
+
+#[test]
+fn the_page_is_served_from_the_binary() {
+    let resp = client().get(format!("{}/", server().base)).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let body = resp.text().unwrap();
+    assert!(body.contains("/api/search") && body.contains("/api/summarize"));
+}
