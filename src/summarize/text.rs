@@ -1,8 +1,6 @@
 //! Sentence spans and content words: the units summaries are built from.
 
-use std::sync::LazyLock;
-
-use jieba_rs::Jieba;
+use crate::index::lexical::jieba;
 
 /// Byte spans of the sentences of `text`: ends at 。！？!?； (and a closing
 /// quote or bracket right after one stays with its sentence).
@@ -33,12 +31,10 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
-
 /// Content words of simplified text: jieba words without punctuation, digits
 /// alone, or one-character function words.
 pub fn words(simplified: &str) -> Vec<String> {
-    JIEBA
+    jieba()
         .cut(simplified, false)
         .into_iter()
         .map(|t| t.word)
