@@ -46,7 +46,7 @@ scores = {m: json.load(open(f"{out}/score-{m}.json"))["summary"] for m in modes}
 groups = list(scores["hybrid"].keys())
 def cell(v):
     return "–" if v is None else f"{v:.3f}"
-print(f"Queries: `{queries}`; `similar` queries run find-similar (dense) in every mode.\n")
+print(f"Queries: `{queries}`; `similar` queries run find-similar (dense + lexical, fused) in every mode.\n")
 print("| type | n | mode | hit@1 | hit@5 | hit@10 | MRR@10 | district coverage@10 |")
 print("|---|---:|---|---:|---:|---:|---:|---:|")
 for g in groups:

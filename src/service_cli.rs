@@ -47,6 +47,10 @@ pub enum ServiceCommand {
         group: Option<String>,
         #[arg(long, default_value_t = 3)]
         per_group: usize,
+        /// Do not narrow the search to a place the question names
+        /// (麒麟区…, Xixiangtang…); by default it is applied as a filter.
+        #[arg(long)]
+        no_infer_places: bool,
         #[command(flatten)]
         filter: FilterArgs,
     },
@@ -204,6 +208,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             mode,
             group,
             per_group,
+            no_infer_places,
             filter,
         } => {
             let group_by_district = api::params::group_by_district(group.as_deref())?;
@@ -214,12 +219,19 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 filter: filter.to_filter()?,
                 group_by_district,
                 per_group,
+                infer_places: !no_infer_places,
                 ..SearchRequest::default()
             };
             let service = open(g)?;
             let resp = search::search(service.library(), service.encoder(), &req)?;
             if g.json {
                 return print_json(&resp);
+            }
+            if let Some(p) = &resp.place {
+                println!(
+                    "(narrowed to {} — named as “{}”; --no-infer-places to search everywhere)",
+                    p.name, p.matched
+                );
             }
             match &resp.groups {
                 Some(groups) => {
@@ -254,6 +266,13 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             let resp = search::similar(service.library(), service.encoder(), &req)?;
             if g.json {
                 return print_json(&resp);
+            }
+            if let (Some(src), None) = (&resp.source, &req.passage_id) {
+                println!(
+                    "(the text is from passage {} of {}; that report and its district are left out)",
+                    src.passage_id,
+                    src.district.as_deref().unwrap_or("an unknown district")
+                );
             }
             print_hits(&resp.hits);
             Ok(())

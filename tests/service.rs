@@ -812,3 +812,97 @@ fn the_page_is_served_from_the_binary() {
     let body = resp.text().unwrap();
     assert!(body.contains("/api/search") && body.contains("/api/summarize"));
 }
+
+#[test]
+fn a_place_named_in_the_question_narrows_the_search() {
+    let _r = LIBRARY_LOCK.read().unwrap_or_else(|e| e.into_inner());
+    for q in [
+        "麒麟区2022年高考600分以上有多少人？",
+        "麒麟區2022年高考600分以上有多少人？",
+        "How many students in Qilin District scored above 600 in the college entrance exam?",
+    ] {
+        let (status, body) = get(&format!("/api/search?q={}&k=5", enc(q)));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["place"]["name"], "麒麟区", "{q}: {body:#}");
+        assert_eq!(body["place"]["level"], "district", "{q}");
+        let hits = body["hits"].as_array().unwrap();
+        assert!(!hits.is_empty(), "{q}");
+        assert!(
+            hits.iter().all(|h| h["district"] == "麒麟区"),
+            "{q}: {body:#}"
+        );
+    }
+    // The Chinese question finds the answer at the top once narrowed.
+    let hits = search("麒麟区2022年高考600分以上有多少人？", "&k=5");
+    assert_eq!(rank_of(&hits, "高考600分以上"), Some(1), "{hits:#?}");
+    // Switched off, the place is just words and other districts come back.
+    let (status, body) = get(&format!(
+        "/api/search?q={}&k=20&infer_places=false",
+        enc("麒麟区新建学校")
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("place").is_none(), "{body:#}");
+    assert!(
+        body["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["district"] != "麒麟区"),
+        "{body:#}"
+    );
+    // A question naming two districts compares them: no filter.
+    let (_, body) = get(&format!(
+        "/api/search?q={}&k=5",
+        enc("南岸区和麒麟区的养老服务")
+    ));
+    assert!(body.get("place").is_none(), "{body:#}");
+    // English over Chinese reports: the lexical side can see almost none of
+    // it and is weighted down accordingly.
+    let (_, body) = get(&format!(
+        "/api/search?q={}&k=5",
+        enc("Which places are developing hydrogen energy?")
+    ));
+    assert!(body["lexical_weight"].as_f64().unwrap() < 0.2, "{body:#}");
+    let (_, body) = get(&format!("/api/search?q={}&k=5", enc("推进农村户厕改造")));
+    assert!(body["lexical_weight"].as_f64().unwrap() > 0.8, "{body:#}");
+}
+
+#[test]
+fn pasted_text_from_a_report_counts_as_its_passage() {
+    let _r = LIBRARY_LOCK.read().unwrap_or_else(|e| e.into_inner());
+    let source = &search("新增公共停车位", "&k=1&mode=lexical")[0];
+    let district = source["district"].as_str().unwrap().to_string();
+    // A clause of the passage, with its punctuation made ASCII as a copy
+    // from a PDF often is.
+    let text: String = source["text"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .take(40)
+        .map(|c| match c {
+            '，' => ',',
+            '。' => '.',
+            '、' => ',',
+            c => c,
+        })
+        .collect();
+    let (status, body) = post_json("/api/similar", &json!({"text": text, "k": 5}), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["source"]["passage_id"], source["passage_id"],
+        "{body:#}"
+    );
+    let hits = body["hits"].as_array().unwrap();
+    assert!(hits.len() >= 2, "{body:#}");
+    for h in hits {
+        assert_ne!(h["district"], district.as_str(), "{h:#}");
+    }
+    // Text that is in no report has no source and excludes nothing.
+    let (status, body) = post_json(
+        "/api/similar",
+        &json!({"text": "在全市推广共享单车电子围栏，规范停放秩序", "k": 5}),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("source").is_none(), "{body:#}");
+}

@@ -72,6 +72,7 @@ pub async fn search(
         filter: f.to_filter()?,
         group_by_district: group,
         per_group,
+        infer_places: p.infer_places.unwrap_or(true),
         ..SearchRequest::default()
     };
     let resp = blocking(&state, move |s| {

@@ -44,6 +44,8 @@ pub struct SearchParams {
     /// `district` to group hits by district.
     pub group: Option<String>,
     pub per_group: Option<usize>,
+    /// `false` to keep a place the question names from becoming a filter.
+    pub infer_places: Option<bool>,
 }
 
 /// Metadata filters shared by search, facets and the document list.

@@ -204,6 +204,31 @@ pub enum AddOutcome {
     Replaced,
 }
 
+/// Where a stored document comes from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Place {
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+}
+
+/// Document frequencies of lexical terms (same order as asked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermStatistics {
+    /// Passages in the library.
+    pub passages: usize,
+    pub document_frequency: Vec<usize>,
+}
+
+impl TermStatistics {
+    /// BM25's idf of the i-th term; an unseen term gets the largest idf.
+    pub fn idf(&self, i: usize) -> f32 {
+        let n = self.passages as f32;
+        let df = self.document_frequency.get(i).copied().unwrap_or(0) as f32;
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+}
+
 /// Library-wide figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
@@ -344,6 +369,19 @@ impl Library {
         filter: &Filter,
     ) -> Result<Vec<ScoredPassage>> {
         self.inner.lexical_search(query, k, filter)
+    }
+
+    /// The distinct places (district, city, province) of the stored
+    /// documents: what a query may name to narrow itself down.
+    pub fn places(&self) -> Result<Vec<Place>> {
+        self.inner.places()
+    }
+
+    /// How many passages contain each lexical term (simplified, as
+    /// [`lexical::query_terms`] gives them), and how many passages there are:
+    /// the inputs of an idf.
+    pub fn term_statistics(&self, terms: &[String]) -> Result<TermStatistics> {
+        self.inner.term_statistics(terms)
     }
 
     /// Passage keys and vectors of a document (used by find-similar to

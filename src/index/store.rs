@@ -1058,6 +1058,52 @@ impl Inner {
         })
     }
 
+    pub fn places(&self) -> Result<Vec<Place>> {
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let mut out: Vec<Place> = st
+            .catalog
+            .docs
+            .values()
+            .map(|d| Place {
+                district: d.district.clone(),
+                city: d.city.clone(),
+                province: d.province.clone(),
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    pub fn term_statistics(&self, terms: &[String]) -> Result<TermStatistics> {
+        let passages = {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            st.catalog.passages.len()
+        };
+        let document_frequency = self.read(|c| {
+            // fts5vocab over the lexical table, in the connection's temp schema so
+            // that reading statistics never writes to the store.
+            c.execute_batch(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_fts_terms \
+                 USING fts5vocab(main, passages_fts, row)",
+            )?;
+            let mut st =
+                c.prepare_cached("SELECT doc FROM temp.passages_fts_terms WHERE term = ?1")?;
+            terms
+                .iter()
+                .map(|t| {
+                    st.query_row([t], |r| r.get::<_, i64>(0))
+                        .optional()
+                        .map(|n| n.unwrap_or(0).max(0) as usize)
+                })
+                .collect::<rusqlite::Result<Vec<usize>>>()
+        })?;
+        Ok(TermStatistics {
+            passages,
+            document_frequency,
+        })
+    }
+
     pub fn document_keys(&self, doc_id: &str) -> Result<Vec<PassageKey>> {
         let st = self.state.read().map_err(|_| poisoned())?;
         st.catalog

@@ -5,6 +5,8 @@
 //! which live on unrelated scales, and one constant (`rrf_k`, default 60)
 //! controls how much the top ranks dominate.
 
+pub mod places;
+
 use serde::{Deserialize, Serialize};
 
 use crate::embed::{EmbedError, Embedder};
@@ -14,6 +16,7 @@ use crate::index::{
     highlight_spans, lexical::query_terms, Filter, Highlight, IndexError, Library, PassageKey,
     ScoredPassage, StoredPassage,
 };
+pub use places::{InferredPlace, PlaceLevel};
 
 /// Upper bound on `k` / `per_group` accepted by [`search`] and [`similar`].
 pub const MAX_K: usize = 200;
@@ -100,6 +103,9 @@ pub struct SearchRequest {
     pub group_by_district: bool,
     pub per_group: usize,
     pub rrf_k: f32,
+    /// Narrow the search to a place the query names (see [`places`]) when
+    /// the filter does not already restrict the place.
+    pub infer_places: bool,
 }
 
 impl Default for SearchRequest {
@@ -112,6 +118,7 @@ impl Default for SearchRequest {
             group_by_district: false,
             per_group: 3,
             rrf_k: DEFAULT_RRF_K,
+            infer_places: true,
         }
     }
 }
@@ -128,8 +135,9 @@ pub struct Hit {
     pub year: Option<i32>,
     pub doc_id: String,
     pub section_path: Vec<String>,
-    /// Ranking score, higher is better: cosine similarity (dense, similar),
-    /// BM25 (lexical) or the RRF sum (hybrid).
+    /// Ranking score, higher is better: cosine similarity (dense), BM25
+    /// (lexical) or the weighted RRF sum (hybrid, and find-similar unless the
+    /// lexical side found nothing, when it is the cosine).
     pub score: f32,
     pub title: Option<String>,
     pub doc_type: Option<String>,
@@ -154,6 +162,15 @@ pub struct SearchResponse {
     pub hits: Vec<Hit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<Group>>,
+    /// The place read out of the query and applied as a filter, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place: Option<InferredPlace>,
+    /// Weight of the lexical list in the fusion (0–1): the share of the
+    /// query's idf mass whose words occur in the library at all. An English
+    /// question over Chinese reports scores near 0, so stray matches on a
+    /// year or a number do not outvote the dense retriever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lexical_weight: Option<f32>,
 }
 
 /// Find passages like a given one (by id) or like pasted text.
@@ -189,6 +206,18 @@ impl Default for SimilarRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimilarResponse {
     pub hits: Vec<Hit>,
+    /// The stored passage the request started from: the one asked for by
+    /// id, or the one pasted text was recognised as (then its document and
+    /// district are left out as for an id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SimilarSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimilarSource {
+    pub passage_id: String,
+    pub doc_id: String,
+    pub district: Option<String>,
 }
 
 /// Most candidates one retriever contributes to a fused or grouped ranking.
@@ -252,13 +281,14 @@ fn make_hit(p: StoredPassage, score: f32, terms: &[String], retrievers: Vec<Stri
     }
 }
 
-/// Reciprocal-rank fusion: each list adds `1 / (rrf_k + rank)` (rank from 1)
-/// to the passages it holds. Ties break on the key so results are stable.
-pub fn reciprocal_rank_fusion(lists: &[&[ScoredPassage]], rrf_k: f32) -> Vec<ScoredPassage> {
+/// Weighted reciprocal-rank fusion: each list adds `weight / (rrf_k + rank)`
+/// (rank from 1) to the passages it holds. Ties break on the key so results
+/// are stable.
+pub fn reciprocal_rank_fusion(lists: &[(&[ScoredPassage], f32)], rrf_k: f32) -> Vec<ScoredPassage> {
     let mut fused: HashMap<PassageKey, f32> = HashMap::new();
-    for list in lists {
+    for (list, weight) in lists {
         for (rank, sp) in list.iter().enumerate() {
-            *fused.entry(sp.key).or_default() += 1.0 / (rrf_k + rank as f32 + 1.0);
+            *fused.entry(sp.key).or_default() += weight / (rrf_k + rank as f32 + 1.0);
         }
     }
     let mut out: Vec<ScoredPassage> = fused
@@ -300,21 +330,46 @@ pub fn search(
     } else {
         (wanted * 3).clamp(50, MAX_DEPTH)
     };
+    let mut filter = req.filter.clone();
+    let mut query = req.query.clone();
+    let mut place = None;
+    if req.infer_places
+        && filter.district.is_none()
+        && filter.city.is_none()
+        && filter.province.is_none()
+    {
+        let known = lib.places()?;
+        if let Some(p) = places::infer_place(&req.query, &known) {
+            let rest = places::without_place(&req.query, &known, &p);
+            // A query that is nothing but the place ("麒麟区") keeps its words.
+            if rest.chars().any(char::is_alphanumeric) {
+                query = rest;
+            }
+            p.apply(&mut filter);
+            place = Some(p);
+        }
+    }
     let dense = if req.mode != Mode::Lexical {
-        let v = encoder.encode_query(&req.query)?;
-        lib.dense_search(&v, depth, &req.filter)?
+        let v = encoder.encode_query(&query)?;
+        lib.dense_search(&v, depth, &filter)?
     } else {
         Vec::new()
     };
-    let lexical = if req.mode != Mode::Dense {
-        lib.lexical_search(&req.query, depth, &req.filter)?
+    let (lexical, lexical_weight) = if req.mode != Mode::Dense {
+        (
+            lib.lexical_search(&query, depth, &filter)?,
+            Some(lexical_weight(lib, &query)?),
+        )
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     let ranked: Vec<ScoredPassage> = match req.mode {
         Mode::Dense => dense.clone(),
         Mode::Lexical => lexical.clone(),
-        Mode::Hybrid => reciprocal_rank_fusion(&[&dense, &lexical], req.rrf_k),
+        Mode::Hybrid => reciprocal_rank_fusion(
+            &[(&dense, 1.0), (&lexical, lexical_weight.unwrap_or(1.0))],
+            req.rrf_k,
+        ),
     };
     let dense_keys: HashSet<PassageKey> = dense.iter().map(|s| s.key).collect();
     let lexical_keys: HashSet<PassageKey> = lexical.iter().map(|s| s.key).collect();
@@ -344,7 +399,12 @@ pub fn search(
                 make_hit(p, scores[&key], &terms, retrievers(&key))
             })
             .collect();
-        return Ok(SearchResponse { hits, groups: None });
+        return Ok(SearchResponse {
+            hits,
+            groups: None,
+            place,
+            lexical_weight,
+        });
     }
     // Passages arrive best first, so a district's first passage fixes its
     // place; passages of unknown district cannot be grouped and are left out.
@@ -379,18 +439,52 @@ pub fn search(
     Ok(SearchResponse {
         hits,
         groups: Some(groups),
+        place,
+        lexical_weight,
     })
+}
+
+/// Share of the query's idf mass carried by words the library contains (see
+/// [`SearchResponse::lexical_weight`]); 0 when the query has no words.
+pub fn lexical_weight(lib: &Library, query: &str) -> Result<f32, SearchError> {
+    let terms = query_terms(query);
+    if terms.is_empty() {
+        return Ok(0.0);
+    }
+    let stats = lib.term_statistics(&terms)?;
+    let (mut seen, mut total) = (0.0f32, 0.0f32);
+    for (i, df) in stats.document_frequency.iter().enumerate() {
+        let idf = stats.idf(i);
+        total += idf;
+        if *df > 0 {
+            seen += idf;
+        }
+    }
+    Ok(if total > 0.0 { seen / total } else { 0.0 })
 }
 
 /// Finds passages similar to a stored passage or to pasted text.
 ///
-/// Candidates come from the dense index; the source document is always left
-/// out and, unless `include_same_district`, its whole district (the point is
-/// to see how *other* districts handle the same thing). At most
-/// `per_district` passages per district are kept. Negative examples (passage
-/// ids or texts) steer away twice: the query vector moves away from their
-/// mean before retrieval, and each candidate then loses
-/// `0.5 × its highest similarity to a negative` from its score.
+/// The source is a stored passage (by id) or pasted text; pasted text that
+/// was copied from a stored passage (its character 4-grams mostly found
+/// there, in either script) is recognised as that passage, so that the
+/// same rules apply: the source document is always left out and, unless
+/// `include_same_district`, its whole district (the point is to see how
+/// *other* districts handle the same thing). At most `per_district`
+/// passages per district are kept.
+///
+/// Candidates come from the dense index and from the lexical index (BM25
+/// over the source's words, weighted as in [`search`]), fused by reciprocal
+/// rank. The dense side encodes the source text as a *query*, for an id as
+/// for pasted text: e5 is trained to find passages for queries, and on the
+/// dev set's find-similar queries the query side put the first relevant
+/// passage at rank 1–3 where the passage side (symmetric similarity of a
+/// short text to long passages) put it at rank 4–7. It also makes "similar
+/// to this id" and "similar to this passage's text" the same request. Negative examples (passage ids or
+/// texts) steer away twice: the query vector moves away from their mean
+/// before retrieval, and each candidate then loses
+/// `0.5 × its highest similarity to a negative` from its cosine, which
+/// reorders the dense list before fusion.
 pub fn similar(
     lib: &Library,
     encoder: &dyn QueryEncoder,
@@ -411,15 +505,18 @@ pub fn similar(
         .map(str::trim)
         .filter(|s| !s.is_empty());
     let text = req.text.as_deref().filter(|s| !s.trim().is_empty());
-    let (source, query) = match (passage_id, text) {
+    let (source, query, source_text) = match (passage_id, text) {
         (Some(id), None) => {
             let p = lib.passage(id)?;
-            let v = lib.passage_vector(p.key)?;
-            (Some(p), v)
+            let v = encoder.encode_query(&p.text)?;
+            let t = p.text.clone();
+            (Some(p), v, t)
         }
         (None, Some(t)) => {
             check_text("text", t)?;
-            (None, encoder.encode_passage(t)?)
+            let v = unit(encoder.encode_query(t)?);
+            let source = source_of_text(lib, t, &v)?;
+            (source, v, t.to_string())
         }
         (Some(_), Some(_)) => {
             return Err(SearchError::BadRequest(
@@ -454,6 +551,7 @@ pub fn similar(
         }
         unit(q)
     };
+    let lexical_weight = lexical_weight(lib, &source_text)?;
     let source_doc = source.as_ref().map(|p| p.doc_id.clone());
     let source_district = source.as_ref().and_then(|p| p.district.clone());
     let excluded = |p: &StoredPassage| {
@@ -466,9 +564,22 @@ pub fn similar(
     let mut depth = (wanted * 8).clamp(100, MAX_DEPTH);
     loop {
         let found = lib.dense_search(&steered, depth, &req.filter)?;
+        let lexical = if lexical_weight > 0.0 {
+            lib.lexical_search(&source_text, depth, &req.filter)?
+        } else {
+            Vec::new()
+        };
         let exhausted = found.len() < depth || depth >= MAX_DEPTH * 4;
-        let keys: Vec<PassageKey> = found.iter().map(|s| s.key).collect();
-        let mut scored: Vec<(StoredPassage, f32)> = Vec::new();
+        let mut keys: Vec<PassageKey> = found.iter().map(|s| s.key).collect();
+        let in_dense: HashSet<PassageKey> = keys.iter().copied().collect();
+        keys.extend(
+            lexical
+                .iter()
+                .map(|s| s.key)
+                .filter(|k| !in_dense.contains(k)),
+        );
+        let mut cosine: HashMap<PassageKey, f32> = HashMap::new();
+        let mut candidates: HashMap<PassageKey, StoredPassage> = HashMap::new();
         for p in lib.passages_by_key(&keys)? {
             if excluded(&p) {
                 continue;
@@ -482,12 +593,38 @@ pub fn similar(
             {
                 score -= NEGATIVE_WEIGHT * worst.max(0.0);
             }
-            scored.push((p, score));
+            cosine.insert(p.key, score);
+            candidates.insert(p.key, p);
         }
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.key.cmp(&b.0.key)));
+        let mut dense_ranked: Vec<ScoredPassage> = found
+            .iter()
+            .filter_map(|s| {
+                cosine
+                    .get(&s.key)
+                    .map(|&score| ScoredPassage { key: s.key, score })
+            })
+            .collect();
+        dense_ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));
+        let lexical_ranked: Vec<ScoredPassage> = lexical
+            .iter()
+            .filter(|s| candidates.contains_key(&s.key))
+            .copied()
+            .collect();
+        let ranked = if lexical_ranked.is_empty() {
+            dense_ranked
+        } else {
+            reciprocal_rank_fusion(
+                &[(&dense_ranked, 1.0), (&lexical_ranked, lexical_weight)],
+                DEFAULT_RRF_K,
+            )
+        };
+        let lexical_keys: HashSet<PassageKey> = lexical_ranked.iter().map(|s| s.key).collect();
         let mut per: HashMap<String, usize> = HashMap::new();
         let mut hits = Vec::new();
-        for (p, score) in scored {
+        for sp in ranked {
+            let Some(p) = candidates.remove(&sp.key) else {
+                continue;
+            };
             // A passage of unknown district is its own group (by document).
             let group = p
                 .district
@@ -498,16 +635,85 @@ pub fn similar(
                 continue;
             }
             *n += 1;
-            hits.push(make_hit(p, score, &[], vec!["dense".to_string()]));
+            let mut retrievers = Vec::new();
+            if in_dense.contains(&sp.key) {
+                retrievers.push("dense".to_string());
+            }
+            if lexical_keys.contains(&sp.key) {
+                retrievers.push("lexical".to_string());
+            }
+            hits.push(make_hit(p, sp.score, &[], retrievers));
             if hits.len() == req.k {
                 break;
             }
         }
         if hits.len() == req.k || exhausted {
-            return Ok(SimilarResponse { hits });
+            return Ok(SimilarResponse {
+                hits,
+                source: source.map(|p| SimilarSource {
+                    passage_id: p.passage_id,
+                    doc_id: p.doc_id,
+                    district: p.district,
+                }),
+            });
         }
         depth *= 4;
     }
+}
+
+/// Share of a pasted text's character 4-grams (simplified, letters and
+/// digits only) that a stored passage must hold to count as its source.
+const SOURCE_OVERLAP: f32 = 0.8;
+
+/// The stored passage pasted text was copied from, if any: among the
+/// passages nearest to it densely and lexically, the one sharing the most
+/// character 4-grams with it, when the shared grams cover at least
+/// [`SOURCE_OVERLAP`] of the text or of the passage (text pasted with the
+/// surrounding sentences still contains the whole passage).
+fn source_of_text(
+    lib: &Library,
+    text: &str,
+    vector: &[f32],
+) -> Result<Option<StoredPassage>, SearchError> {
+    const CANDIDATES: usize = 8;
+    let any = Filter::default();
+    let mut keys: Vec<PassageKey> = lib
+        .dense_search(vector, CANDIDATES, &any)?
+        .iter()
+        .map(|s| s.key)
+        .collect();
+    for s in lib.lexical_search(text, CANDIDATES, &any)? {
+        if !keys.contains(&s.key) {
+            keys.push(s.key);
+        }
+    }
+    let grams = char_grams(&crate::corpus::to_simplified(text));
+    if grams.is_empty() {
+        return Ok(None);
+    }
+    let mut best: Option<(f32, StoredPassage)> = None;
+    for p in lib.passages_by_key(&keys)? {
+        let theirs = char_grams(&p.text_simplified);
+        if theirs.is_empty() {
+            continue;
+        }
+        let shared = grams.intersection(&theirs).count() as f32;
+        let overlap = (shared / grams.len() as f32).max(shared / theirs.len() as f32);
+        if overlap >= SOURCE_OVERLAP && best.as_ref().is_none_or(|(o, _)| overlap > *o) {
+            best = Some((overlap, p));
+        }
+    }
+    Ok(best.map(|(_, p)| p))
+}
+
+/// Distinct 4-grams of the letters and digits of `text`, lower-cased.
+fn char_grams(text: &str) -> HashSet<[char; 4]> {
+    let chars: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    chars.windows(4).map(|w| [w[0], w[1], w[2], w[3]]).collect()
 }
 
 fn unit(mut v: Vec<f32>) -> Vec<f32> {
