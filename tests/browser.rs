@@ -631,6 +631,25 @@ fn phone_layout_reads_without_sideways_scrolling() {
     wait_for(&tab, "summary", "document.querySelector('#view .sent a')");
     assert_fits_the_width(&tab, "summary");
     shoot(&tab, PHONE, "summary");
+
+    // A citation opens the report on a phone, the quoted passage on screen.
+    click(&tab, "#view .sent a");
+    settled(&tab, "phone document");
+    wait_for(
+        &tab,
+        "document view",
+        "document.querySelector('#view .doc .p.focus')",
+    );
+    assert_fits_the_width(&tab, "document");
+    shoot(&tab, PHONE, "document");
+    // Esc leaves the report for the summary it was opened from.
+    tab.key("Escape");
+    settled(&tab, "back to the summary");
+    wait_for(
+        &tab,
+        "summary again",
+        "document.querySelector('#view .sent a')",
+    );
 }
 
 #[test]
@@ -663,6 +682,7 @@ fn similar_in_other_districts_leaves_out_the_source_district() {
            focused: document.activeElement.closest('#panel') !== null,
            hits: [...document.querySelectorAll('#panel .hit')].map((a) => ({
              district: a.querySelector('.district').textContent,
+             shown: a.querySelector('.district').getClientRects().length > 0,
              doc: a.querySelector('[data-doc]').dataset.doc,
              year: a.querySelector('.year')?.textContent ?? '',
              title: a.querySelector('.title')?.textContent ?? '',
@@ -679,6 +699,10 @@ fn similar_in_other_districts_leaves_out_the_source_district() {
             "source district shown: {h:#}"
         );
         assert_ne!(h["doc"], source["doc"]);
+        assert_eq!(
+            h["shown"], true,
+            "the district of a similar passage is hidden: {h:#}"
+        );
         assert_hit_labelled(h);
         districts.insert(h["district"].as_str().unwrap().to_string());
     }
@@ -803,6 +827,13 @@ fn targets_table_and_the_empty_and_error_states() {
     // Empty: nothing matches a filter that rules everything out.
     click(&tab, "nav.tabs [data-tab=results]");
     settled(&tab, "results tab");
+    // No query yet: the start page explains and offers examples.
+    wait_for(
+        &tab,
+        "start page",
+        "document.querySelector('#view .intro [data-example]')",
+    );
+    shoot(&tab, LAPTOP, "start");
     js(
         &tab,
         "(() => { const m = document.querySelector('#mode'); m.value = 'lexical';
@@ -845,4 +876,5 @@ fn targets_table_and_the_empty_and_error_states() {
             "document.querySelector('#view .error').getAttribute('role')"
         ) == "alert"
     );
+    shoot(&tab, LAPTOP, "error");
 }
