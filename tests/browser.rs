@@ -90,7 +90,9 @@ fn server() -> &'static str {
 /// Where Chromium is: `$CHROME`, else the first of the usual names on `PATH`.
 fn chromium_path() -> PathBuf {
     if let Some(p) = std::env::var_os("CHROME") {
-        return PathBuf::from(p);
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "CHROME={} is not a file", p.display());
+        return p;
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for name in ["chromium", "chromium-browser", "google-chrome", "chrome"] {
@@ -127,7 +129,7 @@ impl Browser {
         let log = std::fs::File::create(tmp.join("chromium.log")).unwrap();
         // Chromium reads commands on fd 3 and writes replies on fd 4: the
         // shell hands it our stdin and stdout there.
-        let mut child = Command::new("sh")
+        let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(r#"exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>&2"#)
             .arg(&exe)
