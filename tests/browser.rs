@@ -581,6 +581,44 @@ fn three_scripts_answer_grouped_by_district_then_flat() {
     hits.iter().for_each(assert_hit_labelled);
     assert!(tab.url().contains("q="));
     shoot(&tab, LAPTOP, "search-flat");
+
+    // A place the question names narrows the search; the page says so and
+    // offers to search everywhere instead.
+    let q = "麒麟區2022年高考600分以上有多少人";
+    ask(&tab, q);
+    settled(&tab, q);
+    wait_for(
+        &tab,
+        "the place note",
+        "document.querySelector('#view .place-note') && document.querySelector('#view .hit')",
+    );
+    let note = js(
+        &tab,
+        "document.querySelector('#view .place-note').textContent",
+    );
+    assert!(note.as_str().unwrap().contains("麒麟区"), "{note}");
+    let r = js(&tab, READ_RESULTS);
+    let hits = r["hits"].as_array().unwrap();
+    assert!(
+        hits.iter().all(|h| h["district"] == "麒麟区"),
+        "narrowed search left 麒麟区: {r:#}"
+    );
+    shoot(&tab, LAPTOP, "search-place");
+    click(&tab, "[data-all-places]");
+    wait_for(
+        &tab,
+        "results from every district",
+        "!document.querySelector('#view .place-note') && document.querySelector('#view .hit')",
+    );
+    settled(&tab, "all places");
+    let r = js(&tab, READ_RESULTS);
+    let districts: std::collections::HashSet<&str> = r["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["district"].as_str().unwrap())
+        .collect();
+    assert!(districts.len() >= 2, "still narrowed: {r:#}");
     assert_same_origin(&tab);
 }
 
