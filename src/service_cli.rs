@@ -453,6 +453,8 @@ fn short_name(file: &str) -> String {
 
 fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
     init_logging();
+    // Before the first ingestion, so /metrics counts its embedding batches.
+    api::vitals::prometheus();
     let started = Instant::now();
     let service = open(g)?;
     if !args.no_bootstrap && service.library().stats()?.documents == 0 {

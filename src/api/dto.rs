@@ -319,19 +319,77 @@ impl From<index::StoredPassage> for Passage {
     }
 }
 
-/// `GET /api/documents/{id}`: the document's metadata (flattened) and its passages in order.
+/// `GET /api/documents/{id}`: the document's metadata and its passages in order.
+///
+/// The library's record flattens the listing (whose `passages` is a count)
+/// next to the `passages` list, which put the key `passages` twice in one
+/// object; JSON parsers keep the last one (the list), so the count is left
+/// out here: it is the list's length.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DocumentWithPassages {
-    #[serde(flatten)]
-    pub summary: DocumentListing,
+    #[schema(example = "a3f1c2d4e5b60718")]
+    pub doc_id: String,
+    pub file: String,
+    #[schema(example = "南宁市西乡塘区2024年政府工作报告")]
+    pub title: Option<String>,
+    #[schema(example = "西乡塘区")]
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub level: Option<String>,
+    pub year: Option<i32>,
+    pub review_year: Option<i32>,
+    pub doc_type: Option<String>,
+    pub meeting_date: Option<String>,
+    pub speaker: Option<String>,
+    pub encoding: String,
+    pub script: String,
+    /// What cleaning removed, by kind.
+    pub removed: BTreeMap<String, u64>,
+    /// Seconds since the Unix epoch when it was ingested.
+    pub ingested_at: i64,
     pub passages: Vec<Passage>,
 }
 
 impl From<index::DocumentRecord> for DocumentWithPassages {
     fn from(d: index::DocumentRecord) -> Self {
         let index::DocumentRecord { summary, passages } = d;
+        let index::DocumentSummary {
+            doc_id,
+            file,
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker,
+            encoding,
+            script,
+            passages: _, // the count: the list's length
+            removed,
+            ingested_at,
+        } = summary;
         DocumentWithPassages {
-            summary: summary.into(),
+            doc_id,
+            file,
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker,
+            encoding,
+            script,
+            removed,
+            ingested_at,
             passages: passages.into_iter().map(Into::into).collect(),
         }
     }
