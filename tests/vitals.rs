@@ -181,9 +181,12 @@ fn exercise(method: &str, path: &str) -> (Response, u16) {
     let doc = first_doc_id();
     match (method, path) {
         ("GET", "/api/search") => (
-            c.get(url(&format!("/api/search?q={}", enc("哪些地区在推进农村户厕改造"))))
-                .send()
-                .unwrap(),
+            c.get(url(&format!(
+                "/api/search?q={}",
+                enc("哪些地区在推进农村户厕改造")
+            )))
+            .send()
+            .unwrap(),
             200,
         ),
         ("POST", "/api/similar") => (
@@ -276,12 +279,30 @@ fn openapi_examples_are_in_chinese() {
     assert_eq!(q["example"], "哪些地区在推进农村户厕改造");
     // Filters are listed as query parameters of search, each once.
     let names: Vec<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for want in ["k", "mode", "group", "per_group", "district", "year", "doc_type"] {
+    for want in [
+        "k",
+        "mode",
+        "group",
+        "per_group",
+        "district",
+        "year",
+        "doc_type",
+    ] {
         assert_eq!(names.iter().filter(|n| **n == want).count(), 1, "{names:?}");
     }
-    let has_han = |v: &Value| v.to_string().chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let has_han = |v: &Value| {
+        v.to_string()
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    };
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["Hit", "SummarizeBody", "SimilarBody", "UploadBody", "TargetRow"] {
+    for name in [
+        "Hit",
+        "SummarizeBody",
+        "SimilarBody",
+        "UploadBody",
+        "TargetRow",
+    ] {
         let s = &schemas[name];
         assert!(has_han(s), "{name} has no Chinese example: {s}");
     }
@@ -313,7 +334,12 @@ impl Checker<'_> {
         if let Some(p) = s.get("properties").and_then(Value::as_object) {
             out.extend(p.keys().cloned());
         }
-        for part in s.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        for part in s
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             self.declared(part, out);
         }
     }
@@ -326,10 +352,7 @@ impl Checker<'_> {
             }
         }
         if let Some(parts) = s.get("oneOf").and_then(Value::as_array) {
-            let ok: Vec<_> = parts
-                .iter()
-                .map(|p| self.check(p, v, at, strict))
-                .collect();
+            let ok: Vec<_> = parts.iter().map(|p| self.check(p, v, at, strict)).collect();
             let n = ok.iter().filter(|r| r.is_ok()).count();
             if n != 1 {
                 return Err(format!("{at}: {n} of oneOf match {v}: {ok:?}"));
@@ -367,7 +390,12 @@ impl Checker<'_> {
         }
         if let Some(obj) = v.as_object() {
             let props = s.get("properties").and_then(Value::as_object);
-            for req in s.get("required").and_then(Value::as_array).into_iter().flatten() {
+            for req in s
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if !obj.contains_key(req.as_str().unwrap()) {
                     return Err(format!("{at}: required `{req}` missing"));
                 }
@@ -403,7 +431,10 @@ fn check_against_description(method: &str, path: &str, status: u16, body: &Value
     let doc = openapi();
     let content = &doc["paths"][path][method]["responses"][status.to_string()]["content"];
     let schema = &content["application/json"]["schema"];
-    assert!(!schema.is_null(), "{method} {path} {status}: no JSON schema");
+    assert!(
+        !schema.is_null(),
+        "{method} {path} {status}: no JSON schema"
+    );
     if let Err(e) = (Checker { doc }).check(schema, body, "$", true) {
         panic!("{method} {path} {status} does not match its description: {e}\n{body:#}");
     }
@@ -414,7 +445,10 @@ fn responses_match_their_descriptions() {
     let doc_id = first_doc_id();
     let q = enc("哪些地区在推进农村户厕改造");
     for (path, template) in [
-        (format!("/api/search?q={q}&group=district&k=5"), "/api/search"),
+        (
+            format!("/api/search?q={q}&group=district&k=5"),
+            "/api/search",
+        ),
         (format!("/api/search?q={q}&mode=lexical"), "/api/search"),
         ("/api/documents".to_string(), "/api/documents"),
         (format!("/api/documents/{doc_id}"), "/api/documents/{id}"),
@@ -447,7 +481,11 @@ fn responses_match_their_descriptions() {
     // Errors too.
     for (path, template, status) in [
         ("/api/search?k=3".to_string(), "/api/search", 400),
-        ("/api/documents/nope".to_string(), "/api/documents/{id}", 404),
+        (
+            "/api/documents/nope".to_string(),
+            "/api/documents/{id}",
+            404,
+        ),
     ] {
         let resp = get(&path);
         assert_eq!(resp.status().as_u16(), status);
@@ -495,24 +533,18 @@ fn the_api_sends_what_the_library_returns() {
         "/api/facets",
         as_sent(lib.facets(&Default::default()).unwrap()).unwrap(),
     );
-    same(
-        "/api/stats",
-        as_sent(lib.stats().unwrap()).unwrap(),
-    );
+    same("/api/stats", as_sent(lib.stats().unwrap()).unwrap());
     same(
         "/api/targets",
-        as_sent(
-            zhengce::summarize::targets_table(lib, None, &Default::default()).unwrap(),
-        )
-        .unwrap(),
+        as_sent(zhengce::summarize::targets_table(lib, None, &Default::default()).unwrap())
+            .unwrap(),
     );
     let req = zhengce::search::SearchRequest {
         query: "农村户厕改造".into(),
         group_by_district: true,
         ..Default::default()
     };
-    let direct =
-        zhengce::search::search(lib, server().service.encoder(), &req).expect("search");
+    let direct = zhengce::search::search(lib, server().service.encoder(), &req).expect("search");
     same(
         &format!("/api/search?q={}&group=district", enc("农村户厕改造")),
         as_sent(direct).unwrap(),
@@ -555,6 +587,8 @@ fn healthz_reports_the_model_and_the_index() {
     assert!(h["uptime_seconds"].as_f64().unwrap() >= 0.0);
 }
 
+type Labels = BTreeMap<String, String>;
+
 /// One sample line of Prometheus text: name, labels, value.
 #[derive(Debug)]
 struct Sample {
@@ -581,7 +615,10 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
                         ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
                         "{line}"
                     );
-                    assert!(types.insert(name.into(), t.into()).is_none(), "TYPE twice: {line}");
+                    assert!(
+                        types.insert(name.into(), t.into()).is_none(),
+                        "TYPE twice: {line}"
+                    );
                 }
                 (Some("HELP"), Some(_), _) => {}
                 _ => panic!("bad comment line: {line}"),
@@ -621,18 +658,27 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
         });
     }
     // Histograms: cumulative buckets ending in +Inf == _count.
-    let mut series: BTreeMap<(String, BTreeMap<String, String>), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut series: BTreeMap<(String, Labels), Vec<(f64, f64)>> = BTreeMap::new();
     for s in out.iter().filter(|s| s.name.ends_with("_bucket")) {
         let mut key = s.labels.clone();
         let le = key.remove("le").expect("bucket without le");
-        let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().unwrap()
+        };
         series
             .entry((s.name.trim_end_matches("_bucket").to_string(), key))
             .or_default()
             .push((le, s.value));
     }
     for ((family, labels), buckets) in &series {
-        assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1), "{family} {labels:?}");
+        assert!(
+            buckets
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+            "{family} {labels:?}"
+        );
         let (le, inf) = *buckets.last().unwrap();
         assert!(le.is_infinite(), "{family}: no +Inf bucket");
         let count = out
@@ -660,7 +706,11 @@ fn metrics_count_requests_per_route_template() {
     let count = |samples: &[Sample], labels: &[(&str, &str)]| {
         find(samples, "zhengce_http_requests_total", labels).map_or(0.0, |s| s.value)
     };
-    let search_labels = [("method", "GET"), ("route", "/api/search"), ("status", "2xx")];
+    let search_labels = [
+        ("method", "GET"),
+        ("route", "/api/search"),
+        ("status", "2xx"),
+    ];
     let doc_labels = [
         ("method", "GET"),
         ("route", "/api/documents/{id}"),
@@ -708,21 +758,42 @@ fn metrics_count_requests_per_route_template() {
         );
     }
     // Latency histogram of the search route.
-    let latency = find(&after, "zhengce_http_request_duration_seconds_count", &search_labels)
-        .expect("search latency histogram");
+    let latency = find(
+        &after,
+        "zhengce_http_request_duration_seconds_count",
+        &search_labels,
+    )
+    .expect("search latency histogram");
     assert!(latency.value >= 1.0);
-    let sum = find(&after, "zhengce_http_request_duration_seconds_sum", &search_labels).unwrap();
+    let sum = find(
+        &after,
+        "zhengce_http_request_duration_seconds_sum",
+        &search_labels,
+    )
+    .unwrap();
     assert!(sum.value > 0.0);
     // Embedding: ingestion (batches of passages) and queries (batches of one).
     let batches = find(&after, "zhengce_embed_batch_size_count", &[]).expect("embed batches");
     assert!(batches.value >= 2.0, "{batches:?}");
     let sizes = find(&after, "zhengce_embed_batch_size_sum", &[]).unwrap();
-    assert!(sizes.value > batches.value, "ingestion batches hold several passages");
-    assert!(find(&after, "zhengce_embed_batch_duration_seconds_sum", &[]).unwrap().value > 0.0);
+    assert!(
+        sizes.value > batches.value,
+        "ingestion batches hold several passages"
+    );
+    assert!(
+        find(&after, "zhengce_embed_batch_duration_seconds_sum", &[])
+            .unwrap()
+            .value
+            > 0.0
+    );
     assert!(find(&after, "zhengce_embed_batch_tokens_count", &[]).is_some());
     // Index sizes, as /api/stats has them.
     let stats = server().service.library().stats().unwrap();
-    let gauge = |name: &str| find(&after, name, &[]).unwrap_or_else(|| panic!("{name}")).value;
+    let gauge = |name: &str| {
+        find(&after, name, &[])
+            .unwrap_or_else(|| panic!("{name}"))
+            .value
+    };
     assert_eq!(gauge("zhengce_index_documents"), stats.documents as f64);
     assert_eq!(gauge("zhengce_index_passages"), stats.passages as f64);
     assert_eq!(
@@ -732,7 +803,12 @@ fn metrics_count_requests_per_route_template() {
     assert!(text.contains("# TYPE zhengce_http_requests_total counter"));
     assert!(text.contains("# TYPE zhengce_http_request_duration_seconds histogram"));
     assert!(text.contains("# TYPE zhengce_index_passages gauge"));
-    assert!(find(&after, "zhengce_query_cache_misses_total", &[]).unwrap().value >= 1.0);
+    assert!(
+        find(&after, "zhengce_query_cache_misses_total", &[])
+            .unwrap()
+            .value
+            >= 1.0
+    );
 }
 
 #[test]
@@ -777,10 +853,7 @@ fn request_ids_are_echoed_or_generated() {
     let b = request_id(&get("/healthz"));
     assert!(is_uuid(&a) && is_uuid(&b) && a != b, "{a} {b}");
     assert!(is_uuid(&request_id(&get("/nowhere"))));
-    let refused = c
-        .delete(url("/api/documents/x"))
-        .send()
-        .unwrap();
+    let refused = c.delete(url("/api/documents/x")).send().unwrap();
     assert_eq!(refused.status(), 401);
     assert!(is_uuid(&request_id(&refused)));
     // A client's id comes back as it was sent.
@@ -825,7 +898,11 @@ fn each_request_is_logged_with_its_id_route_status_and_latency() {
         if let Some(l) = log_text().lines().find(|l| l.contains(needle)) {
             return l.to_string();
         }
-        assert!(std::time::Instant::now() < deadline, "no log line with {needle}:\n{}", log_text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {needle}:\n{}",
+            log_text()
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let line = find_line(&format!("request_id={id}"));
@@ -836,7 +913,10 @@ fn each_request_is_logged_with_its_id_route_status_and_latency() {
     let latency = Regex::new(r"latency_ms=([0-9.]+)").unwrap();
     let ms: f64 = latency.captures(&line).expect(&line)[1].parse().unwrap();
     assert!(ms > 0.0 && ms < 60_000.0, "{line}");
-    assert!(!line.contains(&doc_id), "the raw path is not logged: {line}");
+    assert!(
+        !line.contains(&doc_id),
+        "the raw path is not logged: {line}"
+    );
     let line = find_line("request_id=log-check-404");
     assert!(line.contains("status=404"), "{line}");
 }

@@ -263,7 +263,9 @@ pub async fn facets(
     responses((status = 200, description = "Library figures", body = LibraryStats))
 )]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<LibraryStats>, ApiError> {
-    Ok(Json(blocking(&state, |s| s.library().stats()).await?.into()))
+    Ok(Json(
+        blocking(&state, |s| s.library().stats()).await?.into(),
+    ))
 }
 
 /// `POST /api/documents` JSON body.
@@ -376,7 +378,10 @@ pub async fn ingest_document(
         .await
         .map_err(|e| ApiError::internal("the ingest queue", e))?;
     let meta: Option<crate::service::MetaOverride> = meta.map(Into::into);
-    let stored = blocking(&state, move |s| s.ingest_bytes(&file, &bytes, meta.as_ref())).await?;
+    let stored = blocking(&state, move |s| {
+        s.ingest_bytes(&file, &bytes, meta.as_ref())
+    })
+    .await?;
     let status = match stored.outcome {
         crate::index::AddOutcome::Added => StatusCode::CREATED,
         crate::index::AddOutcome::Replaced => StatusCode::OK,

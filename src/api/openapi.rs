@@ -118,12 +118,22 @@ mod tests {
             .into_iter()
             .map(|r| (r.method.to_string(), r.path.to_string()))
             .collect();
-        assert_eq!(served.len(), crate::api::routes().len(), "a route is listed twice");
+        assert_eq!(
+            served.len(),
+            crate::api::routes().len(),
+            "a route is listed twice"
+        );
         let described = described();
         let undescribed: Vec<_> = served.difference(&described).collect();
         let unserved: Vec<_> = described.difference(&served).collect();
-        assert!(undescribed.is_empty(), "served but not in /openapi.json: {undescribed:?}");
-        assert!(unserved.is_empty(), "in /openapi.json but not served: {unserved:?}");
+        assert!(
+            undescribed.is_empty(),
+            "served but not in /openapi.json: {undescribed:?}"
+        );
+        assert!(
+            unserved.is_empty(),
+            "in /openapi.json but not served: {unserved:?}"
+        );
     }
 
     #[test]
