@@ -472,6 +472,8 @@ fn short_name(file: &str) -> String {
 
 fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
     init_logging();
+    // Before the first ingestion, so /metrics counts its embedding batches.
+    api::vitals::prometheus();
     let started = Instant::now();
     let service = open(g)?;
     if !args.no_bootstrap && service.library().stats()?.documents == 0 {
@@ -525,8 +527,12 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("zhengce=info,tower_http=warn"));
+    // A log line that cannot be written (stderr closed by whoever started
+    // us) is dropped: with internal-error reporting on, the subscriber's own
+    // `eprintln!` would panic inside the request being logged.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();

@@ -23,10 +23,15 @@ pub struct ApiError {
     pub message: String,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    code: &'a str,
+/// What every 4xx/5xx answer carries.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// What went wrong, for a person.
+    #[schema(example = "`q` is required and must not be empty")]
+    pub error: &'a str,
+    /// The kind of error, for a program.
+    #[schema(example = "missing_query")]
+    pub code: &'a str,
 }
 
 impl ApiError {

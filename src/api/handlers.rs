@@ -5,16 +5,21 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::dto::{
+    Deleted, DocumentList, DocumentWithPassages, FacetCounts, IngestedDocument, LibraryStats,
+    MetaOverride, SearchResults, SimilarResults, SummarizeBody, Summary, TargetsTable,
+};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::params::{group_by_district, FilterParams, SearchParams};
 use super::AppState;
-use crate::index::{DocumentRecord, DocumentSummary, Facets, Filter, Stats};
-use crate::search::{self, Mode, SearchRequest, SearchResponse, SimilarRequest, SimilarResponse};
-use crate::service::{IngestedDocument, MetaOverride, Service};
-use crate::summarize::{self, SummarizeRequest, Summary, TargetsTable};
+use crate::index::{DocumentSummary, Filter};
+use crate::search::{self, Mode, SearchRequest, SimilarRequest};
+use crate::service::Service;
+use crate::summarize::{self, SummarizeRequest};
 
 /// Runs a library call on the blocking pool: embedding and SQLite work must
 /// not stall the async workers that accept and answer other requests.
@@ -32,12 +37,8 @@ where
         .map_err(Into::into)
 }
 
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
-}
-
 pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint; see GET /api/search, POST /api/similar, /api/documents, /api/facets, /healthz")
+    ApiError::not_found("no such endpoint; see GET /openapi.json for the endpoints")
 }
 
 pub async fn method_not_allowed() -> ApiError {
@@ -48,12 +49,23 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// `GET /api/search?q=…&k=…&mode=…&group=district&per_group=…&district=…&year=…`
+/// Search passages in any script or English: dense, lexical or hybrid, flat
+/// or grouped by district.
+#[utoipa::path(
+    get,
+    path = "/api/search",
+    tag = "search",
+    params(SearchParams, FilterParams),
+    responses(
+        (status = 200, description = "Hits best first (and groups with `group=district`)", body = SearchResults),
+        (status = 400, description = "Missing or too long `q`, bad `k`, `mode`, `group` or `year`", body = ErrorBody),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<SearchParams>,
     ApiQuery(f): ApiQuery<FilterParams>,
-) -> Result<Json<SearchResponse>, ApiError> {
+) -> Result<Json<SearchResults>, ApiError> {
     let limits = &state.config.limits;
     let query = limits.check_text("q", p.q.as_deref())?.to_string();
     let k = limits.check_count("k", p.k, 10, limits.max_k)?;
@@ -79,28 +91,52 @@ pub async fn search(
         search::search(s.library(), s.encoder(), &req)
     })
     .await?;
-    Ok(Json(resp))
+    Ok(Json(resp.into()))
 }
 
-/// `POST /api/similar` body.
-#[derive(Debug, Deserialize)]
+/// `POST /api/similar` body: a stored passage (`passage_id`) or pasted
+/// `text`, plus the same metadata filters as search.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"text": "推进农村户厕改造,提升农村卫生厕所普及率", "k": 5, "per_district": 1}))]
 pub struct SimilarBody {
+    /// A passage id from a hit: find the same policy in other districts.
     pub passage_id: Option<String>,
+    /// Or pasted text.
+    #[schema(example = "推进农村户厕改造")]
     pub text: Option<String>,
+    /// Hits wanted (default 10, at most 100).
     pub k: Option<usize>,
+    /// Best passages kept per district (default 1, at most 20).
     pub per_district: Option<usize>,
+    /// Passage ids or texts to steer away from.
     #[serde(default)]
+    #[schema(example = json!(["旅游"]))]
     pub negative: Vec<String>,
+    /// Keep hits from the source passage's district (left out by default).
     #[serde(default)]
     pub include_same_district: bool,
     #[serde(flatten)]
     pub filter: FilterParams,
 }
 
+/// Passages like a stored one or like pasted text, from other districts.
+#[utoipa::path(
+    post,
+    path = "/api/similar",
+    tag = "search",
+    request_body = SimilarBody,
+    responses(
+        (status = 200, description = "Similar passages, best first", body = SimilarResults),
+        (status = 400, description = "Neither or both of `passage_id` and `text`, bad `k`, too many negatives", body = ErrorBody),
+        (status = 404, description = "No passage with that id", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Malformed JSON body", body = ErrorBody),
+    )
+)]
 pub async fn similar(
     State(state): State<AppState>,
     ApiJson(b): ApiJson<SimilarBody>,
-) -> Result<Json<SimilarResponse>, ApiError> {
+) -> Result<Json<SimilarResults>, ApiError> {
     let limits = &state.config.limits;
     if let Some(t) = &b.text {
         limits.check_len("text", t)?;
@@ -136,12 +172,7 @@ pub async fn similar(
         search::similar(s.library(), s.encoder(), &req)
     })
     .await?;
-    Ok(Json(resp))
-}
-
-#[derive(Serialize)]
-pub struct DocumentList {
-    pub documents: Vec<DocumentSummary>,
+    Ok(Json(resp.into()))
 }
 
 fn summary_matches(d: &DocumentSummary, f: &Filter) -> bool {
@@ -157,7 +188,17 @@ fn summary_matches(d: &DocumentSummary, f: &Filter) -> bool {
         && f.year_to.is_none_or(|y| d.year.is_some_and(|dy| dy <= y))
 }
 
-/// `GET /api/documents?district=…&year=…`
+/// The stored documents with metadata and cleaning report, optionally filtered.
+#[utoipa::path(
+    get,
+    path = "/api/documents",
+    tag = "documents",
+    params(FilterParams),
+    responses(
+        (status = 200, description = "Documents matching the filter", body = DocumentList),
+        (status = 400, description = "Bad `year`", body = ErrorBody),
+    )
+)]
 pub async fn list_documents(
     State(state): State<AppState>,
     ApiQuery(f): ApiQuery<FilterParams>,
@@ -168,41 +209,92 @@ pub async fn list_documents(
         documents: documents
             .into_iter()
             .filter(|d| summary_matches(d, &filter))
+            .map(Into::into)
             .collect(),
     }))
 }
 
-/// `GET /api/documents/{id}`: metadata and passages.
+/// One document: metadata and all its passages in order.
+#[utoipa::path(
+    get,
+    path = "/api/documents/{id}",
+    tag = "documents",
+    params(("id" = String, Path, description = "Document id (`doc_id` of a hit or listing)")),
+    responses(
+        (status = 200, description = "The document and its passages", body = DocumentWithPassages),
+        (status = 404, description = "No such document", body = ErrorBody),
+    )
+)]
 pub async fn get_document(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<DocumentRecord>, ApiError> {
+) -> Result<Json<DocumentWithPassages>, ApiError> {
     let doc = blocking(&state, move |s| s.library().document(&id)).await?;
-    Ok(Json(doc))
+    Ok(Json(doc.into()))
 }
 
-/// `GET /api/facets?…filters`
+/// Passage counts per district, city, province, year and document type under a filter.
+#[utoipa::path(
+    get,
+    path = "/api/facets",
+    tag = "search",
+    params(FilterParams),
+    responses(
+        (status = 200, description = "Facet counts", body = FacetCounts),
+        (status = 400, description = "Bad `year`", body = ErrorBody),
+    )
+)]
 pub async fn facets(
     State(state): State<AppState>,
     ApiQuery(f): ApiQuery<FilterParams>,
-) -> Result<Json<Facets>, ApiError> {
+) -> Result<Json<FacetCounts>, ApiError> {
     let filter = f.to_filter()?;
     Ok(Json(
-        blocking(&state, move |s| s.library().facets(&filter)).await?,
+        blocking(&state, move |s| s.library().facets(&filter))
+            .await?
+            .into(),
     ))
 }
 
-pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
-    Ok(Json(blocking(&state, |s| s.library().stats()).await?))
+/// Library-wide figures: documents, passages, districts, index sizes.
+#[utoipa::path(
+    get,
+    path = "/api/stats",
+    tag = "documents",
+    responses((status = 200, description = "Library figures", body = LibraryStats))
+)]
+pub async fn stats(State(state): State<AppState>) -> Result<Json<LibraryStats>, ApiError> {
+    Ok(Json(
+        blocking(&state, |s| s.library().stats()).await?.into(),
+    ))
 }
 
 /// `POST /api/documents` JSON body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "text": "政府工作报告\n——2024年1月10日在重庆市南岸区第十九届人民代表大会第四次会议上\n一、2023年工作回顾\n……",
+    "file": "南岸区2024年政府工作报告.txt",
+    "meta": {"district": "南岸区", "city": "重庆市", "year": 2024}
+}))]
 pub struct UploadBody {
+    /// The report's text.
     pub text: String,
     /// File name to record (default `upload.txt`).
     pub file: Option<String>,
+    pub meta: Option<MetaOverride>,
+}
+
+/// `POST /api/documents` as `multipart/form-data`: what [`read_multipart`] reads.
+#[derive(Debug, ToSchema)]
+pub struct UploadForm {
+    /// The report file: plain text in any supported encoding, HTML or Markdown.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// The file part's own name, recorded as the document's file.
+    #[schema(ignore)]
+    pub file_name: String,
+    /// Metadata overrides, as a JSON text part.
     pub meta: Option<MetaOverride>,
 }
 
@@ -226,6 +318,28 @@ fn clean_file_name(name: Option<&str>) -> Result<String, ApiError> {
 /// as a multipart upload (field `file`, optional field `meta` holding JSON).
 /// Answers 201 with the stored document, 200 when the same content was
 /// already stored (replaced), 4xx naming the problem otherwise.
+#[utoipa::path(
+    post,
+    path = "/api/documents",
+    tag = "documents",
+    request_body(
+        description = "The report as JSON, or as a multipart upload",
+        content(
+            (UploadBody = "application/json"),
+            (UploadForm = "multipart/form-data"),
+        ),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored as a new document", body = IngestedDocument),
+        (status = 200, description = "The same content was already stored and has been replaced", body = IngestedDocument),
+        (status = 400, description = "Empty text, bad file name, unknown multipart field", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (when one is configured)", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor multipart", body = ErrorBody),
+        (status = 422, description = "Unreadable document or malformed JSON", body = ErrorBody),
+    )
+)]
 pub async fn ingest_document(
     State(state): State<AppState>,
     req: Request,
@@ -237,7 +351,8 @@ pub async fn ingest_document(
         .unwrap_or("")
         .to_ascii_lowercase();
     let (file, bytes, meta) = if content_type.starts_with("multipart/form-data") {
-        read_multipart(Multipart::from_request(req, &state).await?).await?
+        let form = read_multipart(Multipart::from_request(req, &state).await?).await?;
+        (form.file_name, form.file, form.meta)
     } else if content_type.starts_with("application/json") {
         let ApiJson(b) = ApiJson::<UploadBody>::from_request(req, &state).await?;
         if b.text.trim().is_empty() {
@@ -263,7 +378,8 @@ pub async fn ingest_document(
         .acquire_owned()
         .await
         .map_err(|e| ApiError::internal("the ingest queue", e))?;
-    let stored: IngestedDocument = blocking(&state, move |s| {
+    let meta: Option<crate::service::MetaOverride> = meta.map(Into::into);
+    let stored = blocking(&state, move |s| {
         s.ingest_bytes(&file, &bytes, meta.as_ref())
     })
     .await?;
@@ -271,12 +387,10 @@ pub async fn ingest_document(
         crate::index::AddOutcome::Added => StatusCode::CREATED,
         crate::index::AddOutcome::Replaced => StatusCode::OK,
     };
-    Ok((status, Json(stored)))
+    Ok((status, Json(IngestedDocument::from(stored))))
 }
 
-async fn read_multipart(
-    mut mp: Multipart,
-) -> Result<(String, Vec<u8>, Option<MetaOverride>), ApiError> {
+async fn read_multipart(mut mp: Multipart) -> Result<UploadForm, ApiError> {
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut meta: Option<MetaOverride> = None;
     while let Some(field) = mp.next_field().await? {
@@ -310,19 +424,36 @@ async fn read_multipart(
             format!("{name} is empty"),
         ));
     }
-    Ok((name, bytes, meta))
+    Ok(UploadForm {
+        file: bytes,
+        file_name: name,
+        meta,
+    })
 }
 
-/// `DELETE /api/documents/{id}`
+/// Deletes a document from the store and from every retriever.
+#[utoipa::path(
+    delete,
+    path = "/api/documents/{id}",
+    tag = "documents",
+    params(("id" = String, Path, description = "Document id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = Deleted),
+        (status = 401, description = "Missing or wrong bearer token (when one is configured)", body = ErrorBody),
+        (status = 404, description = "No such document", body = ErrorBody),
+    )
+)]
 pub async fn delete_document(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     let doc_id = id.clone();
     blocking(&state, move |s| s.delete_document(&id)).await?;
-    Ok(Json(
-        serde_json::json!({ "doc_id": doc_id, "deleted": true }),
-    ))
+    Ok(Json(Deleted {
+        doc_id,
+        deleted: true,
+    }))
 }
 
 #[cfg(test)]
@@ -342,11 +473,26 @@ mod tests {
     }
 }
 
-/// `POST /api/summarize` with `{query?, doc_id?, filters?, max_sentences?, max_districts?}`.
+/// An extractive summary whose every sentence cites its passage: a topic
+/// across districts (`query`) or one report (`doc_id`).
+#[utoipa::path(
+    post,
+    path = "/api/summarize",
+    tag = "summaries",
+    request_body = SummarizeBody,
+    responses(
+        (status = 200, description = "`kind: topic` (districts, in_common) or `kind: document` (sections)", body = Summary),
+        (status = 400, description = "Neither or both of `query` and `doc_id`, bad `max_sentences`", body = ErrorBody),
+        (status = 404, description = "No such document", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Malformed JSON body", body = ErrorBody),
+    )
+)]
 pub async fn summarize(
     State(state): State<AppState>,
-    ApiJson(req): ApiJson<SummarizeRequest>,
+    ApiJson(body): ApiJson<SummarizeBody>,
 ) -> Result<Json<Summary>, ApiError> {
+    let req: SummarizeRequest = body.into();
     if let Some(q) = &req.query {
         state.config.limits.check_len("query", q)?;
     }
@@ -354,16 +500,28 @@ pub async fn summarize(
         summarize::summarize(s.library(), s.embedder(), &req)
     })
     .await?;
-    Ok(Json(resp))
+    Ok(Json(resp.into()))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TargetsParams {
     /// One indicator, any spelling or script (地区生产总值, 地區生產總值, GDP…).
+    #[param(example = "地区生产总值")]
     pub indicator: Option<String>,
 }
 
-/// `GET /api/targets?indicator=…&district=…&year=…`: the district × indicator table.
+/// The district × indicator table of stated targets and results.
+#[utoipa::path(
+    get,
+    path = "/api/targets",
+    tag = "summaries",
+    params(TargetsParams, FilterParams),
+    responses(
+        (status = 200, description = "Indicators, districts and every extracted statement", body = TargetsTable),
+        (status = 400, description = "Unknown indicator or bad `year`", body = ErrorBody),
+    )
+)]
 pub async fn targets(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<TargetsParams>,
@@ -374,10 +532,16 @@ pub async fn targets(
         summarize::targets_table(s.library(), p.indicator.as_deref(), &filter)
     })
     .await?;
-    Ok(Json(resp))
+    Ok(Json(resp.into()))
 }
 
-/// `GET /`: the researchers' page, built into the binary (no network needed).
+/// The researchers' page, built into the binary (no network needed).
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "page",
+    responses((status = 200, description = "The search page", content_type = "text/html; charset=utf-8", body = String))
+)]
 pub async fn page() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

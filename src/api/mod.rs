@@ -5,20 +5,32 @@
 //! `DELETE /api/documents/{id}`) need a bearer token when one is configured.
 //! CPU-bound work (embedding, ranking, ingest) runs on the blocking pool so
 //! the async workers keep answering.
+//!
+//! The router is built from one table, [`routes`]; `/openapi.json` must
+//! describe each of its entries (see [`openapi`] and the tests).
 
 mod auth;
+pub mod dto;
 pub mod error;
 mod extract;
 mod handlers;
+pub mod openapi;
 pub mod params;
+pub mod vitals;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use params::Limits;
@@ -43,55 +55,148 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Lets one ingestion embed at a time.
     pub ingest_gate: Arc<tokio::sync::Semaphore>,
+    /// When this state was built (uptime in `/healthz`).
+    pub started: Instant,
 }
 
 impl AppState {
     pub fn new(service: Arc<Service>, config: ApiConfig) -> AppState {
+        // From here on the embedder's and the middleware's figures are recorded.
+        vitals::prometheus();
         AppState {
             service,
             config: Arc::new(config),
             ingest_gate: Arc::new(tokio::sync::Semaphore::new(1)),
+            started: Instant::now(),
         }
     }
 }
 
-/// All routes, with body limit, auth on the writes and JSON fallbacks.
-pub fn router(state: AppState) -> Router {
-    let writes = Router::new()
-        .route("/api/documents", post(handlers::ingest_document))
-        .route(
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Open,
+    /// Needs the bearer token when one is configured.
+    Token,
+}
+
+/// One entry of the route table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    /// The path template as axum matches it (`/api/documents/{id}`), which is
+    /// also the OpenAPI path and the `route` label of the metrics.
+    pub path: &'static str,
+    pub access: Access,
+}
+
+struct Endpoint {
+    route: Route,
+    handler: MethodRouter<AppState>,
+}
+
+fn endpoint<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Endpoint
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
+    Endpoint {
+        route: Route {
+            method,
+            path,
+            access,
+        },
+        handler: axum::routing::on(filter, handler),
+    }
+}
+
+/// Every endpoint the router serves; [`router`] is built from this table
+/// and nothing else, so a route cannot exist without being listed here.
+fn endpoints() -> Vec<Endpoint> {
+    use Access::{Open, Token};
+    use Method as M;
+    vec![
+        endpoint(M::GET, "/api/search", Open, handlers::search),
+        endpoint(M::POST, "/api/similar", Open, handlers::similar),
+        endpoint(M::GET, "/api/documents", Open, handlers::list_documents),
+        endpoint(M::POST, "/api/documents", Token, handlers::ingest_document),
+        endpoint(M::GET, "/api/documents/{id}", Open, handlers::get_document),
+        endpoint(
+            M::DELETE,
             "/api/documents/{id}",
-            axum::routing::delete(handlers::delete_document),
+            Token,
+            handlers::delete_document,
+        ),
+        endpoint(M::GET, "/api/facets", Open, handlers::facets),
+        endpoint(M::GET, "/api/stats", Open, handlers::stats),
+        endpoint(M::POST, "/api/summarize", Open, handlers::summarize),
+        endpoint(M::GET, "/api/targets", Open, handlers::targets),
+        endpoint(M::GET, "/healthz", Open, vitals::healthz),
+        endpoint(M::GET, "/metrics", Open, vitals::metrics),
+        endpoint(M::GET, "/openapi.json", Open, openapi::openapi_json),
+        endpoint(M::GET, "/", Open, handlers::page),
+    ]
+}
+
+/// The route table: method, path template and access of every endpoint.
+pub fn routes() -> Vec<Route> {
+    endpoints().into_iter().map(|e| e.route).collect()
+}
+
+/// All routes, with body limit, auth on the writes, JSON fallbacks, request
+/// ids, per-request log lines and metrics.
+pub fn router(state: AppState) -> Router {
+    let mut reads = Router::new();
+    let mut writes = Router::new();
+    for Endpoint { route, handler } in endpoints() {
+        match route.access {
+            Access::Open => reads = reads.route(route.path, handler),
+            Access::Token => writes = writes.route(route.path, handler),
+        }
+    }
+    let writes = writes.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
+    // Outermost first: a request id exists before the span that logs it,
+    // and is copied onto the response; the metrics see the final status.
+    let vitals = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(vitals::sanitize_request_id))
+        .layer(SetRequestIdLayer::new(vitals::REQUEST_ID, MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(vitals::request_span)
+                .on_request(())
+                .on_response(vitals::log_response),
         )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
-    let reads = Router::new()
-        .route("/healthz", get(handlers::healthz))
-        .route("/api/search", get(handlers::search))
-        .route("/api/similar", post(handlers::similar))
-        .route("/api/documents", get(handlers::list_documents))
-        .route("/api/documents/{id}", get(handlers::get_document))
-        .route("/api/facets", get(handlers::facets))
-        .route("/api/stats", get(handlers::stats))
-        .route("/api/summarize", post(handlers::summarize))
-        .route("/api/targets", get(handlers::targets))
-        .route("/", get(handlers::page));
+        .layer(PropagateRequestIdLayer::new(vitals::REQUEST_ID))
+        .layer(axum::middleware::from_fn(vitals::record_request));
     reads
         .merge(writes)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(vitals)
         .with_state(state)
 }
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // Histogram samples wait in buffers until drained; drain them now and
+    // then even when nobody scrapes `/metrics`.
+    let upkeep = tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            vitals::prometheus().run_upkeep();
+        }
+    });
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    upkeep.abort();
+    served
 }
 
 /// Binds `addr`; a clear message when the port is taken.

@@ -2,6 +2,7 @@
 //! service limits. Everything here is pure so it is tested without a server.
 
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use crate::index::Filter;
@@ -35,34 +36,60 @@ impl Default for Limits {
 /// `GET /api/search` parameters (the filters are read from the same query
 /// string into [`FilterParams`]: serde's `flatten` would turn every number
 /// into a string for the URL-encoded deserializer).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// The question or keywords: simplified or traditional Chinese, or English (required).
+    #[param(required = true, example = "哪些地区在推进农村户厕改造")]
     pub q: Option<String>,
+    /// Hits wanted; with `group=district`, districts wanted (default 10, at most 100).
+    #[param(example = 10, minimum = 1, maximum = 100)]
     pub k: Option<usize>,
-    /// dense | lexical | hybrid (default hybrid).
+    /// `dense` | `lexical` | `hybrid` (default hybrid).
+    #[param(example = "hybrid", pattern = "^(dense|lexical|bm25|hybrid)$")]
     pub mode: Option<String>,
     /// `district` to group hits by district.
+    #[param(example = "district", pattern = "^(district|none)?$")]
     pub group: Option<String>,
+    /// Hits per district with `group=district` (default 3, at most 20).
+    #[param(example = 3, minimum = 1, maximum = 20)]
     pub per_group: Option<usize>,
-    /// `false` to keep a place the question names from becoming a filter.
+    /// A place the question names (麒麟区, 麒麟區, "Qilin District") becomes a
+    /// filter unless this is `false` (default true; ignored when a district,
+    /// city or province filter is given).
+    #[param(example = true)]
     pub infer_places: Option<bool>,
 }
 
 /// Metadata filters shared by search, facets and the document list.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
 pub struct FilterParams {
+    /// Exact district name.
+    #[param(example = "南岸区")]
+    #[schema(example = "南岸区")]
     pub district: Option<String>,
+    #[param(example = "重庆市")]
+    #[schema(example = "重庆市")]
     pub city: Option<String>,
+    #[param(example = "贵州省")]
+    #[schema(example = "贵州省")]
     pub province: Option<String>,
     /// `2024`, or a range `2022-2024` / `2022..2024` (either end may be open).
+    #[param(example = "2023-2024")]
+    #[schema(example = "2023-2024")]
     pub year: Option<YearParam>,
+    /// First year (overrides the start of `year`).
     pub year_from: Option<i32>,
+    /// Last year (overrides the end of `year`).
     pub year_to: Option<i32>,
+    #[param(example = "政府工作报告")]
+    #[schema(example = "政府工作报告")]
     pub doc_type: Option<String>,
 }
 
 /// `year` as a JSON number or as text (always text in a query string).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum YearParam {
     Year(i32),

@@ -412,7 +412,13 @@ impl Embedder {
                 end += 1;
             }
             let batch = &windows[start..end];
+            let pass = std::time::Instant::now();
             let pooled = self.encode_windows(batch)?;
+            // Figures for the service's /metrics (a no-op without a recorder).
+            metrics::histogram!("zhengce_embed_batch_size").record(batch.len() as f64);
+            metrics::histogram!("zhengce_embed_batch_tokens").record(tokens as f64);
+            metrics::histogram!("zhengce_embed_batch_duration_seconds")
+                .record(pass.elapsed().as_secs_f64());
             for (w, v) in batch.iter().zip(pooled) {
                 for (s, x) in sums[w.text].iter_mut().zip(&v) {
                     *s += w.weight * x;

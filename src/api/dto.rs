@@ -1,0 +1,1020 @@
+//! The JSON the HTTP API reads and writes, as types with an OpenAPI schema.
+//!
+//! Handlers convert the library's results into these types and serialize
+//! *them*, so `/openapi.json` (derived from these types) describes exactly
+//! what goes over the wire. Every conversion destructures the library type
+//! without `..`: a field added to a library type stops the build here until
+//! the API decides what to do with it, instead of silently drifting from its
+//! description. Field names and serde attributes follow the library types,
+//! so the JSON is the same as serializing them directly (the `vitals`
+//! integration test checks that on a real server).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{index, search, service, summarize};
+
+/// A span of a hit's `text` matching a query term: UTF-8 byte offsets
+/// `[start, end)` into the text in its original script.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Highlight {
+    #[schema(example = 12)]
+    pub start: usize,
+    #[schema(example = 24)]
+    pub end: usize,
+}
+
+impl From<index::Highlight> for Highlight {
+    fn from(h: index::Highlight) -> Self {
+        let index::Highlight { start, end } = h;
+        Highlight { start, end }
+    }
+}
+
+/// One found passage with everything needed to show and cite it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Hit {
+    #[schema(example = "a3f1c2d4e5b60718:37")]
+    pub passage_id: String,
+    /// The passage in its original script (simplified or traditional).
+    #[schema(
+        example = "深化推进农村厕所革命,完成年度农村户厕无害化改造任务,农村卫生厕所普及率达97.42%。"
+    )]
+    pub text: String,
+    #[schema(example = "西乡塘区")]
+    pub district: Option<String>,
+    #[schema(example = "南宁市")]
+    pub city: Option<String>,
+    #[schema(example = "广西壮族自治区")]
+    pub province: Option<String>,
+    #[schema(example = 2024)]
+    pub year: Option<i32>,
+    #[schema(example = "a3f1c2d4e5b60718")]
+    pub doc_id: String,
+    /// Headings from the top of the report down to the passage.
+    #[schema(example = json!(["三、2024年工作安排", "（四）全面推进乡村振兴"]))]
+    pub section_path: Vec<String>,
+    /// Ranking score, higher is better: cosine similarity (dense, similar),
+    /// BM25 (lexical) or the reciprocal-rank-fusion sum (hybrid).
+    #[schema(example = 0.0328)]
+    pub score: f32,
+    #[schema(example = "2024年西乡塘区政府工作报告")]
+    pub title: Option<String>,
+    #[schema(example = "政府工作报告")]
+    pub doc_type: Option<String>,
+    /// Position of the passage in its document.
+    pub ordinal: u32,
+    /// Term of office (届/次), when the report states it.
+    pub term: Option<String>,
+    /// Spans of `text` matching query terms.
+    pub highlights: Vec<Highlight>,
+    /// Which retrievers found it: `dense`, `lexical`.
+    #[schema(example = json!(["dense", "lexical"]))]
+    pub retrievers: Vec<String>,
+}
+
+impl From<search::Hit> for Hit {
+    fn from(h: search::Hit) -> Self {
+        let search::Hit {
+            passage_id,
+            text,
+            district,
+            city,
+            province,
+            year,
+            doc_id,
+            section_path,
+            score,
+            title,
+            doc_type,
+            ordinal,
+            term,
+            highlights,
+            retrievers,
+        } = h;
+        Hit {
+            passage_id,
+            text,
+            district,
+            city,
+            province,
+            year,
+            doc_id,
+            section_path,
+            score,
+            title,
+            doc_type,
+            ordinal,
+            term,
+            highlights: highlights.into_iter().map(Into::into).collect(),
+            retrievers,
+        }
+    }
+}
+
+fn hits(v: Vec<search::Hit>) -> Vec<Hit> {
+    v.into_iter().map(Into::into).collect()
+}
+
+/// The best hits of one district.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DistrictGroup {
+    #[schema(example = "南岸区")]
+    pub district: String,
+    pub hits: Vec<Hit>,
+}
+
+/// `GET /api/search`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchResults {
+    /// Best first; with `group=district`, the groups' hits concatenated in group order.
+    pub hits: Vec<Hit>,
+    /// Present with `group=district`: districts best first, up to `per_group` hits each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<DistrictGroup>>,
+    /// The place read out of the question and applied as a filter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place: Option<InferredPlace>,
+    /// Weight of the lexical list in the fusion (0–1): the share of the
+    /// question's idf mass in words the library contains. Absent in dense mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0.93)]
+    pub lexical_weight: Option<f32>,
+}
+
+/// A place named in the question, applied as a filter.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InferredPlace {
+    /// `district` | `city` | `province`.
+    #[schema(example = "district")]
+    pub level: String,
+    #[schema(example = "麒麟区")]
+    pub name: String,
+    /// The words of the question that named it, as written.
+    #[schema(example = "麒麟區")]
+    pub matched: String,
+}
+
+impl From<search::InferredPlace> for InferredPlace {
+    fn from(p: search::InferredPlace) -> Self {
+        let search::InferredPlace {
+            level,
+            name,
+            matched,
+        } = p;
+        let level = match level {
+            search::PlaceLevel::District => "district",
+            search::PlaceLevel::City => "city",
+            search::PlaceLevel::Province => "province",
+        };
+        InferredPlace {
+            level: level.to_string(),
+            name,
+            matched,
+        }
+    }
+}
+
+/// The stored passage a find-similar request started from.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SimilarSource {
+    #[schema(example = "cfc8f36b5484ba12-0122")]
+    pub passage_id: String,
+    #[schema(example = "cfc8f36b5484ba12")]
+    pub doc_id: String,
+    #[schema(example = "西乡塘区")]
+    pub district: Option<String>,
+}
+
+impl From<search::SearchResponse> for SearchResults {
+    fn from(r: search::SearchResponse) -> Self {
+        let search::SearchResponse {
+            hits: h,
+            groups,
+            place,
+            lexical_weight,
+        } = r;
+        SearchResults {
+            place: place.map(Into::into),
+            lexical_weight,
+            hits: hits(h),
+            groups: groups.map(|gs| {
+                gs.into_iter()
+                    .map(|g| {
+                        let search::Group { district, hits: h } = g;
+                        DistrictGroup {
+                            district,
+                            hits: hits(h),
+                        }
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// `POST /api/similar`: passages like the source, best first, the source's
+/// own document and (unless asked) district left out.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SimilarResults {
+    pub hits: Vec<Hit>,
+    /// The stored passage started from: the one asked for by id, or the one
+    /// pasted text was recognised as (its document and district are then
+    /// left out as for an id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SimilarSource>,
+}
+
+impl From<search::SimilarResponse> for SimilarResults {
+    fn from(r: search::SimilarResponse) -> Self {
+        let search::SimilarResponse { hits: h, source } = r;
+        SimilarResults {
+            hits: hits(h),
+            source: source.map(|s| {
+                let search::SimilarSource {
+                    passage_id,
+                    doc_id,
+                    district,
+                } = s;
+                SimilarSource {
+                    passage_id,
+                    doc_id,
+                    district,
+                }
+            }),
+        }
+    }
+}
+
+/// A document as listed: metadata, counts and cleaning report, no passages.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DocumentListing {
+    #[schema(example = "a3f1c2d4e5b60718")]
+    pub doc_id: String,
+    #[schema(example = "002_aa1a712f84acc684.txt")]
+    pub file: String,
+    #[schema(example = "南宁市西乡塘区2024年政府工作报告")]
+    pub title: Option<String>,
+    #[schema(example = "西乡塘区")]
+    pub district: Option<String>,
+    #[schema(example = "南宁市")]
+    pub city: Option<String>,
+    #[schema(example = "广西壮族自治区")]
+    pub province: Option<String>,
+    /// Administrative level (区, 县, 市…).
+    #[schema(example = "区")]
+    pub level: Option<String>,
+    #[schema(example = 2024)]
+    pub year: Option<i32>,
+    /// The year the report looks back on.
+    #[schema(example = 2023)]
+    pub review_year: Option<i32>,
+    #[schema(example = "政府工作报告")]
+    pub doc_type: Option<String>,
+    pub meeting_date: Option<String>,
+    pub speaker: Option<String>,
+    /// Detected encoding of the file.
+    #[schema(example = "UTF-8")]
+    pub encoding: String,
+    /// `simplified` or `traditional`.
+    #[schema(example = "simplified")]
+    pub script: String,
+    pub passages: usize,
+    /// What cleaning removed, by kind.
+    #[schema(example = json!({"web_chrome": 3}))]
+    pub removed: BTreeMap<String, u64>,
+    /// Seconds since the Unix epoch when it was ingested.
+    pub ingested_at: i64,
+}
+
+impl From<index::DocumentSummary> for DocumentListing {
+    fn from(d: index::DocumentSummary) -> Self {
+        let index::DocumentSummary {
+            doc_id,
+            file,
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker,
+            encoding,
+            script,
+            passages,
+            removed,
+            ingested_at,
+        } = d;
+        DocumentListing {
+            doc_id,
+            file,
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker,
+            encoding,
+            script,
+            passages,
+            removed,
+            ingested_at,
+        }
+    }
+}
+
+/// `GET /api/documents`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DocumentList {
+    pub documents: Vec<DocumentListing>,
+}
+
+/// A stored passage with its document's metadata.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Passage {
+    #[schema(example = "a3f1c2d4e5b60718:37")]
+    pub passage_id: String,
+    pub doc_id: String,
+    pub ordinal: u32,
+    /// Original script, as users read it.
+    #[schema(example = "深化推进农村厕所革命,完成年度农村户厕无害化改造任务。")]
+    pub text: String,
+    /// The text folded to simplified characters (what the lexical index reads).
+    pub text_simplified: String,
+    #[schema(example = json!(["三、2024年工作安排", "（四）全面推进乡村振兴"]))]
+    pub section_path: Vec<String>,
+    pub term: Option<String>,
+    pub title: Option<String>,
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub year: Option<i32>,
+    pub doc_type: Option<String>,
+}
+
+impl From<index::StoredPassage> for Passage {
+    fn from(p: index::StoredPassage) -> Self {
+        let index::StoredPassage {
+            passage_id,
+            doc_id,
+            ordinal,
+            text,
+            text_simplified,
+            section_path,
+            term,
+            title,
+            district,
+            city,
+            province,
+            year,
+            doc_type,
+            key: _, // internal handle, never serialized
+        } = p;
+        Passage {
+            passage_id,
+            doc_id,
+            ordinal,
+            text,
+            text_simplified,
+            section_path,
+            term,
+            title,
+            district,
+            city,
+            province,
+            year,
+            doc_type,
+        }
+    }
+}
+
+/// `GET /api/documents/{id}`: the document's metadata and its passages in order.
+///
+/// The library's record flattens the listing (whose `passages` is a count)
+/// next to the `passages` list, which put the key `passages` twice in one
+/// object; JSON parsers keep the last one (the list), so the count is left
+/// out here: it is the list's length.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DocumentWithPassages {
+    #[schema(example = "a3f1c2d4e5b60718")]
+    pub doc_id: String,
+    pub file: String,
+    #[schema(example = "南宁市西乡塘区2024年政府工作报告")]
+    pub title: Option<String>,
+    #[schema(example = "西乡塘区")]
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub level: Option<String>,
+    pub year: Option<i32>,
+    pub review_year: Option<i32>,
+    pub doc_type: Option<String>,
+    pub meeting_date: Option<String>,
+    pub speaker: Option<String>,
+    pub encoding: String,
+    pub script: String,
+    /// What cleaning removed, by kind.
+    pub removed: BTreeMap<String, u64>,
+    /// Seconds since the Unix epoch when it was ingested.
+    pub ingested_at: i64,
+    pub passages: Vec<Passage>,
+}
+
+impl From<index::DocumentRecord> for DocumentWithPassages {
+    fn from(d: index::DocumentRecord) -> Self {
+        let index::DocumentRecord { summary, passages } = d;
+        let index::DocumentSummary {
+            doc_id,
+            file,
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker,
+            encoding,
+            script,
+            passages: _, // the count: the list's length
+            removed,
+            ingested_at,
+        } = summary;
+        DocumentWithPassages {
+            doc_id,
+            file,
+            title,
+            district,
+            city,
+            province,
+            level,
+            year,
+            review_year,
+            doc_type,
+            meeting_date,
+            speaker,
+            encoding,
+            script,
+            removed,
+            ingested_at,
+            passages: passages.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// `GET /api/facets`: passages per value of each facet under the filter.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FacetCounts {
+    #[schema(example = json!({"南岸区": 120, "南明区": 64}))]
+    pub district: BTreeMap<String, usize>,
+    #[schema(example = json!({"重庆市": 120, "贵阳市": 64}))]
+    pub city: BTreeMap<String, usize>,
+    #[schema(example = json!({"贵州省": 64}))]
+    pub province: BTreeMap<String, usize>,
+    /// Keyed by year (JSON object keys are strings).
+    #[schema(example = json!({"2024": 184}))]
+    pub year: BTreeMap<i32, usize>,
+    #[schema(example = json!({"政府工作报告": 184}))]
+    pub doc_type: BTreeMap<String, usize>,
+    /// Passages matching the filter.
+    pub total_passages: usize,
+    /// Documents with at least one matching passage.
+    pub total_documents: usize,
+}
+
+impl From<index::Facets> for FacetCounts {
+    fn from(f: index::Facets) -> Self {
+        let index::Facets {
+            district,
+            city,
+            province,
+            year,
+            doc_type,
+            total_passages,
+            total_documents,
+        } = f;
+        FacetCounts {
+            district,
+            city,
+            province,
+            year,
+            doc_type,
+            total_passages,
+            total_documents,
+        }
+    }
+}
+
+/// `GET /api/stats`: library-wide figures.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LibraryStats {
+    pub data_dir: String,
+    pub schema_version: i64,
+    #[schema(example = "multilingual-e5-small")]
+    pub model_id: String,
+    #[schema(example = 384)]
+    pub dim: usize,
+    pub documents: usize,
+    pub passages: usize,
+    pub districts: usize,
+    /// Points in the HNSW graph, including deleted ones not yet rebuilt away.
+    pub dense_points: usize,
+    /// Deleted passages still in the HNSW graph (skipped at query time).
+    pub dense_tombstones: usize,
+    pub store_bytes: u64,
+    pub dense_bytes: u64,
+    /// Store generation (bumped by every committed write).
+    pub generation: i64,
+}
+
+impl From<index::Stats> for LibraryStats {
+    fn from(s: index::Stats) -> Self {
+        let index::Stats {
+            data_dir,
+            schema_version,
+            model_id,
+            dim,
+            documents,
+            passages,
+            districts,
+            dense_points,
+            dense_tombstones,
+            store_bytes,
+            dense_bytes,
+            generation,
+        } = s;
+        LibraryStats {
+            data_dir: data_dir.to_string_lossy().into_owned(),
+            schema_version,
+            model_id,
+            dim,
+            documents,
+            passages,
+            districts,
+            dense_points,
+            dense_tombstones,
+            store_bytes,
+            dense_bytes,
+            generation,
+        }
+    }
+}
+
+/// Metadata given with an upload, overriding what parsing inferred.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetaOverride {
+    #[schema(example = "2024年南岸区政府工作报告")]
+    pub title: Option<String>,
+    #[schema(example = "南岸区")]
+    pub district: Option<String>,
+    #[schema(example = "重庆市")]
+    pub city: Option<String>,
+    pub province: Option<String>,
+    #[schema(example = 2024)]
+    pub year: Option<i32>,
+    #[schema(example = "政府工作报告")]
+    pub doc_type: Option<String>,
+}
+
+impl From<MetaOverride> for service::MetaOverride {
+    fn from(m: MetaOverride) -> Self {
+        let MetaOverride {
+            title,
+            district,
+            city,
+            province,
+            year,
+            doc_type,
+        } = m;
+        service::MetaOverride {
+            title,
+            district,
+            city,
+            province,
+            year,
+            doc_type,
+        }
+    }
+}
+
+/// `added` (a new document, 201) or `replaced` (same content already stored, 200).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AddOutcome {
+    Added,
+    Replaced,
+}
+
+impl From<index::AddOutcome> for AddOutcome {
+    fn from(o: index::AddOutcome) -> Self {
+        match o {
+            index::AddOutcome::Added => AddOutcome::Added,
+            index::AddOutcome::Replaced => AddOutcome::Replaced,
+        }
+    }
+}
+
+/// `POST /api/documents`: the document as stored.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IngestedDocument {
+    pub doc_id: String,
+    #[schema(example = "南岸区2024年政府工作报告.txt")]
+    pub file: String,
+    pub outcome: AddOutcome,
+    pub passages: usize,
+    pub title: Option<String>,
+    #[schema(example = "南岸区")]
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub year: Option<i32>,
+    pub doc_type: Option<String>,
+    pub encoding: String,
+    pub script: String,
+}
+
+impl From<service::IngestedDocument> for IngestedDocument {
+    fn from(d: service::IngestedDocument) -> Self {
+        let service::IngestedDocument {
+            doc_id,
+            file,
+            outcome,
+            passages,
+            title,
+            district,
+            city,
+            province,
+            year,
+            doc_type,
+            encoding,
+            script,
+        } = d;
+        IngestedDocument {
+            doc_id,
+            file,
+            outcome: outcome.into(),
+            passages,
+            title,
+            district,
+            city,
+            province,
+            year,
+            doc_type,
+            encoding,
+            script,
+        }
+    }
+}
+
+/// `DELETE /api/documents/{id}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Deleted {
+    pub doc_id: String,
+    /// Always `true` (a missing document is a 404).
+    pub deleted: bool,
+}
+
+/// Metadata restrictions in a JSON body: text fields match exactly, years are inclusive.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct Filter {
+    #[schema(example = "南岸区")]
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    #[schema(example = 2023)]
+    pub year_from: Option<i32>,
+    #[schema(example = 2024)]
+    pub year_to: Option<i32>,
+    pub doc_type: Option<String>,
+}
+
+impl From<Filter> for index::Filter {
+    fn from(f: Filter) -> Self {
+        let Filter {
+            district,
+            city,
+            province,
+            year_from,
+            year_to,
+            doc_type,
+        } = f;
+        index::Filter {
+            district,
+            city,
+            province,
+            year_from,
+            year_to,
+            doc_type,
+        }
+    }
+}
+
+/// `POST /api/summarize`: a topic across districts (`query`) or one document (`doc_id`), not both.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+#[schema(example = json!({"query": "哪些地区在推进农村户厕改造", "max_sentences": 2, "max_districts": 5}))]
+pub struct SummarizeBody {
+    #[schema(example = "河湖长制")]
+    pub query: Option<String>,
+    pub doc_id: Option<String>,
+    pub filters: Filter,
+    /// Per district for a topic (default 3); in all for a document (default 12); at most 200.
+    pub max_sentences: Option<usize>,
+    /// Districts at most, for a topic (default 10).
+    pub max_districts: Option<usize>,
+}
+
+impl From<SummarizeBody> for summarize::SummarizeRequest {
+    fn from(b: SummarizeBody) -> Self {
+        let SummarizeBody {
+            query,
+            doc_id,
+            filters,
+            max_sentences,
+            max_districts,
+        } = b;
+        summarize::SummarizeRequest {
+            query,
+            doc_id,
+            filters: filters.into(),
+            max_sentences,
+            max_districts,
+        }
+    }
+}
+
+/// A sentence of a report, verbatim, with the citation that lets a reader check it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SummarySentence {
+    #[schema(example = "完成年度农村户厕无害化改造任务,农村卫生厕所普及率达97.42%。")]
+    pub text: String,
+    pub passage_id: String,
+    pub doc_id: String,
+    #[schema(example = "西乡塘区")]
+    pub district: Option<String>,
+    pub section_path: Vec<String>,
+    pub score: f32,
+}
+
+impl From<summarize::SummarySentence> for SummarySentence {
+    fn from(s: summarize::SummarySentence) -> Self {
+        let summarize::SummarySentence {
+            text,
+            passage_id,
+            doc_id,
+            district,
+            section_path,
+            score,
+        } = s;
+        SummarySentence {
+            text,
+            passage_id,
+            doc_id,
+            district,
+            section_path,
+            score,
+        }
+    }
+}
+
+fn sentences(v: Vec<summarize::SummarySentence>) -> Vec<SummarySentence> {
+    v.into_iter().map(Into::into).collect()
+}
+
+/// The key sentences of one district on the topic.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DistrictSummary {
+    #[schema(example = "西乡塘区")]
+    pub district: String,
+    pub sentences: Vec<SummarySentence>,
+}
+
+/// A statement made by two or more districts: one sentence of each.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CommonStatement {
+    #[schema(example = json!(["南岸区", "西乡塘区"]))]
+    pub districts: Vec<String>,
+    pub sentences: Vec<SummarySentence>,
+}
+
+/// A topic summarised across districts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopicSummary {
+    #[schema(example = "哪些地区在推进农村户厕改造")]
+    pub query: String,
+    pub districts: Vec<DistrictSummary>,
+    pub in_common: Vec<CommonStatement>,
+}
+
+/// Key sentences of one top-level section.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SectionSummary {
+    /// The top-level heading, or `null` for text before the first heading.
+    #[schema(example = "一、2023年工作回顾")]
+    pub heading: Option<String>,
+    pub sentences: Vec<SummarySentence>,
+}
+
+/// One report summarised, section by section.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DocumentSummary {
+    pub doc_id: String,
+    pub district: Option<String>,
+    pub sections: Vec<SectionSummary>,
+}
+
+/// `POST /api/summarize`: `kind` says which.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Summary {
+    Topic(TopicSummary),
+    Document(DocumentSummary),
+}
+
+impl From<summarize::Summary> for Summary {
+    fn from(s: summarize::Summary) -> Self {
+        match s {
+            summarize::Summary::Topic(t) => {
+                let summarize::TopicSummary {
+                    query,
+                    districts,
+                    in_common,
+                } = t;
+                Summary::Topic(TopicSummary {
+                    query,
+                    districts: districts
+                        .into_iter()
+                        .map(|d| {
+                            let summarize::topic::DistrictSummary {
+                                district,
+                                sentences: s,
+                            } = d;
+                            DistrictSummary {
+                                district,
+                                sentences: sentences(s),
+                            }
+                        })
+                        .collect(),
+                    in_common: in_common
+                        .into_iter()
+                        .map(|c| {
+                            let summarize::topic::CommonStatement {
+                                districts,
+                                sentences: s,
+                            } = c;
+                            CommonStatement {
+                                districts,
+                                sentences: sentences(s),
+                            }
+                        })
+                        .collect(),
+                })
+            }
+            summarize::Summary::Document(d) => {
+                let summarize::DocumentSummary {
+                    doc_id,
+                    district,
+                    sections,
+                } = d;
+                Summary::Document(DocumentSummary {
+                    doc_id,
+                    district,
+                    sections: sections
+                        .into_iter()
+                        .map(|s| {
+                            let summarize::SectionSummary {
+                                heading,
+                                sentences: s,
+                            } = s;
+                            SectionSummary {
+                                heading,
+                                sentences: sentences(s),
+                            }
+                        })
+                        .collect(),
+                })
+            }
+        }
+    }
+}
+
+/// A goal for the coming year, or a result of the year reviewed.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    Target,
+    Achieved,
+}
+
+/// A rate of change, or a level (an amount).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    Growth,
+    Level,
+}
+
+/// One numeric statement about one indicator.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TargetRow {
+    /// Normalised indicator name (simplified script).
+    #[schema(example = "地区生产总值")]
+    pub indicator: String,
+    /// Signed: a stated decline (下降2.8%) is negative.
+    #[schema(example = 6.0)]
+    pub value: f64,
+    #[schema(example = "%")]
+    pub unit: String,
+    /// 左右 / 以上 / 以内 / 以下 / 突破 / 超过 …, when the report qualifies the figure.
+    #[schema(example = "左右")]
+    pub qualifier: Option<String>,
+    pub kind: TargetKind,
+    pub measure: Measure,
+    #[schema(example = 2024)]
+    pub year: Option<i32>,
+    #[schema(example = "南明区")]
+    pub district: Option<String>,
+    pub doc_id: String,
+    pub passage_id: String,
+    /// The sentence as the report printed it (original script).
+    #[schema(example = "地区生产总值增长6%左右。")]
+    pub sentence: String,
+}
+
+impl From<summarize::TargetRow> for TargetRow {
+    fn from(r: summarize::TargetRow) -> Self {
+        let summarize::TargetRow {
+            indicator,
+            value,
+            unit,
+            qualifier,
+            kind,
+            measure,
+            year,
+            district,
+            doc_id,
+            passage_id,
+            sentence,
+        } = r;
+        TargetRow {
+            indicator,
+            value,
+            unit,
+            qualifier,
+            kind: match kind {
+                summarize::TargetKind::Target => TargetKind::Target,
+                summarize::TargetKind::Achieved => TargetKind::Achieved,
+            },
+            measure: match measure {
+                summarize::targets::Measure::Growth => Measure::Growth,
+                summarize::targets::Measure::Level => Measure::Level,
+            },
+            year,
+            district,
+            doc_id,
+            passage_id,
+            sentence,
+        }
+    }
+}
+
+/// `GET /api/targets`: the district × indicator table.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TargetsTable {
+    /// Indicators present, in lexicon order.
+    #[schema(example = json!(["地区生产总值", "一般公共预算收入"]))]
+    pub indicators: Vec<String>,
+    /// Districts present, sorted.
+    #[schema(example = json!(["南岸区", "南明区"]))]
+    pub districts: Vec<String>,
+    /// Every extracted statement, by district then document order.
+    pub rows: Vec<TargetRow>,
+}
+
+impl From<summarize::TargetsTable> for TargetsTable {
+    fn from(t: summarize::TargetsTable) -> Self {
+        let summarize::TargetsTable {
+            indicators,
+            districts,
+            rows,
+        } = t;
+        TargetsTable {
+            indicators,
+            districts,
+            rows: rows.into_iter().map(Into::into).collect(),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! `GET /openapi.json`: the API described from the handlers' own types
+//! (`#[utoipa::path]` on each handler, `ToSchema` on the types they read and
+//! serialize). Every route of [`super::routes`] must be listed here; the
+//! tests fail otherwise.
+
+use std::sync::OnceLock;
+
+use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{handlers, vitals};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "zhengce",
+        description = "Semantic search and cited summaries over Chinese local-government reports \
+(政府工作报告, 国民经济和社会发展计划报告). Ask in simplified or traditional Chinese, or in English. \
+Errors are JSON `{\"error\", \"code\"}`. Writes need `Authorization: Bearer <token>` when the \
+server has a token.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    paths(
+        handlers::search,
+        handlers::similar,
+        handlers::list_documents,
+        handlers::ingest_document,
+        handlers::get_document,
+        handlers::delete_document,
+        handlers::facets,
+        handlers::stats,
+        handlers::summarize,
+        handlers::targets,
+        handlers::page,
+        vitals::healthz,
+        vitals::metrics,
+        openapi_json,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "search", description = "Find passages, similar passages in other districts, facet counts"),
+        (name = "summaries", description = "Cited extractive summaries and the targets table"),
+        (name = "documents", description = "The stored reports: list, read, upload, delete"),
+        (name = "operations", description = "Health, metrics and this description"),
+        (name = "page", description = "The researchers' web page"),
+    ),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The server's token (`--token` or `ZHENGCE_TOKEN`); only write endpoints need it, and only when one is set",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The description as JSON, built once.
+pub fn openapi_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI description serializes")
+    })
+}
+
+/// This description (OpenAPI 3.1).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 description of every endpoint", content_type = "application/json", body = Object))
+)]
+pub async fn openapi_json() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        openapi_text(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn described() -> BTreeSet<(String, String)> {
+        let doc: serde_json::Value = serde_json::from_str(openapi_text()).unwrap();
+        let mut out = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_route_is_described_and_nothing_else() {
+        let served: BTreeSet<(String, String)> = crate::api::routes()
+            .into_iter()
+            .map(|r| (r.method.to_string(), r.path.to_string()))
+            .collect();
+        assert_eq!(
+            served.len(),
+            crate::api::routes().len(),
+            "a route is listed twice"
+        );
+        let described = described();
+        let undescribed: Vec<_> = served.difference(&described).collect();
+        let unserved: Vec<_> = described.difference(&served).collect();
+        assert!(
+            undescribed.is_empty(),
+            "served but not in /openapi.json: {undescribed:?}"
+        );
+        assert!(
+            unserved.is_empty(),
+            "in /openapi.json but not served: {unserved:?}"
+        );
+    }
+
+    #[test]
+    fn writes_and_only_writes_ask_for_the_token() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_text()).unwrap();
+        for r in crate::api::routes() {
+            let op = &doc["paths"][r.path][r.method.as_str().to_lowercase()];
+            let secured = op.get("security").is_some();
+            assert_eq!(
+                secured,
+                r.access == crate::api::Access::Token,
+                "{} {}: {op}",
+                r.method,
+                r.path
+            );
+        }
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+    }
+}
