@@ -35,7 +35,7 @@ pub fn exp(x: f32) -> f32 {
     p = fma(p, r, 8.333_452e-3);
     p = fma(p, r, 4.166_579_6e-2);
     p = fma(p, r, 1.666_666_5e-1);
-    p = fma(p, r, 5.000_000_1e-1);
+    p = fma(p, r, 0.5); // Cephes: 5.0000001e-1, which is 0.5 in f32
     let e = fma(p * r, r, r) + 1.0;
     // n is in [-126, 127] after the clamp: a normal power of two.
     e * f32::from_bits(((n as i32 + 127) as u32) << 23)
