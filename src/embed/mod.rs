@@ -9,6 +9,7 @@
 
 pub mod bench;
 mod import;
+mod kernels;
 mod model;
 pub mod tokenize;
 mod unigram;
@@ -22,7 +23,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 pub use import::{import_e5_image, precompiled_charsmap, read_e5_image, ImportReport};
-pub use model::BertConfig;
+pub use model::{BertConfig, Quant};
 
 use model::Encoder;
 pub use tokenize::TextTokenizer;
@@ -201,8 +202,9 @@ pub struct Embedder {
     encoder: Encoder,
     /// Upper bound on tokens per forward pass (activation memory).
     batch_tokens: usize,
-    /// Forward passes of at most this many tokens use the Q8_0 weights.
+    /// Forward passes of at most this many tokens use quantized weights.
     quantized_max_tokens: usize,
+    quant: Quant,
 }
 
 /// What a text is for: selects the model's prefix.
@@ -284,6 +286,7 @@ impl Embedder {
             // candle's quantized matmul measured slower than f32 GEMM here
             // even for one short query (its worker barrier spins), so off.
             quantized_max_tokens: 0,
+            quant: Quant::Q8_0,
         })
     }
 
@@ -351,10 +354,15 @@ impl Embedder {
         self.batch_tokens = tokens.max(self.max_tokens());
     }
 
-    /// Forward passes of at most `tokens` tokens use the Q8_0 weights
+    /// Forward passes of at most `tokens` tokens use quantized weights
     /// (0 = never): faster for single short queries, slightly less exact.
     pub fn set_quantized_max_tokens(&mut self, tokens: usize) {
         self.quantized_max_tokens = tokens;
+    }
+
+    /// The block format of those quantized weights.
+    pub fn set_quant(&mut self, quant: Quant) {
+        self.quant = quant;
     }
 
     fn prefixed(&self, text: &str, kind: TextKind) -> String {
@@ -446,9 +454,10 @@ impl Embedder {
     fn encode_windows(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let seqs: Vec<&[u32]> = batch.iter().map(|w| w.ids.as_slice()).collect();
         let total: usize = seqs.iter().map(|s| s.len()).sum();
-        let hidden = self
-            .encoder
-            .forward(&seqs, total <= self.quantized_max_tokens)?;
+        let hidden = self.encoder.forward(
+            &seqs,
+            (total <= self.quantized_max_tokens).then_some(self.quant),
+        )?;
         let h = self.dim();
         let mut out = Vec::with_capacity(seqs.len());
         let mut start = 0;

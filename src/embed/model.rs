@@ -9,12 +9,13 @@
 use std::path::Path;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, IndexOp, Module, Tensor};
+use candle_core::{Device, Module, Tensor};
 use memmap2::Mmap;
 use rayon::prelude::*;
 use safetensors::SafeTensors;
 use serde::Deserialize;
 
+use super::kernels;
 use super::EmbedError;
 
 /// The fields of a Hugging Face `config.json` the encoder needs.
@@ -70,39 +71,126 @@ impl BertConfig {
     }
 }
 
+/// Block-quantized weight formats for passes of few rows (ggml's layouts,
+/// run by candle's quantized matmul; activations are quantized to 8 bits
+/// per 32-value block inside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quant {
+    Q8_0,
+    Q4_0,
+}
+
+impl Quant {
+    fn ggml(self) -> GgmlDType {
+        match self {
+            Quant::Q8_0 => GgmlDType::Q8_0,
+            Quant::Q4_0 => GgmlDType::Q4_0,
+        }
+    }
+}
+
 /// A dense layer: f32 weights transposed to [in, out], so a batch is one
-/// plain GEMM. A Q8_0 copy is built on first use for callers that opt into
-/// quantized short inputs (see `Embedder::set_quantized_max_tokens`).
+/// plain GEMM whose destination is pre-filled with the bias. Quantized
+/// copies are built on first use for passes that ask for them (see
+/// `Embedder::set_quantized_max_tokens`).
 struct Linear {
-    w_t: Tensor,
-    b: Tensor,
+    w_t: Vec<f32>,
+    b: Vec<f32>,
+    inp: usize,
+    out: usize,
     q8: std::sync::OnceLock<QMatMul>,
+    q4: std::sync::OnceLock<QMatMul>,
 }
 
 impl Linear {
     fn new(w: Tensor, b: Tensor) -> candle_core::Result<Linear> {
+        let (out, inp) = w.dims2()?;
         Ok(Linear {
-            w_t: w.t()?.contiguous()?,
-            b,
+            w_t: w.t()?.contiguous()?.flatten_all()?.to_vec1()?,
+            b: b.to_vec1()?,
+            inp,
+            out,
             q8: std::sync::OnceLock::new(),
+            q4: std::sync::OnceLock::new(),
         })
     }
 
-    fn forward(&self, x: &Tensor, quantized: bool) -> candle_core::Result<Tensor> {
-        let y = if quantized {
-            let q8 = match self.q8.get() {
-                Some(q) => q,
-                None => {
-                    let w = self.w_t.t()?.contiguous()?;
-                    let q = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?;
-                    self.q8.get_or_init(|| q)
-                }
-            };
-            q8.forward(x)?
-        } else {
-            x.matmul(&self.w_t)?
+    /// `y[rows, out] = x[rows, in] · Wᵀ + b`.
+    fn quantized(&self, quant: Quant) -> candle_core::Result<&QMatMul> {
+        let cell = match quant {
+            Quant::Q8_0 => &self.q8,
+            Quant::Q4_0 => &self.q4,
         };
-        y.broadcast_add(&self.b)
+        if let Some(q) = cell.get() {
+            return Ok(q);
+        }
+        let w = Tensor::from_slice(&self.w_t, (self.inp, self.out), &Device::Cpu)?
+            .t()?
+            .contiguous()?;
+        let q = QMatMul::from_qtensor(QTensor::quantize(&w, quant.ggml())?)?;
+        Ok(cell.get_or_init(|| q))
+    }
+
+    fn forward(&self, x: &[f32], y: &mut [f32], quant: Option<Quant>) -> candle_core::Result<()> {
+        let rows = x.len() / self.inp;
+        debug_assert_eq!(y.len(), rows * self.out);
+        if let Some(quant) = quant {
+            let qm = self.quantized(quant)?;
+            let xt = Tensor::from_slice(x, (rows, self.inp), &Device::Cpu)?;
+            let yt = qm.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?;
+            for (yr, qr) in y.chunks_exact_mut(self.out).zip(yt.chunks_exact(self.out)) {
+                for ((o, q), b) in yr.iter_mut().zip(qr).zip(&self.b) {
+                    *o = q + b;
+                }
+            }
+            return Ok(());
+        }
+        for row in y.chunks_exact_mut(self.out) {
+            row.copy_from_slice(&self.b);
+        }
+        // SAFETY: x is [rows, inp], w_t is [inp, out] and y is [rows, out],
+        // all row-major and contiguous; the strides below say exactly that.
+        unsafe {
+            gemm::gemm(
+                rows,
+                self.out,
+                self.inp,
+                y.as_mut_ptr(),
+                1,
+                self.out as isize,
+                true,
+                x.as_ptr(),
+                1,
+                self.inp as isize,
+                self.w_t.as_ptr(),
+                1,
+                self.out as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            )
+        }
+        Ok(())
+    }
+}
+
+/// A raw pointer the attention workers share: each writes a disjoint
+/// block of the context matrix.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: only used for writes to disjoint regions (one (sequence, head)
+// block of rows × columns per work item), see `attention`.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// Taking `self` makes closures capture the whole wrapper (which is
+    /// `Sync`), not its raw-pointer field.
+    fn ptr(self) -> *mut f32 {
+        self.0
     }
 }
 
@@ -110,12 +198,12 @@ struct Layer {
     /// Q, K and V projections fused: one pass over the activations.
     qkv: Linear,
     ao: Linear,
-    aln_w: Tensor,
-    aln_b: Tensor,
+    aln_w: Vec<f32>,
+    aln_b: Vec<f32>,
     fi: Linear,
     fo: Linear,
-    oln_w: Tensor,
-    oln_b: Tensor,
+    oln_w: Vec<f32>,
+    oln_b: Vec<f32>,
 }
 
 /// Where the word-embedding rows live inside the mapped file.
@@ -131,8 +219,8 @@ pub struct Encoder {
     words: WordTable,
     /// Position rows + token-type row 0, pre-added: [max_positions, H].
     pos_type: Vec<f32>,
-    eln_w: Tensor,
-    eln_b: Tensor,
+    eln_w: Vec<f32>,
+    eln_b: Vec<f32>,
     layers: Vec<Layer>,
     /// `gelu_new` / `gelu_pytorch_tanh` checkpoints use the tanh form.
     tanh_gelu: bool,
@@ -221,7 +309,6 @@ impl Encoder {
             })
         };
         let dev = Device::Cpu;
-        let vec_t = |v: Vec<f32>| Tensor::from_vec(v, (h,), &dev);
         let cerr = |e: candle_core::Error| model_err(dir, e.to_string());
 
         let wview = st
@@ -253,8 +340,8 @@ impl Encoder {
                 *p += t;
             }
         }
-        let eln_w = vec_t(get("embeddings.LayerNorm.weight", &[h])?).map_err(cerr)?;
-        let eln_b = vec_t(get("embeddings.LayerNorm.bias", &[h])?).map_err(cerr)?;
+        let eln_w = get("embeddings.LayerNorm.weight", &[h])?;
+        let eln_b = get("embeddings.LayerNorm.bias", &[h])?;
 
         let ff = config.intermediate_size;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
@@ -278,9 +365,7 @@ impl Encoder {
             let qkv = Tensor::cat(&[&qw, &kw, &vw], 0)
                 .and_then(|w| Linear::new(w, Tensor::cat(&[&qb, &kb, &vb], 0)?))
                 .map_err(cerr)?;
-            let ln = |name: &str| -> Result<Tensor, EmbedError> {
-                vec_t(get(&format!("{p}{name}"), &[h])?).map_err(cerr)
-            };
+            let ln = |name: &str| get(&format!("{p}{name}"), &[h]);
             layers.push(Layer {
                 qkv,
                 ao: Linear::new(aow, aob).map_err(cerr)?,
@@ -361,21 +446,25 @@ impl Encoder {
     /// Runs token sequences (specials included, each no longer than
     /// [`BertConfig::max_tokens`]) packed back to back without padding, and
     /// returns the final hidden states, row-major [total tokens, H].
-    /// `quantized` selects the Q8_0 weights (worth it for a few rows).
-    pub fn forward(&self, seqs: &[&[u32]], quantized: bool) -> candle_core::Result<Vec<f32>> {
-        // One pool for candle's GEMMs and this crate's parallel loops, its
-        // workers kept warm across the pass: two pools would put twice as
-        // many busy threads as cores.
-        Device::Cpu.with_context(|| self.forward_inner(seqs, quantized))
-    }
-
-    fn forward_inner(&self, seqs: &[&[u32]], quantized: bool) -> candle_core::Result<Vec<f32>> {
+    /// `quant` selects block-quantized weights (worth it for a few rows).
+    ///
+    /// Activations live in a handful of buffers allocated once per pass; the
+    /// dense layers are GEMMs (candle's `gemm` kernels) writing into them,
+    /// everything else is a fused loop over rows run on rayon's pool.
+    pub fn forward(&self, seqs: &[&[u32]], quant: Option<Quant>) -> candle_core::Result<Vec<f32>> {
         let h = self.hidden();
         let total: usize = seqs.iter().map(|s| s.len()).sum();
         if total == 0 {
             return Ok(Vec::new());
         }
         let off = self.config.position_offset();
+        let eps = self.config.layer_norm_eps as f32;
+        let mut spans = Vec::with_capacity(seqs.len());
+        let mut start = 0;
+        for s in seqs {
+            spans.push((start, s.len()));
+            start += s.len();
+        }
         let mut x = vec![0f32; total * h];
         {
             let mut parts = Vec::with_capacity(seqs.len());
@@ -392,62 +481,198 @@ impl Encoder {
                     for (r, p) in row.iter_mut().zip(pt) {
                         *r += p;
                     }
+                    kernels::layer_norm(row, &self.eln_w, &self.eln_b, eps);
                 }
             });
         }
-        let dev = Device::Cpu;
-        let eps = self.config.layer_norm_eps as f32;
-        let mut x = Tensor::from_vec(x, (total, h), &dev)?;
-        x = candle_nn::ops::layer_norm(&x, &self.eln_w, &self.eln_b, eps)?;
 
-        let mut spans = Vec::with_capacity(seqs.len());
-        let mut start = 0;
-        for s in seqs {
-            spans.push((start, s.len()));
-            start += s.len();
+        let ff = self.config.intermediate_size;
+        let mut qkv = vec![0f32; total * 3 * h];
+        let mut ctx = vec![0f32; total * h];
+        let mut tmp = vec![0f32; total * h];
+        let mut mid = vec![0f32; total * ff];
+        // Rows per parallel task of the row-wise loops: enough work to pay
+        // for the task, enough tasks to balance.
+        let rows_per_task = (total / (4 * rayon::current_num_threads())).clamp(1, 64);
+        for layer in &self.layers {
+            layer.qkv.forward(&x, &mut qkv, quant)?;
+            self.attention(&qkv, &spans, &mut ctx);
+            layer.ao.forward(&ctx, &mut tmp, quant)?;
+            x.par_chunks_mut(h * rows_per_task)
+                .zip(tmp.par_chunks(h * rows_per_task))
+                .for_each(|(xs, ts)| {
+                    for (row, add) in xs.chunks_exact_mut(h).zip(ts.chunks_exact(h)) {
+                        kernels::add_layer_norm(row, add, &layer.aln_w, &layer.aln_b, eps);
+                    }
+                });
+            layer.fi.forward(&x, &mut mid, quant)?;
+            mid.par_chunks_mut(ff * rows_per_task)
+                .for_each(|m| kernels::gelu_in_place(m, self.tanh_gelu));
+            layer.fo.forward(&mid, &mut tmp, quant)?;
+            x.par_chunks_mut(h * rows_per_task)
+                .zip(tmp.par_chunks(h * rows_per_task))
+                .for_each(|(xs, ts)| {
+                    for (row, add) in xs.chunks_exact_mut(h).zip(ts.chunks_exact(h)) {
+                        kernels::add_layer_norm(row, add, &layer.oln_w, &layer.oln_b, eps);
+                    }
+                });
         }
+        Ok(x)
+    }
+
+    /// The same encoder written with plain candle tensor ops (the previous
+    /// implementation, f32): the reference the fused path is tested against.
+    #[cfg(test)]
+    pub(crate) fn forward_reference(&self, seqs: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
+        use candle_core::IndexOp;
+        let dev = Device::Cpu;
+        let h = self.hidden();
+        let off = self.config.position_offset();
+        let eps = self.config.layer_norm_eps as f32;
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
+        let mut x = vec![0f32; total * h];
+        let mut rows = x.chunks_exact_mut(h);
+        for s in seqs {
+            for (t, &id) in s.iter().enumerate() {
+                let row = rows.next().unwrap();
+                self.word_row(id, row);
+                for (r, p) in row.iter_mut().zip(&self.pos_type[(t + off) * h..]) {
+                    *r += p;
+                }
+            }
+        }
+        let vt = |v: &[f32]| Tensor::from_slice(v, (v.len(),), &dev);
+        let lin = |x: &Tensor, l: &Linear| -> candle_core::Result<Tensor> {
+            x.matmul(&Tensor::from_slice(&l.w_t, (l.inp, l.out), &dev)?)?
+                .broadcast_add(&vt(&l.b)?)
+        };
+        let ln =
+            |x: &Tensor, w: &[f32], b: &[f32]| candle_nn::ops::layer_norm(x, &vt(w)?, &vt(b)?, eps);
+        let mut x = ln(
+            &Tensor::from_vec(x, (total, h), &dev)?,
+            &self.eln_w,
+            &self.eln_b,
+        )?;
         let nh = self.config.num_attention_heads;
         let hd = h / nh;
         let scale = 1.0 / (hd as f64).sqrt();
         for layer in &self.layers {
-            let qkv = layer.qkv.forward(&x, quantized)?;
-            // Attention stays within each sequence: no padding, no mask.
-            // Sequences run in parallel; the GEMMs inside are small.
-            let ctx: Vec<Tensor> = spans
-                .par_iter()
-                .map(|&(start, len)| -> candle_core::Result<Tensor> {
-                    let s = qkv
-                        .narrow(0, start, len)?
-                        .reshape((len, 3, nh, hd))?
-                        .permute((1, 2, 0, 3))?;
-                    let q = (s.i(0)?.contiguous()? * scale)?;
-                    let k = s.i(1)?.contiguous()?;
-                    let v = s.i(2)?.contiguous()?;
-                    let probs = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
-                    probs.matmul(&v)?.transpose(0, 1)?.reshape((len, h))
-                })
-                .collect::<candle_core::Result<_>>()?;
-            let ctx = if ctx.len() == 1 {
-                ctx.into_iter().next().unwrap()
+            let qkv = lin(&x, &layer.qkv)?;
+            let mut ctx = Vec::new();
+            let mut start = 0;
+            for s in seqs {
+                let len = s.len();
+                let s = qkv
+                    .narrow(0, start, len)?
+                    .reshape((len, 3, nh, hd))?
+                    .permute((1, 2, 0, 3))?;
+                start += len;
+                let q = (s.i(0)?.contiguous()? * scale)?;
+                let k = s.i(1)?.contiguous()?;
+                let v = s.i(2)?.contiguous()?;
+                let probs = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
+                ctx.push(probs.matmul(&v)?.transpose(0, 1)?.reshape((len, h))?);
+            }
+            let ctx = Tensor::cat(&ctx, 0)?;
+            x = ln(&(x + lin(&ctx, &layer.ao)?)?, &layer.aln_w, &layer.aln_b)?;
+            let inner = lin(&x, &layer.fi)?;
+            let mid = if self.tanh_gelu {
+                inner.gelu()?
             } else {
-                Tensor::cat(&ctx, 0)?
+                inner.gelu_erf()?
             };
-            let ao = layer.ao.forward(&ctx, quantized)?;
-            x = candle_nn::ops::layer_norm(&(x + ao)?, &layer.aln_w, &layer.aln_b, eps)?;
-            let mid = self.activation(&layer.fi.forward(&x, quantized)?)?;
-            let fo = layer.fo.forward(&mid, quantized)?;
-            x = candle_nn::ops::layer_norm(&(x + fo)?, &layer.oln_w, &layer.oln_b, eps)?;
+            x = ln(&(x + lin(&mid, &layer.fo)?)?, &layer.oln_w, &layer.oln_b)?;
         }
         x.flatten_all()?.to_vec1::<f32>()
     }
 
-    /// candle 0.11 already spreads element-wise kernels over its worker
-    /// pool, so GELU is applied whole.
-    fn activation(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if self.tanh_gelu {
-            x.gelu()
-        } else {
-            x.gelu_erf()
+    /// Self-attention within each sequence (no padding, no mask): one work
+    /// item per (sequence, head), each two small single-threaded GEMMs
+    /// reading Q, K and V in place from the packed `qkv` rows, with the
+    /// softmax in between. Items run in parallel; writes go to disjoint
+    /// blocks of `ctx`.
+    fn attention(&self, qkv: &[f32], spans: &[(usize, usize)], ctx: &mut [f32]) {
+        thread_local! {
+            static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        let h = self.hidden();
+        let nh = self.config.num_attention_heads;
+        let hd = h / nh;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let row = 3 * h;
+        let out = SharedMut(ctx.as_mut_ptr());
+        let items: Vec<(usize, usize, usize)> = spans
+            .iter()
+            .flat_map(|&(start, len)| (0..nh).map(move |head| (start, len, head)))
+            .collect();
+        assert!(spans
+            .iter()
+            .all(|&(s, l)| (s + l) * row <= qkv.len() && (s + l) * h <= ctx.len()));
+        items.into_par_iter().for_each(|(start, len, head)| {
+            SCORES.with(|cell| {
+                let mut s = cell.borrow_mut();
+                if s.len() < len * len {
+                    s.resize(len * len, 0.0);
+                }
+                let s = &mut s[..len * len];
+                let q = qkv[start * row + head * hd..].as_ptr();
+                // SAFETY: every pointer + stride below stays inside `qkv`
+                // (rows start..start+len, the head's columns) or `s`
+                // ([len, len]); the destination block (rows start..start+len,
+                // columns head*hd..(head+1)*hd of `ctx`) belongs to this item
+                // alone (asserted bounds above).
+                unsafe {
+                    let k = q.add(h);
+                    let v = q.add(2 * h);
+                    // scores = scale · Q Kᵀ
+                    gemm::gemm(
+                        len,
+                        len,
+                        hd,
+                        s.as_mut_ptr(),
+                        1,
+                        len as isize,
+                        false,
+                        q,
+                        1,
+                        row as isize,
+                        k,
+                        row as isize,
+                        1,
+                        0.0,
+                        scale,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                    for r in s.chunks_exact_mut(len) {
+                        kernels::softmax_in_place(r);
+                    }
+                    // ctx block = probabilities · V
+                    gemm::gemm(
+                        len,
+                        hd,
+                        len,
+                        out.ptr().add(start * h + head * hd),
+                        1,
+                        h as isize,
+                        false,
+                        s.as_ptr(),
+                        1,
+                        len as isize,
+                        v,
+                        1,
+                        row as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            });
+        });
     }
 }

@@ -356,3 +356,38 @@ proptest! {
         prop_assert_eq!(direct.content_ids(&text).unwrap(), hf.content_ids(&text).unwrap());
     }
 }
+
+/// The fused forward (GEMMs into reused buffers, hand-written attention,
+/// layer norm, GELU and softmax) computes what the plain candle-op encoder
+/// computes, on packed batches of mixed lengths, for BERT and RoBERTa
+/// position numbering.
+#[test]
+fn fused_forward_matches_the_candle_op_reference() {
+    for roberta in [false, true] {
+        let (_d, e) = load_tiny(roberta, None);
+        let seqs: Vec<Vec<u32>> = ["政策 12 the abc x y", "a", "abc, 123。 the the the the the"]
+            .iter()
+            .map(|t| e.token_ids(t, TextKind::Passage).unwrap())
+            .collect();
+        let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        let fast = e.encoder.forward(&refs, None).unwrap();
+        let plain = e.encoder.forward_reference(&refs).unwrap();
+        assert_eq!(fast.len(), plain.len());
+        let worst = fast
+            .iter()
+            .zip(&plain)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst < 1e-4,
+            "roberta={roberta}: max abs difference {worst}"
+        );
+        // The quantized path is an approximation of the same function.
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        for quant in [Quant::Q8_0, Quant::Q4_0] {
+            let q = e.encoder.forward(&refs, Some(quant)).unwrap();
+            let c = cos(&q, &plain) / (norm(&q) * norm(&plain));
+            assert!(c > 0.99, "{quant:?}: cosine {c}");
+        }
+    }
+}
