@@ -339,8 +339,7 @@ pub fn search(
         && filter.province.is_none()
     {
         let known = lib.places()?;
-        if let Some(p) = places::infer_place(&req.query, &known) {
-            let rest = places::without_place(&req.query, &known, &p);
+        if let Some((p, rest)) = places::narrow(&req.query, &known) {
             // A query that is nothing but the place ("麒麟区") keeps its words.
             if rest.chars().any(char::is_alphanumeric) {
                 query = rest;

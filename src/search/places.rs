@@ -127,10 +127,24 @@ pub fn pinyin_of(name: &str) -> Option<String> {
 }
 
 /// Finds the place a question restricts itself to, among `places` (the
-/// library's). `None` when it names none, or names more than one district
-/// (a comparison), or names places that do not nest.
-pub fn infer_place(query: &str, places: &[Place]) -> Option<InferredPlace> {
+/// library's), and the question without the words that named it (what the
+/// retrievers should match once the place is a filter: the name itself would
+/// only favour passages that happen to repeat it). `None` when it names no
+/// place, or more than one district (a comparison), or places that do not
+/// nest.
+pub fn narrow(query: &str, places: &[Place]) -> Option<(InferredPlace, String)> {
     let mentions = find_mentions(query, places);
+    let place = choose(query, places, &mentions)?;
+    let rest = remove_mentions(query, &mentions, &place);
+    Some((place, rest))
+}
+
+/// The place of [`narrow`] alone.
+pub fn infer_place(query: &str, places: &[Place]) -> Option<InferredPlace> {
+    narrow(query, places).map(|(place, _)| place)
+}
+
+fn choose(query: &str, places: &[Place], mentions: &[Mention]) -> Option<InferredPlace> {
     if mentions.is_empty() {
         return None;
     }
@@ -182,14 +196,11 @@ pub fn infer_place(query: &str, places: &[Place]) -> Option<InferredPlace> {
     }
 }
 
-/// The question without the words that named `place` (what the lexical
-/// retriever should match once the place is a filter: the name itself would
-/// only favour passages that happen to repeat it).
-pub fn without_place(query: &str, places: &[Place], place: &InferredPlace) -> String {
+/// `query` without the mentions of `place` and of the places above it.
+/// `mentions` come sorted by start from [`find_mentions`].
+fn remove_mentions(query: &str, mentions: &[Mention], place: &InferredPlace) -> String {
     let mut out = String::with_capacity(query.len());
     let mut at = 0;
-    let mut mentions = find_mentions(query, places);
-    mentions.sort_by_key(|m| m.start);
     for m in mentions {
         if m.start < at {
             continue;
@@ -470,10 +481,10 @@ mod tests {
     fn the_place_words_are_removed_for_the_lexical_side() {
         let lib = library();
         let q = "贵州省六盘水市新建5G基站";
-        let p = infer_place(q, &lib).unwrap();
-        assert_eq!(without_place(q, &lib, &p).trim(), "新建5G基站");
+        let (_, rest) = narrow(q, &lib).unwrap();
+        assert_eq!(rest.trim(), "新建5G基站");
         let q = "麒麟區高考600分";
-        let p = infer_place(q, &lib).unwrap();
-        assert_eq!(without_place(q, &lib, &p).trim(), "高考600分");
+        let (_, rest) = narrow(q, &lib).unwrap();
+        assert_eq!(rest.trim(), "高考600分");
     }
 }
