@@ -11,6 +11,8 @@
 #   env MODE      retrieval mode for the queries (default hybrid)
 #   env COLD=1    make every request's query unique (a number appended), so
 #                 none is answered from the server's memo of query vectors
+#   env BIN       serve with this zhengce binary instead of building one
+#                 (to compare two builds in one sitting)
 # Needs wrk (apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +25,10 @@ MODE="${MODE:-hybrid}"
 command -v wrk >/dev/null || { echo "bench-load: wrk not found (apt-get install wrk)" >&2; exit 2; }
 
 scripts/fetch-model.sh "$PROFILE"
-if [ "$PROFILE" = "release" ]; then cargo build --quiet --release; else cargo build --quiet; fi
-BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/zhengce"
+if [ -z "${BIN:-}" ]; then
+  if [ "$PROFILE" = "release" ]; then cargo build --quiet --release; else cargo build --quiet; fi
+  BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/zhengce"
+fi
 
 OUT=bench-out/load
 DATA="${ZHENGCE_DATA_DIR:-bench-out/data}"

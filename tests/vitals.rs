@@ -809,6 +809,13 @@ fn metrics_count_requests_per_route_template() {
             .value
             >= 1.0
     );
+    // Every miss is one text in a shared model pass.
+    let passes = gauge("zhengce_query_passes_total");
+    let texts = gauge("zhengce_query_pass_texts_total");
+    assert!(
+        passes >= 1.0 && texts >= passes,
+        "{passes} passes, {texts} texts"
+    );
 }
 
 #[test]

@@ -112,6 +112,14 @@ fn describe() {
         "zhengce_query_cache_misses_total",
         "Query vectors the model had to compute"
     );
+    describe_counter!(
+        "zhengce_query_passes_total",
+        "Model passes run for queries and pasted texts (concurrent requests share one)"
+    );
+    describe_counter!(
+        "zhengce_query_pass_texts_total",
+        "Texts encoded by those passes"
+    );
 }
 
 const INDEX_GAUGES: &[(&str, &str)] = &[
@@ -318,6 +326,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let (hits, misses) = state.service.encoder().counts();
     metrics::counter!("zhengce_query_cache_hits_total").absolute(hits);
     metrics::counter!("zhengce_query_cache_misses_total").absolute(misses);
+    let (passes, texts) = state.service.encoder().batch_counts();
+    metrics::counter!("zhengce_query_passes_total").absolute(passes);
+    metrics::counter!("zhengce_query_pass_texts_total").absolute(texts);
     Ok((
         [(
             header::CONTENT_TYPE,

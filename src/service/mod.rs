@@ -4,19 +4,19 @@
 //! [`crate::search::search`] / [`crate::search::similar`] over
 //! [`Service::library`] and [`Service::embedder`].
 
+mod encoder;
 pub mod eval;
 pub mod export;
 mod ingest;
 
-use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::corpus::{CorpusError, CorpusOptions};
 use crate::embed::{EmbedError, Embedder};
 use crate::index::{IndexError, Library};
-use crate::search::QueryEncoder;
 
+pub use encoder::{Batcher, CachedEncoder, TextSide};
 pub use ingest::{collect_files, IngestEvent, IngestReport, IngestedDocument, MetaOverride};
 
 #[derive(Debug, thiserror::Error)]
@@ -107,103 +107,4 @@ pub fn bundled_corpus_dir() -> PathBuf {
         return rel;
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// The embedder with a bounded memo of recent query (and pasted-text)
-/// vectors: embedding a query costs tens of milliseconds of CPU, and
-/// researchers repeat queries (paging, changing filters, switching modes),
-/// so a repeated query skips the model entirely. Oldest entries go first.
-pub struct CachedEncoder {
-    embedder: Arc<Embedder>,
-    memo: Mutex<Memo>,
-    /// One model call at a time: the encoder already spreads one call over
-    /// every core, and concurrent calls only fight over them.
-    model_gate: Mutex<()>,
-}
-
-struct Memo {
-    capacity: usize,
-    vectors: HashMap<(bool, String), Arc<Vec<f32>>>,
-    order: VecDeque<(bool, String)>,
-    hits: u64,
-    misses: u64,
-}
-
-/// Texts longer than this (pasted passages) are not memoised: they rarely repeat.
-const MEMO_MAX_CHARS: usize = 256;
-
-impl CachedEncoder {
-    pub fn new(embedder: Arc<Embedder>, capacity: usize) -> Self {
-        CachedEncoder {
-            embedder,
-            memo: Mutex::new(Memo {
-                capacity,
-                vectors: HashMap::new(),
-                order: VecDeque::new(),
-                hits: 0,
-                misses: 0,
-            }),
-            model_gate: Mutex::new(()),
-        }
-    }
-
-    /// (hits, misses) so far.
-    pub fn counts(&self) -> (u64, u64) {
-        self.memo
-            .lock()
-            .map(|m| (m.hits, m.misses))
-            .unwrap_or_default()
-    }
-
-    fn get_or_embed(
-        &self,
-        query: bool,
-        text: &str,
-        embed: impl FnOnce(&Embedder, &str) -> Result<Vec<f32>, EmbedError>,
-    ) -> Result<Vec<f32>, EmbedError> {
-        let memoise = self.memo.lock().map(|m| m.capacity > 0).unwrap_or(false)
-            && text.chars().count() <= MEMO_MAX_CHARS;
-        let run = |text: &str| {
-            let _one_at_a_time = self.model_gate.lock();
-            embed(&self.embedder, text)
-        };
-        if !memoise {
-            return run(text);
-        }
-        let key = (query, text.to_string());
-        if let Ok(mut m) = self.memo.lock() {
-            if let Some(v) = m.vectors.get(&key).cloned() {
-                m.hits += 1;
-                return Ok(v.as_ref().clone());
-            }
-            m.misses += 1;
-        }
-        // The model runs outside the memo's lock: hits are answered meanwhile.
-        let v = run(text)?;
-        if let Ok(mut m) = self.memo.lock() {
-            if !m.vectors.contains_key(&key) {
-                while m.vectors.len() >= m.capacity {
-                    match m.order.pop_front() {
-                        Some(old) => {
-                            m.vectors.remove(&old);
-                        }
-                        None => break,
-                    }
-                }
-                m.order.push_back(key.clone());
-                m.vectors.insert(key, Arc::new(v.clone()));
-            }
-        }
-        Ok(v)
-    }
-}
-
-impl QueryEncoder for CachedEncoder {
-    fn encode_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.get_or_embed(true, text, |e, t| e.encode_query(t))
-    }
-
-    fn encode_passage(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.get_or_embed(false, text, |e, t| e.encode_passage(t))
-    }
 }
