@@ -6,7 +6,7 @@
 //! in one transaction by [`Library::add_document`], so a bad file never
 //! changes what is already indexed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,20 @@ use crate::index::AddOutcome;
 /// Passages embedded per model call during ingestion: large enough to keep
 /// the matrix kernels busy, small enough for a smooth progress bar.
 const EMBED_BATCH: usize = 16;
+
+/// How much of its section heading's vector a passage vector takes in.
+///
+/// Reports state a topic once, in a heading ("4.着力推动绿色低碳发展",
+/// "(三)办好民生实事"), then list measures under it that rarely repeat it, so
+/// a question that names the topic in other words missed passages whose
+/// text only lists figures. Each passage vector is therefore
+/// `normalise(text + SECTION_WEIGHT × heading path)`, the heading path
+/// embedded once per distinct section. Blending keeps the passage's own
+/// wording dominant; prefixing the whole path to the text instead let the
+/// headings swamp short passages. Measured on the dev set (hybrid):
+/// hit@10 0.941 → 1.000, MRR@10 0.788 → 0.806 at 0.3; at 0.6 MRR fell to
+/// 0.772 (see docs/SEARCH.md).
+pub const SECTION_WEIGHT: f32 = 0.3;
 
 /// Metadata given with an upload, overriding what parsing inferred.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -286,6 +300,8 @@ impl Service {
 
     /// One vector per passage, embedded from the simplified-folded text so
     /// traditional and simplified reports land in one region of the space.
+    /// The passage's text is embedded from its simplified-folded form and its
+    /// section's heading path is blended in ([`SECTION_WEIGHT`]).
     fn embed_document(
         &self,
         doc: &Document,
@@ -297,6 +313,80 @@ impl Service {
             vectors.extend(self.embedder.embed_passages(&texts)?);
             done(batch.len());
         }
+        let paths: Vec<String> = doc
+            .passages
+            .iter()
+            .map(|p| heading_path(&p.section_path))
+            .collect();
+        let mut distinct: Vec<&str> = paths
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !p.is_empty())
+            .collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut headings: HashMap<&str, Vec<f32>> = HashMap::with_capacity(distinct.len());
+        for batch in distinct.chunks(EMBED_BATCH) {
+            let embedded = self.embedder.embed_passages(batch)?;
+            headings.extend(batch.iter().copied().zip(embedded));
+        }
+        for (v, path) in vectors.iter_mut().zip(&paths) {
+            if let Some(h) = headings.get(path.as_str()) {
+                blend(v, h, SECTION_WEIGHT);
+            }
+        }
         Ok(vectors)
+    }
+}
+
+/// A section path as one simplified line ("一、… > (三)… > 2.…").
+fn heading_path(path: &[String]) -> String {
+    path.iter()
+        .map(|h| crate::corpus::to_simplified(h.trim()))
+        .filter(|h| !h.is_empty())
+        .collect::<Vec<_>>()
+        .join(" > ")
+}
+
+/// `v ← normalise(v + weight × h)`.
+fn blend(v: &mut [f32], h: &[f32], weight: f32) {
+    for (x, y) in v.iter_mut().zip(h) {
+        *x += weight * y;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heading_paths_are_simplified_and_skip_empty_levels() {
+        let path = vec![
+            "二、2024年主要目標和重點任務".to_string(),
+            "  ".to_string(),
+            "(一)突出比較優勢大抓工業".to_string(),
+        ];
+        assert_eq!(
+            heading_path(&path),
+            "二、2024年主要目标和重点任务 > (一)突出比较优势大抓工业"
+        );
+        assert_eq!(heading_path(&[]), "");
+    }
+
+    #[test]
+    fn blending_leans_towards_the_heading_and_stays_unit_length() {
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let h = [0.0, 1.0, 0.0];
+        let mut v = [0.8, 0.0, 0.6];
+        let before = dot(&v, &h);
+        blend(&mut v, &h, SECTION_WEIGHT);
+        assert!((dot(&v, &v) - 1.0).abs() < 1e-6);
+        assert!(dot(&v, &h) > before);
+        // The text still dominates: closer to the original than to the heading.
+        assert!(dot(&v, &[0.8, 0.0, 0.6]) > dot(&v, &h));
     }
 }
