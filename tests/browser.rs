@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use zhengce::api::{self, ApiConfig, AppState};
-use zhengce::service::{self, Service};
+use zhengce::api::{ApiConfig, AppState};
+
+mod common;
 
 const LAPTOP: Viewport = Viewport {
     name: "laptop",
@@ -59,31 +60,10 @@ fn server() -> &'static str {
         if let Ok(url) = std::env::var("ZHENGCE_E2E_URL") {
             return url.trim_end_matches('/').to_string();
         }
-        let data_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-test-data");
-        let _ = std::fs::remove_dir_all(&data_dir);
-        let service = Service::open(&data_dir, &zhengce::embed::default_model_dir())
-            .expect("open the library");
-        let report = service
-            .ingest_files(&[service::bundled_corpus_dir()], &mut |_| {})
-            .expect("ingest the bundled corpus");
-        assert!(
-            report.failed.is_empty() && report.added.len() >= 5,
-            "{report:?}"
-        );
-        let state = AppState::new(Arc::new(service), ApiConfig::default());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                api::serve(listener, state).await.unwrap();
-            });
-        });
-        format!("http://{}", rx.recv().expect("server address"))
+        let ingested = common::ingested_service("browser-test-data", &[]);
+        assert!(ingested.report.added.len() >= 5, "{:?}", ingested.report);
+        let state = AppState::new(ingested.service, ApiConfig::default());
+        format!("http://{}", common::serve(state))
     })
 }
 

@@ -4,9 +4,9 @@
 //! write side of [`LIBRARY_LOCK`] so the others see a stable state.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -14,7 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use zhengce::api::{self, ApiConfig, AppState};
 use zhengce::corpus::to_simplified;
-use zhengce::service::{self, Service};
+
+mod common;
 
 const TOKEN: &str = "test-token-3f9a";
 
@@ -38,21 +39,15 @@ fn model_dir() -> PathBuf {
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let data_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("service-test-data");
-        let _ = std::fs::remove_dir_all(&data_dir);
-        let service = Service::open(&data_dir, &model_dir()).expect("open the library");
-        let report = service
-            .ingest_files(&[service::bundled_corpus_dir()], &mut |_| {})
-            .expect("ingest the bundled corpus");
-        assert!(
-            report.failed.is_empty(),
-            "bundled corpus failed: {:?}",
-            report.failed
-        );
+        let common::Ingested {
+            service,
+            report,
+            data_dir,
+        } = common::ingested_service("service-test-data", &[]);
         assert!(report.added.len() >= 5, "{report:?}");
         let passages = report.passages;
         let state = AppState::new(
-            Arc::new(service),
+            service,
             ApiConfig {
                 token: Some(TOKEN.into()),
                 limits: api::Limits {
@@ -61,19 +56,7 @@ fn server() -> &'static Server {
                 },
             },
         );
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                api::serve(listener, state).await.unwrap();
-            });
-        });
-        let addr = rx.recv().expect("server address");
+        let addr = common::serve(state);
         Server {
             base: format!("http://{addr}"),
             data_dir,

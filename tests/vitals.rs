@@ -22,6 +22,8 @@ use serde_json::{json, Value};
 use zhengce::api::{self, ApiConfig, AppState};
 use zhengce::service::{self, Service};
 
+mod common;
+
 const TOKEN: &str = "vitals-token-8c21";
 /// Two reports from two districts (南明区, 西乡塘区).
 const FILES: [&str; 2] = ["000_4ead13418bc20ab0.txt", "002_aa1a712f84acc684.txt"];
@@ -62,19 +64,13 @@ fn server() -> &'static Server {
         // Installed before ingestion, as `zhengce serve` does, so the
         // ingestion's embedding batches are counted.
         api::vitals::prometheus();
-        let data_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vitals-test-data");
-        let _ = std::fs::remove_dir_all(&data_dir);
-        let service = Service::open(&data_dir, &zhengce::embed::default_model_dir())
-            .expect("open the library");
         let files: Vec<_> = FILES
             .iter()
             .map(|f| service::bundled_corpus_dir().join(f))
             .collect();
-        let report = service
-            .ingest_files(&files, &mut |_| {})
-            .expect("ingest two reports");
-        assert_eq!(report.added.len(), 2, "{report:?}");
-        let service = Arc::new(service);
+        let ingested = common::ingested_service("vitals-test-data", &files);
+        assert_eq!(ingested.report.added.len(), 2, "{:?}", ingested.report);
+        let service = ingested.service;
         let state = AppState::new(
             service.clone(),
             ApiConfig {
@@ -82,19 +78,7 @@ fn server() -> &'static Server {
                 limits: api::Limits::default(),
             },
         );
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                api::serve(listener, state).await.unwrap();
-            });
-        });
-        let addr = rx.recv().expect("server address");
+        let addr = common::serve(state);
         Server {
             base: format!("http://{addr}"),
             service,
