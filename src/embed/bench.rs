@@ -23,21 +23,10 @@ pub struct BenchOptions {
     /// Passes over the paragraphs; the median pass is reported.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
-    /// Forward passes of at most this many tokens use quantized weights
-    /// (default: the embedder's own setting).
+    /// Forward passes of at most this many tokens use the int8 weights
+    /// (0 = never; default: the embedder's own setting).
     #[arg(long)]
     pub quantized_max_tokens: Option<usize>,
-    /// Their block format: q8_0 or q4_0 (default: the embedder's own).
-    #[arg(long, value_parser = parse_quant)]
-    pub quant: Option<super::Quant>,
-}
-
-fn parse_quant(s: &str) -> Result<super::Quant, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "q8_0" => Ok(super::Quant::Q8_0),
-        "q4_0" => Ok(super::Quant::Q4_0),
-        _ => Err(format!("{s:?}: expected q8_0 or q4_0")),
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,9 +135,6 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
     let load_seconds = t0.elapsed().as_secs_f64();
     if let Some(t) = opts.quantized_max_tokens {
         embedder.set_quantized_max_tokens(t);
-    }
-    if let Some(q) = opts.quant {
-        embedder.set_quant(q);
     }
 
     let mut counts: Vec<usize> = paragraphs
