@@ -242,16 +242,27 @@ impl Int8Matrix {
             let s = &self.scales[g * self.blocks * GROUP..(g + 1) * self.blocks * GROUP];
             let c0 = g * GROUP;
             let cols = GROUP.min(n - c0);
+            let bias = &bias[c0..c0 + cols];
             let mut r0 = 0;
             for rows in row_tiles(m) {
                 let xs = &x[r0 * k..(r0 + rows) * k];
-                let tile = &mut tile[..rows];
-                tile.iter_mut().for_each(|t| t.fill(0.0));
-                kernel.tile(xs, k, q, s, tile);
-                for (r, t) in tile.iter().enumerate() {
-                    let dst = out.ptr().add((r0 + r) * n + c0);
-                    for j in 0..cols {
-                        *dst.add(j) = t[j] + bias[c0 + j];
+                let dst = out.ptr().add(r0 * n + c0);
+                if cols == GROUP {
+                    // Totals accumulate in place, starting from the bias.
+                    for r in 0..rows {
+                        std::slice::from_raw_parts_mut(dst.add(r * n), GROUP).copy_from_slice(bias);
+                    }
+                    kernel.tile(xs, k, q, s, dst, n, rows);
+                } else {
+                    // The last, partial group: through a full-width tile.
+                    for t in &mut tile[..rows] {
+                        t.fill(0.0);
+                        t[..cols].copy_from_slice(bias);
+                    }
+                    kernel.tile(xs, k, q, s, tile.as_mut_ptr().cast(), GROUP, rows);
+                    for (r, t) in tile[..rows].iter().enumerate() {
+                        std::slice::from_raw_parts_mut(dst.add(r * n), cols)
+                            .copy_from_slice(&t[..cols]);
                     }
                 }
                 r0 += rows;
@@ -278,34 +289,51 @@ impl Kernel {
         Kernel::Scalar
     }
 
-    /// `tile[r][j] += Σ_b s[b][j] · Σ_{i ∈ b} xs[r][i] · q[i][j]` for the
-    /// `tile.len()` (≤ 6) rows of `xs` (`[rows, k]`) and one column group.
-    fn tile(self, xs: &[f32], k: usize, q: &[i8], s: &[f32], tile: &mut [[f32; GROUP]]) {
-        debug_assert!(tile.len() <= MAX_ROWS && xs.len() == tile.len() * k);
-        debug_assert!(q.len() == k * GROUP && s.len() == k.div_ceil(BLOCK) * GROUP);
+    /// `t[r][j] += Σ_b s[b][j] · Σ_{i ∈ b} xs[r][i] · q[i][j]` for the
+    /// `rows` (≤ 6) rows of `xs` (`[rows, k]`) and one column group, where
+    /// `t[r]` is the 16 floats at `t + r·ldt`.
+    ///
+    /// # Safety
+    /// Those `rows` runs of 16 floats are valid for reads and writes and
+    /// nobody else touches them meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        self,
+        xs: &[f32],
+        k: usize,
+        q: &[i8],
+        s: &[f32],
+        t: *mut f32,
+        ldt: usize,
+        rows: usize,
+    ) {
+        assert!((1..=MAX_ROWS).contains(&rows) && xs.len() == rows * k);
+        assert!(q.len() == k * GROUP && s.len() == k.div_ceil(BLOCK) * GROUP);
         match self {
-            Kernel::Scalar => tile_scalar(xs, k, q, s, tile),
+            Kernel::Scalar => tile_scalar(xs, k, q, s, t, ldt),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `best` checked the CPU has AVX2 and FMA; the slices
-            // have the lengths asserted above, which is all the kernel reads
-            // and writes.
-            Kernel::Avx2 => unsafe {
-                match tile.len() {
-                    1 => avx2::tile::<1>(xs, k, q, s, tile),
-                    2 => avx2::tile::<2>(xs, k, q, s, tile),
-                    3 => avx2::tile::<3>(xs, k, q, s, tile),
-                    4 => avx2::tile::<4>(xs, k, q, s, tile),
-                    5 => avx2::tile::<5>(xs, k, q, s, tile),
-                    _ => avx2::tile::<6>(xs, k, q, s, tile),
-                }
+            // have the lengths asserted above, which is all the kernel
+            // reads, and `t` is the caller's promise.
+            Kernel::Avx2 => match rows {
+                1 => avx2::tile::<1>(xs, k, q, s, t, ldt),
+                2 => avx2::tile::<2>(xs, k, q, s, t, ldt),
+                3 => avx2::tile::<3>(xs, k, q, s, t, ldt),
+                4 => avx2::tile::<4>(xs, k, q, s, t, ldt),
+                5 => avx2::tile::<5>(xs, k, q, s, t, ldt),
+                _ => avx2::tile::<6>(xs, k, q, s, t, ldt),
             },
         }
     }
 }
 
 /// Portable kernel: the same blocks and summation order as the AVX2 one.
-fn tile_scalar(xs: &[f32], k: usize, q: &[i8], s: &[f32], tile: &mut [[f32; GROUP]]) {
-    for (xr, t) in xs.chunks_exact(k.max(1)).zip(tile.iter_mut()) {
+///
+/// # Safety
+/// As [`Kernel::tile`].
+unsafe fn tile_scalar(xs: &[f32], k: usize, q: &[i8], s: &[f32], t: *mut f32, ldt: usize) {
+    for (r, xr) in xs.chunks_exact(k.max(1)).enumerate() {
+        let t = std::slice::from_raw_parts_mut(t.add(r * ldt), GROUP);
         for (b, xb) in xr.chunks(BLOCK).enumerate() {
             let mut part = [0f32; GROUP];
             for (i, &xv) in xb.iter().enumerate() {
@@ -327,18 +355,21 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// `R` rows × 16 columns: 2R accumulators of per-block partial sums,
-    /// two widened weight registers, one broadcast activation.
+    /// two widened weight registers, one broadcast activation; after each
+    /// block the partial sums are scaled into the totals at `t`.
     ///
     /// # Safety
     /// AVX2 and FMA are available; `xs` is `[R, k]`, `q` is `[k][16]`,
-    /// `s` is `[ceil(k/32)][16]`, `tile.len() == R`.
+    /// `s` is `[ceil(k/32)][16]`, and `R` runs of 16 floats at `t + r·ldt`
+    /// are valid for reads and writes.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn tile<const R: usize>(
         xs: &[f32],
         k: usize,
         q: &[i8],
         s: &[f32],
-        tile: &mut [[f32; GROUP]],
+        t: *mut f32,
+        ldt: usize,
     ) {
         let x = xs.as_ptr();
         let qp = q.as_ptr();
@@ -360,8 +391,8 @@ mod avx2 {
             let sp = s.as_ptr().add(b * GROUP);
             let s0 = _mm256_loadu_ps(sp);
             let s1 = _mm256_loadu_ps(sp.add(8));
-            for (a, t) in acc.iter().zip(tile.iter_mut()) {
-                let t = t.as_mut_ptr();
+            for (r, a) in acc.iter().enumerate() {
+                let t = t.add(r * ldt);
                 _mm256_storeu_ps(t, _mm256_fmadd_ps(a[0], s0, _mm256_loadu_ps(t)));
                 _mm256_storeu_ps(
                     t.add(8),

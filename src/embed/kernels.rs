@@ -12,7 +12,7 @@ const LANES: usize = 8;
 /// `a·b + c`, fused when the build targets FMA (`.cargo/config.toml` builds
 /// for the host CPU); without it `mul_add` would be a slow library call.
 #[inline(always)]
-fn fma(a: f32, b: f32, c: f32) -> f32 {
+pub fn fma(a: f32, b: f32, c: f32) -> f32 {
     if cfg!(target_feature = "fma") {
         a.mul_add(b, c)
     } else {
@@ -97,29 +97,6 @@ fn sum(xs: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
-}
-
-/// `Σ a[i]·b[i]` over the shorter of the two, with independent lane
-/// accumulators so it vectorises.
-#[inline(always)]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for ((s, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *s = fma(*x, *y, *s);
-        }
-    }
-    let rest: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    acc.iter().sum::<f32>() + rest
 }
 
 #[inline(always)]

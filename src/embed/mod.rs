@@ -209,7 +209,7 @@ pub struct Embedder {
 
 /// Forward passes of at most this many tokens use the int8 weights by
 /// default (see `docs/embed-speed.md` for the measurements behind it).
-pub const DEFAULT_INT8_MAX_TOKENS: usize = 64;
+pub const DEFAULT_INT8_MAX_TOKENS: usize = 96;
 
 /// What a text is for: selects the model's prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

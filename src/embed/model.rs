@@ -148,7 +148,7 @@ fn rows_per_task(total: usize, width: usize) -> usize {
     (total / (4 * rayon::current_num_threads())).clamp(min, min.max(64))
 }
 
-/// Sequences up to this long attend with plain loops ([`attend_direct`]);
+/// Sequences up to this long attend with plain loops (`Encoder::attend`);
 /// longer ones with two small GEMMs, whose set-up costs more than the
 /// arithmetic for a short query.
 const DIRECT_ATTENTION_MAX_LEN: usize = 64;
@@ -200,6 +200,9 @@ pub struct Encoder {
     layers: Vec<Layer>,
     /// `gelu_new` / `gelu_pytorch_tanh` checkpoints use the tanh form.
     tanh_gelu: bool,
+    /// Longest sequence attended with plain loops
+    /// ([`DIRECT_ATTENTION_MAX_LEN`]; tests lower it to reach the GEMM path).
+    pub(crate) direct_attention_max_len: usize,
     pub parameters: usize,
     /// Fingerprint of the weights (header + a sample of every tensor).
     pub fingerprint: String,
@@ -374,6 +377,7 @@ impl Encoder {
         };
         Ok(Encoder {
             tanh_gelu,
+            direct_attention_max_len: DIRECT_ATTENTION_MAX_LEN,
             config,
             mmap,
             words,
@@ -608,14 +612,18 @@ impl Encoder {
             .iter()
             .flat_map(|&(start, len)| (0..nh).map(move |head| (start, len, head)))
             .collect();
-        // Multiply-adds of the whole step: a short query's ~0.2 M run on
-        // this thread (twelve tasks of a few microseconds each would mostly
-        // measure rayon's hand-offs).
+        // Multiply-adds of the whole step: below ~64k (a query of under
+        // ten tokens) it runs on this thread; otherwise tasks get at least
+        // ~32k each, so rayon's hand-offs stay small next to the work.
         let work: usize = spans.iter().map(|&(_, len)| len * len * 2 * h).sum();
-        if work < 1 << 20 {
+        if work < 1 << 16 {
             items.iter().for_each(item);
         } else {
-            items.par_iter().for_each(item);
+            let per_item = (work / items.len()).max(1);
+            items
+                .par_iter()
+                .with_min_len((1usize << 15).div_ceil(per_item))
+                .for_each(item);
         }
     }
 
@@ -635,21 +643,35 @@ impl Encoder {
         let scale = 1.0 / (hd as f32).sqrt();
         let row = 3 * h;
         SCORES.with(|cell| {
-            let mut s = cell.borrow_mut();
-            if s.len() < len * len {
-                s.resize(len * len, 0.0);
+            let mut scratch = cell.borrow_mut();
+            // Scores [len, len], then (direct path) Kᵀ [hd, len].
+            if scratch.len() < len * len + hd * len {
+                scratch.resize(len * len + hd * len, 0.0);
             }
-            let s = &mut s[..len * len];
+            let (s, kt) = scratch.split_at_mut(len * len);
             let q = qkv[start * row + head * hd..].as_ptr();
             let k = q.add(h);
             let v = q.add(2 * h);
             let o = out.ptr().add(start * h + head * hd);
-            if len <= DIRECT_ATTENTION_MAX_LEN {
+            if len <= self.direct_attention_max_len {
+                // With K transposed, every step below is a multiply-add
+                // over a contiguous row (keys for the scores, head
+                // dimensions for the output): no horizontal sums.
+                let kt = &mut kt[..hd * len];
+                for j in 0..len {
+                    let kj = std::slice::from_raw_parts(k.add(j * row), hd);
+                    for (d, &kv) in kj.iter().enumerate() {
+                        kt[d * len + j] = kv;
+                    }
+                }
                 for (i, si) in s.chunks_exact_mut(len).enumerate() {
                     let qi = std::slice::from_raw_parts(q.add(i * row), hd);
-                    for (j, sij) in si.iter_mut().enumerate() {
-                        let kj = std::slice::from_raw_parts(k.add(j * row), hd);
-                        *sij = scale * kernels::dot(qi, kj);
+                    si.fill(0.0);
+                    for (&qd, ktd) in qi.iter().zip(kt.chunks_exact(len)) {
+                        let qd = qd * scale;
+                        for (a, &b) in si.iter_mut().zip(ktd) {
+                            *a = kernels::fma(qd, b, *a);
+                        }
                     }
                     kernels::softmax_in_place(si);
                     let oi = std::slice::from_raw_parts_mut(o.add(i * h), hd);
@@ -657,7 +679,7 @@ impl Encoder {
                     for (j, &p) in si.iter().enumerate() {
                         let vj = std::slice::from_raw_parts(v.add(j * row), hd);
                         for (a, &b) in oi.iter_mut().zip(vj) {
-                            *a += p * b;
+                            *a = kernels::fma(p, b, *a);
                         }
                     }
                 }
