@@ -644,47 +644,46 @@ impl Encoder {
         let row = 3 * h;
         SCORES.with(|cell| {
             let mut scratch = cell.borrow_mut();
-            // Scores [len, len], then (direct path) Kᵀ [hd, len].
-            if scratch.len() < len * len + hd * len {
-                scratch.resize(len * len + hd * len, 0.0);
+            // Scores [len, len] (GEMM path) or [len, lenp] with Kᵀ
+            // [hd, lenp] and one scaled query row [hd] (direct path); lenp
+            // rounds len up to whole vectors, the extra keys being zeros.
+            let lenp = len.next_multiple_of(8);
+            let need = len * lenp + hd * lenp + hd;
+            if scratch.len() < need {
+                scratch.resize(need, 0.0);
             }
-            let (s, kt) = scratch.split_at_mut(len * len);
             let q = qkv[start * row + head * hd..].as_ptr();
             let k = q.add(h);
             let v = q.add(2 * h);
             let o = out.ptr().add(start * h + head * hd);
             if len <= self.direct_attention_max_len {
-                // With K transposed, every step below is a multiply-add
-                // over a contiguous row (keys for the scores, head
-                // dimensions for the output): no horizontal sums.
-                let kt = &mut kt[..hd * len];
-                for j in 0..len {
-                    let kj = std::slice::from_raw_parts(k.add(j * row), hd);
-                    for (d, &kv) in kj.iter().enumerate() {
-                        kt[d * len + j] = kv;
+                // With K transposed, scores and outputs are both weighted
+                // sums of contiguous rows (`kernels::weighted_rows`): no
+                // horizontal sums, accumulators in registers.
+                let (s, rest) = scratch.split_at_mut(len * lenp);
+                let (kt, qs) = rest.split_at_mut(hd * lenp);
+                let qs = &mut qs[..hd];
+                for (d, ktd) in kt.chunks_exact_mut(lenp).enumerate() {
+                    for (j, kv) in ktd[..len].iter_mut().enumerate() {
+                        *kv = *k.add(j * row + d);
                     }
+                    ktd[len..].fill(0.0);
                 }
-                for (i, si) in s.chunks_exact_mut(len).enumerate() {
+                let vs = std::slice::from_raw_parts(v, (len - 1) * row + hd);
+                for (i, si) in s.chunks_exact_mut(lenp).enumerate() {
                     let qi = std::slice::from_raw_parts(q.add(i * row), hd);
-                    si.fill(0.0);
-                    for (&qd, ktd) in qi.iter().zip(kt.chunks_exact(len)) {
-                        let qd = qd * scale;
-                        for (a, &b) in si.iter_mut().zip(ktd) {
-                            *a = kernels::fma(qd, b, *a);
-                        }
+                    for (a, &b) in qs.iter_mut().zip(qi) {
+                        *a = b * scale;
                     }
+                    kernels::weighted_rows(si, qs, kt, lenp);
+                    let si = &mut si[..len];
                     kernels::softmax_in_place(si);
                     let oi = std::slice::from_raw_parts_mut(o.add(i * h), hd);
-                    oi.fill(0.0);
-                    for (j, &p) in si.iter().enumerate() {
-                        let vj = std::slice::from_raw_parts(v.add(j * row), hd);
-                        for (a, &b) in oi.iter_mut().zip(vj) {
-                            *a = kernels::fma(p, b, *a);
-                        }
-                    }
+                    kernels::weighted_rows(oi, si, vs, row);
                 }
                 return;
             }
+            let s = &mut scratch[..len * len];
             // scores = scale · Q Kᵀ
             gemm::gemm(
                 len,
