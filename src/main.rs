@@ -83,6 +83,8 @@ enum BenchWhat {
     /// Embedding throughput, query latency, peak memory and load time over
     /// the bundled corpus's paragraphs.
     Embed(zhengce::embed::bench::BenchOptions),
+    /// One encoder pass per sequence length, f32 GEMM vs int8 weights.
+    Forward(zhengce::embed::bench::ForwardOptions),
     /// Builds dense + lexical indexes over synthetic data at several sizes.
     Index(BenchIndexArgs),
 }
@@ -182,6 +184,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{report}");
+            }
+            Ok(())
+        }
+        Command::Bench {
+            what: BenchWhat::Forward(opts),
+        } => {
+            let rows = embed::bench::run_forward(&model_dir, &opts)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", embed::bench::format_forward(&rows));
             }
             Ok(())
         }

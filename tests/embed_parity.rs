@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use serde::Deserialize;
-use zhengce::embed::{default_model_dir, Embedder, TextKind};
+use zhengce::embed::{default_model_dir, Embedder, TextKind, DEFAULT_INT8_MAX_TOKENS};
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -135,7 +135,7 @@ fn embeddings_match_the_reference() {
 
 /// A text embedded alone and inside a batch of other lengths gets the same
 /// vector: packing sequences together must not leak between them. (Texts
-/// over 64 tokens, so both runs take the f32 path.)
+/// longer than the int8 path's passes, so both runs take the f32 path.)
 #[test]
 fn batching_does_not_change_vectors() {
     let f = fixture();
@@ -144,7 +144,7 @@ fn batching_does_not_change_vectors() {
         .items
         .iter()
         .map(|i| i.text.as_str())
-        .filter(|t| e.count_tokens(t) > 64)
+        .filter(|t| e.count_tokens(t) > DEFAULT_INT8_MAX_TOKENS)
         .take(8)
         .collect();
     let batched = e.embed_passages(&texts).unwrap();
@@ -201,4 +201,41 @@ fn direct_tokenizer_agrees_with_the_tokenizers_crate() {
         }
     }
     assert_eq!(differing, 0);
+}
+
+/// The bundled weights are dequantised Q4_0, so the int8 copy short passes
+/// use is exact: a short query gets the same vector (to float rounding)
+/// through the int8 path as through the f32 GEMM.
+#[test]
+fn int8_path_is_exact_on_the_bundled_model() {
+    let f = fixture();
+    let mut e = Embedder::load(&default_model_dir()).unwrap();
+    assert!(
+        e.int8_exact(),
+        "the bundled weights should sit on Q4_0 grids"
+    );
+    let texts: Vec<&str> = f
+        .items
+        .iter()
+        .filter(|i| i.kind() == TextKind::Query)
+        .map(|i| i.text.as_str())
+        .filter(|t| e.token_ids(t, TextKind::Query).unwrap().len() <= 32)
+        .take(20)
+        .collect();
+    assert!(texts.len() >= 10);
+    let int8: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| e.embed_queries(&[t]).unwrap().remove(0))
+        .collect();
+    e.set_quantized_max_tokens(0);
+    let mut worst = 1f32;
+    for (t, a) in texts.iter().zip(&int8) {
+        let b = &e.embed_queries(&[t]).unwrap()[0];
+        worst = worst.min(a.iter().zip(b).map(|(x, y)| x * y).sum());
+    }
+    eprintln!(
+        "int8 vs f32 path, {} short queries: min cosine {worst:.7}",
+        texts.len()
+    );
+    assert!(worst > 0.99999, "min cosine {worst}");
 }

@@ -23,21 +23,14 @@ pub struct BenchOptions {
     /// Passes over the paragraphs; the median pass is reported.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
-    /// Forward passes of at most this many tokens use quantized weights
-    /// (default: the embedder's own setting).
+    /// Rounds over the queries; the medians of the rounds' p50 and p95 are
+    /// reported (default: as many as --repeat).
+    #[arg(long)]
+    pub query_rounds: Option<usize>,
+    /// Forward passes of at most this many tokens use the int8 weights
+    /// (0 = never; default: the embedder's own setting).
     #[arg(long)]
     pub quantized_max_tokens: Option<usize>,
-    /// Their block format: q8_0 or q4_0 (default: the embedder's own).
-    #[arg(long, value_parser = parse_quant)]
-    pub quant: Option<super::Quant>,
-}
-
-fn parse_quant(s: &str) -> Result<super::Quant, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "q8_0" => Ok(super::Quant::Q8_0),
-        "q4_0" => Ok(super::Quant::Q4_0),
-        _ => Err(format!("{s:?}: expected q8_0 or q4_0")),
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -147,9 +140,6 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
     if let Some(t) = opts.quantized_max_tokens {
         embedder.set_quantized_max_tokens(t);
     }
-    if let Some(q) = opts.quant {
-        embedder.set_quant(q);
-    }
 
     let mut counts: Vec<usize> = paragraphs
         .iter()
@@ -175,13 +165,20 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
     for q in queries.iter().take(3) {
         embedder.embed(&[q.as_str()], TextKind::Query)?;
     }
-    let mut lat = Vec::with_capacity(queries.len());
-    for q in &queries {
-        let t = Instant::now();
-        embedder.embed(&[q.as_str()], TextKind::Query)?;
-        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    let (mut p50s, mut p95s) = (Vec::new(), Vec::new());
+    for _ in 0..opts.query_rounds.unwrap_or(opts.repeat).max(1) {
+        let mut lat = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let t = Instant::now();
+            embedder.embed(&[q.as_str()], TextKind::Query)?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        lat.sort_by(f64::total_cmp);
+        p50s.push(percentile(&lat, 0.5));
+        p95s.push(percentile(&lat, 0.95));
     }
-    lat.sort_by(f64::total_cmp);
+    p50s.sort_by(f64::total_cmp);
+    p95s.sort_by(f64::total_cmp);
 
     Ok(BenchReport {
         model_id: embedder.model_id(),
@@ -195,8 +192,86 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
         tokens_per_second: tokens as f64 / secs,
         queries: queries.len(),
         query_max_tokens,
-        query_p50_ms: percentile(&lat, 0.5),
-        query_p95_ms: percentile(&lat, 0.95),
+        query_p50_ms: p50s[p50s.len() / 2],
+        query_p95_ms: p95s[p95s.len() / 2],
         peak_rss_mb: peak_rss_mb(),
     })
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ForwardOptions {
+    /// Sequence lengths (tokens, specials included) to time, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,4,8,12,16,24,32,48,64,96,128,192,256"
+    )]
+    pub tokens: Vec<usize>,
+    /// Timed passes per length and weight format (the median is reported).
+    #[arg(long, default_value_t = 30)]
+    pub reps: usize,
+}
+
+/// One row of `zhengce bench forward`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForwardRow {
+    pub tokens: usize,
+    pub f32_ms: f64,
+    pub int8_ms: f64,
+}
+
+/// Times one encoder pass over a single sequence of each length, with the
+/// f32 weights (GEMM) and with the int8 weights, interleaved so both see
+/// the same machine load: what the default of `--quantized-max-tokens`
+/// (`DEFAULT_INT8_MAX_TOKENS`) is chosen from.
+pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<ForwardRow>, EmbedError> {
+    let embedder = Embedder::load(model_dir)?;
+    let enc = &embedder.encoder;
+    let mut rows = Vec::new();
+    for &t in &opts.tokens {
+        let t = t.clamp(1, embedder.max_tokens());
+        // Ordinary piece ids (the specials' ids would do as well: the cost
+        // does not depend on which rows are read).
+        let ids: Vec<u32> = (0..t as u32).map(|i| 1000 + 37 * i).collect();
+        let seqs = [ids.as_slice()];
+        let (mut f, mut q) = (Vec::new(), Vec::new());
+        for rep in 0..opts.reps.max(1) + 2 {
+            let a = Instant::now();
+            enc.forward(&seqs, false);
+            let a = a.elapsed().as_secs_f64() * 1e3;
+            let b = Instant::now();
+            enc.forward(&seqs, true);
+            let b = b.elapsed().as_secs_f64() * 1e3;
+            if rep >= 2 {
+                f.push(a);
+                q.push(b);
+            }
+        }
+        f.sort_by(f64::total_cmp);
+        q.sort_by(f64::total_cmp);
+        rows.push(ForwardRow {
+            tokens: t,
+            f32_ms: f[f.len() / 2],
+            int8_ms: q[q.len() / 2],
+        });
+    }
+    Ok(rows)
+}
+
+/// `zhengce bench forward`'s table.
+pub fn format_forward(rows: &[ForwardRow]) -> String {
+    let mut s = format!(
+        "{:>7}{:>12}{:>12}{:>8}\n",
+        "tokens", "f32 (ms)", "int8 (ms)", "ratio"
+    );
+    for r in rows {
+        s += &format!(
+            "{:>7}{:>12.2}{:>12.2}{:>8.2}\n",
+            r.tokens,
+            r.f32_ms,
+            r.int8_ms,
+            r.int8_ms / r.f32_ms
+        );
+    }
+    s
 }

@@ -12,7 +12,7 @@ const LANES: usize = 8;
 /// `a·b + c`, fused when the build targets FMA (`.cargo/config.toml` builds
 /// for the host CPU); without it `mul_add` would be a slow library call.
 #[inline(always)]
-fn fma(a: f32, b: f32, c: f32) -> f32 {
+pub fn fma(a: f32, b: f32, c: f32) -> f32 {
     if cfg!(target_feature = "fma") {
         a.mul_add(b, c)
     } else {
@@ -97,6 +97,52 @@ fn sum(xs: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// `out[c] = Σ_t w[t] · m[t·stride + c]`: a weighted sum of `w.len()` rows
+/// of `m`, in column chunks of 32, 16 and 8 whose sums sit in fixed-size
+/// arrays the compiler keeps in registers (accumulating in `out` instead
+/// would chain every step through a store and a load).
+#[inline]
+pub fn weighted_rows(out: &mut [f32], w: &[f32], m: &[f32], stride: usize) {
+    let n = out.len();
+    let mut c0 = 0;
+    while n - c0 >= 4 * LANES {
+        weighted_chunk::<{ 4 * LANES }>(&mut out[c0..], w, &m[c0..], stride);
+        c0 += 4 * LANES;
+    }
+    if n - c0 >= 2 * LANES {
+        weighted_chunk::<{ 2 * LANES }>(&mut out[c0..], w, &m[c0..], stride);
+        c0 += 2 * LANES;
+    }
+    if n - c0 >= LANES {
+        weighted_chunk::<LANES>(&mut out[c0..], w, &m[c0..], stride);
+        c0 += LANES;
+    }
+    let rest = n - c0;
+    if rest > 0 {
+        // Fewer than 8 columns: independent sums, one per column.
+        let mut acc = [0f32; LANES];
+        for (t, &wt) in w.iter().enumerate() {
+            for (a, &x) in acc.iter_mut().zip(&m[t * stride + c0..][..rest]) {
+                *a = fma(wt, x, *a);
+            }
+        }
+        out[c0..].copy_from_slice(&acc[..rest]);
+    }
+}
+
+/// The first `C` columns of [`weighted_rows`].
+#[inline(always)]
+fn weighted_chunk<const C: usize>(out: &mut [f32], w: &[f32], m: &[f32], stride: usize) {
+    let mut acc = [0f32; C];
+    for (t, &wt) in w.iter().enumerate() {
+        let row: &[f32; C] = m[t * stride..][..C].try_into().unwrap();
+        for (a, &x) in acc.iter_mut().zip(row) {
+            *a = fma(wt, x, *a);
+        }
+    }
+    out[..C].copy_from_slice(&acc);
 }
 
 #[inline(always)]
@@ -201,6 +247,31 @@ mod tests {
             let c = (2.0 / std::f64::consts::PI).sqrt();
             let tanh = 0.5 * xd * (1.0 + (c * (xd + 0.044715 * xd * xd * xd)).tanh());
             assert!((gelu_tanh(x) as f64 - tanh).abs() < 2e-6 * xd.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn weighted_rows_matches_plain_f64() {
+        for (n, rows, stride) in [
+            (32, 5, 40),
+            (16, 16, 16),
+            (45, 3, 50),
+            (7, 1, 7),
+            (64, 9, 96),
+            (27, 27, 27),
+        ] {
+            let m: Vec<f32> = (0..rows * stride)
+                .map(|i| ((i * 7919) % 101) as f32 * 0.01 - 0.5)
+                .collect();
+            let w: Vec<f32> = (0..rows).map(|t| (t as f32 * 0.7).cos()).collect();
+            let mut out = vec![f32::NAN; n];
+            weighted_rows(&mut out, &w, &m, stride);
+            for (c, &o) in out.iter().enumerate() {
+                let want: f64 = (0..rows)
+                    .map(|t| w[t] as f64 * m[t * stride + c] as f64)
+                    .sum();
+                assert!((o as f64 - want).abs() < 1e-5, "n={n} c={c}: {o} vs {want}");
+            }
         }
     }
 

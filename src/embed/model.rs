@@ -8,13 +8,13 @@
 
 use std::path::Path;
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 use memmap2::Mmap;
 use rayon::prelude::*;
 use safetensors::SafeTensors;
 use serde::Deserialize;
 
+use super::int8::Int8Matrix;
 use super::kernels;
 use super::EmbedError;
 
@@ -71,79 +71,39 @@ impl BertConfig {
     }
 }
 
-/// Block-quantized weight formats for passes of few rows (ggml's layouts,
-/// run by candle's quantized matmul; activations are quantized to 8 bits
-/// per 32-value block inside it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quant {
-    Q8_0,
-    Q4_0,
-}
-
-impl Quant {
-    fn ggml(self) -> GgmlDType {
-        match self {
-            Quant::Q8_0 => GgmlDType::Q8_0,
-            Quant::Q4_0 => GgmlDType::Q4_0,
-        }
-    }
-}
-
 /// A dense layer: f32 weights transposed to [in, out], so a batch is one
-/// plain GEMM whose destination is pre-filled with the bias. Quantized
-/// copies are built on first use for passes that ask for them (see
-/// `Embedder::set_quantized_max_tokens`).
+/// plain GEMM whose destination is pre-filled with the bias; and the same
+/// weights as int8 with per-block scales (`int8.rs`) for passes of a few
+/// rows, where reading f32 weights from memory would dominate.
 struct Linear {
     w_t: Vec<f32>,
     b: Vec<f32>,
     inp: usize,
     out: usize,
-    q8: std::sync::OnceLock<QMatMul>,
-    q4: std::sync::OnceLock<QMatMul>,
+    q8: Int8Matrix,
 }
 
 impl Linear {
     fn new(w: Tensor, b: Tensor) -> candle_core::Result<Linear> {
         let (out, inp) = w.dims2()?;
+        let rows: Vec<f32> = w.flatten_all()?.to_vec1()?;
         Ok(Linear {
             w_t: w.t()?.contiguous()?.flatten_all()?.to_vec1()?,
             b: b.to_vec1()?,
             inp,
             out,
-            q8: std::sync::OnceLock::new(),
-            q4: std::sync::OnceLock::new(),
+            q8: Int8Matrix::from_rows(&rows, out, inp),
         })
     }
 
-    /// `y[rows, out] = x[rows, in] · Wᵀ + b`.
-    fn quantized(&self, quant: Quant) -> candle_core::Result<&QMatMul> {
-        let cell = match quant {
-            Quant::Q8_0 => &self.q8,
-            Quant::Q4_0 => &self.q4,
-        };
-        if let Some(q) = cell.get() {
-            return Ok(q);
-        }
-        let w = Tensor::from_slice(&self.w_t, (self.inp, self.out), &Device::Cpu)?
-            .t()?
-            .contiguous()?;
-        let q = QMatMul::from_qtensor(QTensor::quantize(&w, quant.ggml())?)?;
-        Ok(cell.get_or_init(|| q))
-    }
-
-    fn forward(&self, x: &[f32], y: &mut [f32], quant: Option<Quant>) -> candle_core::Result<()> {
+    /// `y[rows, out] = x[rows, in] · Wᵀ + b`, with the int8 weights when
+    /// `int8` is set.
+    fn forward(&self, x: &[f32], y: &mut [f32], int8: bool) {
         let rows = x.len() / self.inp;
         debug_assert_eq!(y.len(), rows * self.out);
-        if let Some(quant) = quant {
-            let qm = self.quantized(quant)?;
-            let xt = Tensor::from_slice(x, (rows, self.inp), &Device::Cpu)?;
-            let yt = qm.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?;
-            for (yr, qr) in y.chunks_exact_mut(self.out).zip(yt.chunks_exact(self.out)) {
-                for ((o, q), b) in yr.iter_mut().zip(qr).zip(&self.b) {
-                    *o = q + b;
-                }
-            }
-            return Ok(());
+        if int8 {
+            self.q8.matmul(x, &self.b, y);
+            return;
         }
         for row in y.chunks_exact_mut(self.out) {
             row.copy_from_slice(&self.b);
@@ -173,9 +133,25 @@ impl Linear {
                 gemm::Parallelism::Rayon(rayon::current_num_threads()),
             )
         }
-        Ok(())
     }
 }
+
+/// Values a parallel task of the row-wise loops (layer norm, GELU) should
+/// at least get: below that, handing the task to another thread costs more
+/// than it saves (a short query's 15 rows run as one task).
+const MIN_VALUES_PER_TASK: usize = 16 * 1024;
+
+/// Rows per parallel task of a row-wise loop over `total` rows of `width`
+/// values: enough work to pay for the task, enough tasks to balance.
+fn rows_per_task(total: usize, width: usize) -> usize {
+    let min = MIN_VALUES_PER_TASK.div_ceil(width.max(1));
+    (total / (4 * rayon::current_num_threads())).clamp(min, min.max(64))
+}
+
+/// Sequences up to this long attend with plain loops (`Encoder::attend`);
+/// longer ones with two small GEMMs, whose set-up costs more than the
+/// arithmetic for a short query.
+const DIRECT_ATTENTION_MAX_LEN: usize = 64;
 
 /// A raw pointer the attention workers share: each writes a disjoint
 /// block of the context matrix.
@@ -224,6 +200,9 @@ pub struct Encoder {
     layers: Vec<Layer>,
     /// `gelu_new` / `gelu_pytorch_tanh` checkpoints use the tanh form.
     tanh_gelu: bool,
+    /// Longest sequence attended with plain loops
+    /// ([`DIRECT_ATTENTION_MAX_LEN`]; tests lower it to reach the GEMM path).
+    pub(crate) direct_attention_max_len: usize,
     pub parameters: usize,
     /// Fingerprint of the weights (header + a sample of every tensor).
     pub fingerprint: String,
@@ -398,6 +377,7 @@ impl Encoder {
         };
         Ok(Encoder {
             tanh_gelu,
+            direct_attention_max_len: DIRECT_ATTENTION_MAX_LEN,
             config,
             mmap,
             words,
@@ -412,6 +392,23 @@ impl Encoder {
 
     pub fn hidden(&self) -> usize {
         self.config.hidden_size
+    }
+
+    /// Whether every dense layer's int8 copy is exact (see `int8.rs`).
+    pub fn int8_exact(&self) -> bool {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.qkv, &l.ao, &l.fi, &l.fo])
+            .all(|lin| lin.q8.exact())
+    }
+
+    /// Bytes of the int8 weights and their scales.
+    pub fn int8_bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.qkv, &l.ao, &l.fi, &l.fo])
+            .map(|lin| lin.q8.bytes())
+            .sum()
     }
 
     pub fn vocab_rows(&self) -> usize {
@@ -446,16 +443,23 @@ impl Encoder {
     /// Runs token sequences (specials included, each no longer than
     /// [`BertConfig::max_tokens`]) packed back to back without padding, and
     /// returns the final hidden states, row-major [total tokens, H].
-    /// `quant` selects block-quantized weights (worth it for a few rows).
+    /// `int8` runs the dense layers on the int8 weights (worth it for a
+    /// few rows).
     ///
     /// Activations live in a handful of buffers allocated once per pass; the
     /// dense layers are GEMMs (candle's `gemm` kernels) writing into them,
     /// everything else is a fused loop over rows run on rayon's pool.
-    pub fn forward(&self, seqs: &[&[u32]], quant: Option<Quant>) -> candle_core::Result<Vec<f32>> {
+    pub fn forward(&self, seqs: &[&[u32]], int8: bool) -> Vec<f32> {
+        // Run on rayon's pool: every parallel step below then starts on a
+        // worker instead of being injected from outside (see
+        // `Embedder::embed`).
+        if rayon::current_thread_index().is_none() {
+            return rayon::scope(|_| self.forward(seqs, int8));
+        }
         let h = self.hidden();
         let total: usize = seqs.iter().map(|s| s.len()).sum();
         if total == 0 {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let off = self.config.position_offset();
         let eps = self.config.layer_norm_eps as f32;
@@ -491,33 +495,31 @@ impl Encoder {
         let mut ctx = vec![0f32; total * h];
         let mut tmp = vec![0f32; total * h];
         let mut mid = vec![0f32; total * ff];
-        // Rows per parallel task of the row-wise loops: enough work to pay
-        // for the task, enough tasks to balance.
-        let rows_per_task = (total / (4 * rayon::current_num_threads())).clamp(1, 64);
+        let (h_rows, ff_rows) = (rows_per_task(total, h), rows_per_task(total, ff));
         for layer in &self.layers {
-            layer.qkv.forward(&x, &mut qkv, quant)?;
+            layer.qkv.forward(&x, &mut qkv, int8);
             self.attention(&qkv, &spans, &mut ctx);
-            layer.ao.forward(&ctx, &mut tmp, quant)?;
-            x.par_chunks_mut(h * rows_per_task)
-                .zip(tmp.par_chunks(h * rows_per_task))
+            layer.ao.forward(&ctx, &mut tmp, int8);
+            x.par_chunks_mut(h * h_rows)
+                .zip(tmp.par_chunks(h * h_rows))
                 .for_each(|(xs, ts)| {
                     for (row, add) in xs.chunks_exact_mut(h).zip(ts.chunks_exact(h)) {
                         kernels::add_layer_norm(row, add, &layer.aln_w, &layer.aln_b, eps);
                     }
                 });
-            layer.fi.forward(&x, &mut mid, quant)?;
-            mid.par_chunks_mut(ff * rows_per_task)
+            layer.fi.forward(&x, &mut mid, int8);
+            mid.par_chunks_mut(ff * ff_rows)
                 .for_each(|m| kernels::gelu_in_place(m, self.tanh_gelu));
-            layer.fo.forward(&mid, &mut tmp, quant)?;
-            x.par_chunks_mut(h * rows_per_task)
-                .zip(tmp.par_chunks(h * rows_per_task))
+            layer.fo.forward(&mid, &mut tmp, int8);
+            x.par_chunks_mut(h * h_rows)
+                .zip(tmp.par_chunks(h * h_rows))
                 .for_each(|(xs, ts)| {
                     for (row, add) in xs.chunks_exact_mut(h).zip(ts.chunks_exact(h)) {
                         kernels::add_layer_norm(row, add, &layer.oln_w, &layer.oln_b, eps);
                     }
                 });
         }
-        Ok(x)
+        x
     }
 
     /// The same encoder written with plain candle tensor ops (the previous
@@ -587,11 +589,51 @@ impl Encoder {
     }
 
     /// Self-attention within each sequence (no padding, no mask): one work
-    /// item per (sequence, head), each two small single-threaded GEMMs
-    /// reading Q, K and V in place from the packed `qkv` rows, with the
-    /// softmax in between. Items run in parallel; writes go to disjoint
-    /// blocks of `ctx`.
+    /// item per (sequence, head) reading Q, K and V in place from the packed
+    /// `qkv` rows, writing its own block of `ctx`. Short sequences use plain
+    /// loops, longer ones two small single-threaded GEMMs with the softmax
+    /// in between. Items run in parallel when there is enough of them to
+    /// pay for it.
     fn attention(&self, qkv: &[f32], spans: &[(usize, usize)], ctx: &mut [f32]) {
+        let h = self.hidden();
+        let nh = self.config.num_attention_heads;
+        let row = 3 * h;
+        let out = SharedMut(ctx.as_mut_ptr());
+        assert!(spans
+            .iter()
+            .all(|&(s, l)| (s + l) * row <= qkv.len() && (s + l) * h <= ctx.len()));
+        let item = |&(start, len, head): &(usize, usize, usize)| {
+            // SAFETY: bounds asserted above; the block (rows
+            // start..start+len, the head's columns) of `ctx` belongs to
+            // this item alone.
+            unsafe { self.attend(qkv, start, len, head, out) }
+        };
+        let items: Vec<(usize, usize, usize)> = spans
+            .iter()
+            .flat_map(|&(start, len)| (0..nh).map(move |head| (start, len, head)))
+            .collect();
+        // Multiply-adds of the whole step: below ~64k (a query of under
+        // ten tokens) it runs on this thread; otherwise tasks get at least
+        // ~32k each, so rayon's hand-offs stay small next to the work.
+        let work: usize = spans.iter().map(|&(_, len)| len * len * 2 * h).sum();
+        if work < 1 << 16 {
+            items.iter().for_each(item);
+        } else {
+            let per_item = (work / items.len()).max(1);
+            items
+                .par_iter()
+                .with_min_len((1usize << 15).div_ceil(per_item))
+                .for_each(item);
+        }
+    }
+
+    /// One (sequence, head) of [`Encoder::attention`].
+    ///
+    /// # Safety
+    /// Rows `start..start + len` of `qkv` ([_, 3H]) exist and `out` points
+    /// to a [_, H] matrix with those rows, whose `head` columns nobody else
+    /// touches meanwhile.
+    unsafe fn attend(&self, qkv: &[f32], start: usize, len: usize, head: usize, out: SharedMut) {
         thread_local! {
             static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
         }
@@ -600,79 +642,95 @@ impl Encoder {
         let hd = h / nh;
         let scale = 1.0 / (hd as f32).sqrt();
         let row = 3 * h;
-        let out = SharedMut(ctx.as_mut_ptr());
-        let items: Vec<(usize, usize, usize)> = spans
-            .iter()
-            .flat_map(|&(start, len)| (0..nh).map(move |head| (start, len, head)))
-            .collect();
-        assert!(spans
-            .iter()
-            .all(|&(s, l)| (s + l) * row <= qkv.len() && (s + l) * h <= ctx.len()));
-        items.into_par_iter().for_each(|(start, len, head)| {
-            SCORES.with(|cell| {
-                let mut s = cell.borrow_mut();
-                if s.len() < len * len {
-                    s.resize(len * len, 0.0);
-                }
-                let s = &mut s[..len * len];
-                let q = qkv[start * row + head * hd..].as_ptr();
-                // SAFETY: every pointer + stride below stays inside `qkv`
-                // (rows start..start+len, the head's columns) or `s`
-                // ([len, len]); the destination block (rows start..start+len,
-                // columns head*hd..(head+1)*hd of `ctx`) belongs to this item
-                // alone (asserted bounds above).
-                unsafe {
-                    let k = q.add(h);
-                    let v = q.add(2 * h);
-                    // scores = scale · Q Kᵀ
-                    gemm::gemm(
-                        len,
-                        len,
-                        hd,
-                        s.as_mut_ptr(),
-                        1,
-                        len as isize,
-                        false,
-                        q,
-                        1,
-                        row as isize,
-                        k,
-                        row as isize,
-                        1,
-                        0.0,
-                        scale,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                    for r in s.chunks_exact_mut(len) {
-                        kernels::softmax_in_place(r);
+        SCORES.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            // Scores [len, len] (GEMM path) or [len, lenp] with Kᵀ
+            // [hd, lenp] and one scaled query row [hd] (direct path); lenp
+            // rounds len up to whole vectors, the extra keys being zeros.
+            let lenp = len.next_multiple_of(8);
+            let need = len * lenp + hd * lenp + hd;
+            if scratch.len() < need {
+                scratch.resize(need, 0.0);
+            }
+            let q = qkv[start * row + head * hd..].as_ptr();
+            let k = q.add(h);
+            let v = q.add(2 * h);
+            let o = out.ptr().add(start * h + head * hd);
+            if len <= self.direct_attention_max_len {
+                // With K transposed, scores and outputs are both weighted
+                // sums of contiguous rows (`kernels::weighted_rows`): no
+                // horizontal sums, accumulators in registers.
+                let (s, rest) = scratch.split_at_mut(len * lenp);
+                let (kt, qs) = rest.split_at_mut(hd * lenp);
+                let qs = &mut qs[..hd];
+                for (d, ktd) in kt.chunks_exact_mut(lenp).enumerate() {
+                    for (j, kv) in ktd[..len].iter_mut().enumerate() {
+                        *kv = *k.add(j * row + d);
                     }
-                    // ctx block = probabilities · V
-                    gemm::gemm(
-                        len,
-                        hd,
-                        len,
-                        out.ptr().add(start * h + head * hd),
-                        1,
-                        h as isize,
-                        false,
-                        s.as_ptr(),
-                        1,
-                        len as isize,
-                        v,
-                        1,
-                        row as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
+                    ktd[len..].fill(0.0);
                 }
-            });
+                let vs = std::slice::from_raw_parts(v, (len - 1) * row + hd);
+                for (i, si) in s.chunks_exact_mut(lenp).enumerate() {
+                    let qi = std::slice::from_raw_parts(q.add(i * row), hd);
+                    for (a, &b) in qs.iter_mut().zip(qi) {
+                        *a = b * scale;
+                    }
+                    kernels::weighted_rows(si, qs, kt, lenp);
+                    let si = &mut si[..len];
+                    kernels::softmax_in_place(si);
+                    let oi = std::slice::from_raw_parts_mut(o.add(i * h), hd);
+                    kernels::weighted_rows(oi, si, vs, row);
+                }
+                return;
+            }
+            let s = &mut scratch[..len * len];
+            // scores = scale · Q Kᵀ
+            gemm::gemm(
+                len,
+                len,
+                hd,
+                s.as_mut_ptr(),
+                1,
+                len as isize,
+                false,
+                q,
+                1,
+                row as isize,
+                k,
+                row as isize,
+                1,
+                0.0,
+                scale,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+            for r in s.chunks_exact_mut(len) {
+                kernels::softmax_in_place(r);
+            }
+            // ctx block = probabilities · V
+            gemm::gemm(
+                len,
+                hd,
+                len,
+                o,
+                1,
+                h as isize,
+                false,
+                s.as_ptr(),
+                1,
+                len as isize,
+                v,
+                1,
+                row as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
         });
     }
 }
