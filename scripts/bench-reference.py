@@ -70,14 +70,9 @@ def reference(corpus, limit, nq, threads, repeat):
         m.query(q)
     p50s, p95s = [], []
     for _ in range(max(repeat, 1)):
-        lat = []
-        for q in queries:
-            t = time.perf_counter()
-            m.query(q)
-            lat.append((time.perf_counter() - t) * 1e3)
-        lat.sort()
-        p50s.append(lat[round((len(lat) - 1) * 0.5)])
-        p95s.append(lat[round((len(lat) - 1) * 0.95)])
+        lat = query_latencies(m, queries)
+        p50s.append(percentile(lat, 0.5))
+        p95s.append(percentile(lat, 0.95))
     return {
         "threads": threads,
         "load_seconds": load,
@@ -91,6 +86,21 @@ def reference(corpus, limit, nq, threads, repeat):
         "peak_rss_mb": peak_rss_mb(),
         "python_baseline_rss_mb": base_rss,
     }
+
+
+def query_latencies(m, queries):
+    """The reference's latency (ms) for each query, sorted."""
+    lat = []
+    for q in queries:
+        t = time.perf_counter()
+        m.query(q)
+        lat.append((time.perf_counter() - t) * 1e3)
+    return sorted(lat)
+
+
+def percentile(sorted_values, p):
+    """As zhengce's `bench embed` takes it: the nearest rank."""
+    return sorted_values[round((len(sorted_values) - 1) * p)]
 
 
 def query_pairs(a):
@@ -133,13 +143,7 @@ def query_pairs(a):
     print(head)
     for i in range(a.query_pairs):
         load = os.getloadavg()[0]
-        lat = []
-        for q in queries:
-            t = time.perf_counter()
-            m.query(q)
-            lat.append((time.perf_counter() - t) * 1e3)
-        lat.sort()
-        ref_p50 = lat[round((len(lat) - 1) * 0.5)]
+        ref_p50 = percentile(query_latencies(m, queries), 0.5)
         ours = [zhengce_round(b) for b in bins]
         rows.append((ref_p50, [o["query_p50_ms"] for o in ours]))
         line = f"{i + 1:5}{load:10.2f}{ref_p50:9.2f}"

@@ -132,6 +132,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// The middle value (upper middle of an even count; 0 when empty).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    percentile(&values, 0.5)
+}
+
 pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedError> {
     let io = |e: std::io::Error| EmbedError::Model {
         dir: opts.corpus.clone(),
@@ -194,8 +200,6 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
         p50s.push(percentile(&lat, 0.5));
         p95s.push(percentile(&lat, 0.95));
     }
-    p50s.sort_by(f64::total_cmp);
-    p95s.sort_by(f64::total_cmp);
 
     Ok(BenchReport {
         model_id: embedder.model_id(),
@@ -213,8 +217,8 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
             .copied()
             .unwrap_or(0),
         query_max_tokens: query_tokens.last().copied().unwrap_or(0),
-        query_p50_ms: p50s[p50s.len() / 2],
-        query_p95_ms: p95s[p95s.len() / 2],
+        query_p50_ms: median(p50s),
+        query_p95_ms: median(p95s),
         peak_rss_mb: peak_rss_mb(),
     })
 }
@@ -274,12 +278,10 @@ pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<Forwar
                 }
             }
         }
-        f.sort_by(f64::total_cmp);
-        q.sort_by(f64::total_cmp);
         rows.push(ForwardRow {
             tokens: t,
-            f32_ms: f[f.len() / 2],
-            int8_ms: q[q.len() / 2],
+            f32_ms: median(f),
+            int8_ms: median(q),
         });
     }
     Ok(rows)

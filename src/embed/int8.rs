@@ -409,33 +409,22 @@ mod avx2 {
 mod tests {
     use super::*;
 
-    struct Lcg(u64);
-    impl Lcg {
-        fn next(&mut self) -> f32 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        }
-        fn vec(&mut self, n: usize) -> Vec<f32> {
-            (0..n).map(|_| self.next()).collect()
-        }
-        /// Weights on a Q4_0 grid: per block of 32 along each row, an f16
-        /// scale times integers in [-8, 7].
-        fn q4_rows(&mut self, n: usize, k: usize) -> Vec<f32> {
-            let mut w = Vec::with_capacity(n * k);
-            for _ in 0..n {
-                for b in 0..k.div_ceil(BLOCK) {
-                    let d = half::f16::from_f32(0.001 + self.next().abs() * 0.05).to_f32();
-                    for _ in b * BLOCK..((b + 1) * BLOCK).min(k) {
-                        let code = ((self.next() + 0.5) * 16.0).floor().clamp(0.0, 15.0) - 8.0;
-                        w.push(code * d);
-                    }
+    use crate::embed::tests::Lcg;
+
+    /// Weights on a Q4_0 grid: per block of 32 along each row, an f16
+    /// scale times integers in [-8, 7].
+    fn q4_rows(rng: &mut Lcg, n: usize, k: usize) -> Vec<f32> {
+        let mut w = Vec::with_capacity(n * k);
+        for _ in 0..n {
+            for b in 0..k.div_ceil(BLOCK) {
+                let d = half::f16::from_f32(0.001 + rng.next().abs() * 0.05).to_f32();
+                for _ in b * BLOCK..((b + 1) * BLOCK).min(k) {
+                    let code = ((rng.next() + 0.5) * 16.0).floor().clamp(0.0, 15.0) - 8.0;
+                    w.push(code * d);
                 }
             }
-            w
         }
+        w
     }
 
     /// `x · Wᵀ + bias` in f64.
@@ -482,7 +471,7 @@ mod tests {
     fn q4_grids_are_recovered_exactly() {
         let mut rng = Lcg(3);
         let (n, k) = (37, 100);
-        let w = rng.q4_rows(n, k);
+        let w = q4_rows(&mut rng, n, k);
         let m = Int8Matrix::from_rows(&w, n, k);
         assert!(m.exact());
         assert_eq!(m.dequantized(), w);
@@ -525,7 +514,7 @@ mod tests {
             (48, 96),
             (33, 65),
         ] {
-            let w = rng.q4_rows(n, k);
+            let w = q4_rows(&mut rng, n, k);
             let mat = Int8Matrix::from_rows(&w, n, k);
             assert!(mat.exact());
             let bias = rng.vec(n);
@@ -553,7 +542,7 @@ mod tests {
         let mut rng = Lcg(13);
         // Large enough to take the parallel path.
         let (n, k, m) = (200, 384, 20);
-        let w = rng.q4_rows(n, k);
+        let w = q4_rows(&mut rng, n, k);
         let mat = Int8Matrix::from_rows(&w, n, k);
         let bias = rng.vec(n);
         let x = rng.vec(m * k);

@@ -394,21 +394,21 @@ impl Encoder {
         self.config.hidden_size
     }
 
-    /// Whether every dense layer's int8 copy is exact (see `int8.rs`).
-    pub fn int8_exact(&self) -> bool {
+    /// Every dense layer of every encoder layer.
+    fn dense_layers(&self) -> impl Iterator<Item = &Linear> {
         self.layers
             .iter()
             .flat_map(|l| [&l.qkv, &l.ao, &l.fi, &l.fo])
-            .all(|lin| lin.q8.exact())
+    }
+
+    /// Whether every dense layer's int8 copy is exact (see `int8.rs`).
+    pub fn int8_exact(&self) -> bool {
+        self.dense_layers().all(|lin| lin.q8.exact())
     }
 
     /// Bytes of the int8 weights and their scales.
     pub fn int8_bytes(&self) -> usize {
-        self.layers
-            .iter()
-            .flat_map(|l| [&l.qkv, &l.ao, &l.fi, &l.fo])
-            .map(|lin| lin.q8.bytes())
-            .sum()
+        self.dense_layers().map(|lin| lin.q8.bytes()).sum()
     }
 
     pub fn vocab_rows(&self) -> usize {

@@ -14,18 +14,24 @@ const FF: usize = 64;
 const LAYERS: usize = 2;
 const HEADS: usize = 4;
 
-/// Deterministic pseudo-random weights (no RNG dependency needed).
-struct Lcg(u64);
+/// Deterministic pseudo-random numbers for test weights and inputs (no RNG
+/// dependency needed); the int8 kernel's tests use it too.
+pub(super) struct Lcg(pub u64);
 impl Lcg {
-    fn next(&mut self) -> f32 {
+    /// Uniform in [-0.5, 0.5).
+    pub fn next(&mut self) -> f32 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
+    pub fn vec(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.next()).collect()
+    }
+    /// Uniform in [-0.2, 0.2): the tiny model's weights.
+    fn weights(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.next() * 0.4).collect()
     }
 }
 
@@ -100,17 +106,17 @@ fn tiny_model(dir: &Path, roberta: bool, extra: Option<serde_json::Value>) {
         (
             "embeddings.word_embeddings.weight".into(),
             vec![vocab, H],
-            rng.vec(vocab * H),
+            rng.weights(vocab * H),
         ),
         (
             "embeddings.position_embeddings.weight".into(),
             vec![max_pos, H],
-            rng.vec(max_pos * H),
+            rng.weights(max_pos * H),
         ),
         (
             "embeddings.token_type_embeddings.weight".into(),
             vec![1, H],
-            rng.vec(H),
+            rng.weights(H),
         ),
         ("embeddings.LayerNorm.weight".into(), vec![H], vec![1.0; H]),
         ("embeddings.LayerNorm.bias".into(), vec![H], vec![0.0; H]),
@@ -128,28 +134,16 @@ fn tiny_model(dir: &Path, roberta: bool, extra: Option<serde_json::Value>) {
             tensors.push((
                 format!("{pre}{name}.weight"),
                 vec![out, inp],
-                rng.vec(out * inp),
+                rng.weights(out * inp),
             ));
-            tensors.push((format!("{pre}{name}.bias"), vec![out], rng.vec(out)));
+            tensors.push((format!("{pre}{name}.bias"), vec![out], rng.weights(out)));
         }
         for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
             tensors.push((format!("{pre}{ln}.weight"), vec![H], vec![1.0; H]));
             tensors.push((format!("{pre}{ln}.bias"), vec![H], vec![0.0; H]));
         }
     }
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
-        .iter()
-        .map(|(n, s, d)| {
-            let v = safetensors::tensor::TensorView::new(
-                safetensors::Dtype::F32,
-                s.clone(),
-                bytemuck::cast_slice(d),
-            )
-            .unwrap();
-            (n.clone(), v)
-        })
-        .collect();
-    safetensors::tensor::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
+    write_safetensors(&dir.join("model.safetensors"), &tensors);
 
     // A slice of nmt_nfkc: full-width forms to ASCII, tab/newline to space,
     // a control character dropped.
@@ -182,6 +176,23 @@ fn tiny_model(dir: &Path, roberta: bool, extra: Option<serde_json::Value>) {
     std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
 }
 
+/// Writes f32 tensors (name, shape, values) as a safetensors file.
+fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, s, d)| {
+            let v = safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                s.clone(),
+                bytemuck::cast_slice(d),
+            )
+            .unwrap();
+            (n.clone(), v)
+        })
+        .collect();
+    safetensors::tensor::serialize_to_file(views, None, path).unwrap();
+}
+
 /// Moves the encoder's dense weights onto a Q4_0 grid (per row, blocks of
 /// 32 inputs: an f16 scale times integers in [-8, 7]), like the bundled
 /// model's, whose int8 copy is then exact.
@@ -210,19 +221,7 @@ fn snap_dense_weights_to_q4_grid(dir: &Path) {
         }
         tensors.push((name, shape, data));
     }
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
-        .iter()
-        .map(|(n, s, d)| {
-            let v = safetensors::tensor::TensorView::new(
-                safetensors::Dtype::F32,
-                s.clone(),
-                bytemuck::cast_slice(d),
-            )
-            .unwrap();
-            (n.clone(), v)
-        })
-        .collect();
-    safetensors::tensor::serialize_to_file(views, None, &path).unwrap();
+    write_safetensors(&path, &tensors);
 }
 
 fn load_tiny(roberta: bool, extra: Option<serde_json::Value>) -> (tempfile::TempDir, Embedder) {

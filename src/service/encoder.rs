@@ -182,11 +182,13 @@ fn compute_error(msg: &str) -> EmbedError {
 /// Misses go through a [`Batcher`].
 pub struct CachedEncoder {
     batcher: Batcher,
+    /// Most vectors the memo keeps (0 = no memo).
+    capacity: usize,
     memo: Mutex<Memo>,
 }
 
+#[derive(Default)]
 struct Memo {
-    capacity: usize,
     vectors: HashMap<(TextSide, String), Arc<Vec<f32>>>,
     order: VecDeque<(TextSide, String)>,
     hits: u64,
@@ -204,13 +206,8 @@ impl CachedEncoder {
     pub fn with_batcher(batcher: Batcher, capacity: usize) -> Self {
         CachedEncoder {
             batcher,
-            memo: Mutex::new(Memo {
-                capacity,
-                vectors: HashMap::new(),
-                order: VecDeque::new(),
-                hits: 0,
-                misses: 0,
-            }),
+            capacity,
+            memo: Mutex::new(Memo::default()),
         }
     }
 
@@ -229,8 +226,7 @@ impl CachedEncoder {
     }
 
     fn get_or_embed(&self, side: TextSide, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let memoise = self.memo.lock().map(|m| m.capacity > 0).unwrap_or(false)
-            && text.chars().count() <= MEMO_MAX_CHARS;
+        let memoise = self.capacity > 0 && text.chars().count() <= MEMO_MAX_CHARS;
         if !memoise {
             return self.batcher.encode(side, text);
         }
@@ -246,7 +242,7 @@ impl CachedEncoder {
         let v = self.batcher.encode(side, text)?;
         if let Ok(mut m) = self.memo.lock() {
             if !m.vectors.contains_key(&key) {
-                while m.vectors.len() >= m.capacity {
+                while m.vectors.len() >= self.capacity {
                     match m.order.pop_front() {
                         Some(old) => {
                             m.vectors.remove(&old);

@@ -353,10 +353,7 @@ fn blend(v: &mut [f32], h: &[f32], weight: f32) {
     for (x, y) in v.iter_mut().zip(h) {
         *x += weight * y;
     }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
+    crate::index::dense::normalize(v);
 }
 
 #[cfg(test)]
