@@ -4,13 +4,17 @@
 Runs `zhengce bench index --sizes N --dump-vectors DIR --json` (the Rust side
 builds and measures its HNSW graph and writes the clustered 384-d vectors it
 used), then builds hnswlib on exactly those vectors with the same parameters
-(M=16, ef_construction=200, inner product on normalised vectors, 2 build
-threads, single-threaded queries) and prints both side by side, with the
-ratios the project targets (build rate, and query p50 at equal recall).
+(inner product on normalised vectors, 2 build threads, single-threaded
+queries) and prints both side by side, with the ratios the project targets
+(build rate, and query p50 at equal recall). hnswlib always runs the issue's
+reference settings (M=16, ef_construction=200); hnsw_rs runs the project's
+own unless --m / --ef-construction say otherwise, since its build
+parameters are one of the levers and the comparison is at equal recall.
 
 hnswlib and numpy are installed with pip into .cache/bench-venv on first use.
 
 Usage: scripts/bench-hnswlib.py [--n 100000] [--queries 500] [--threads 2]
+                                [--m M] [--ef-construction EF] [--bin ZHENGCE]
 """
 import argparse
 import json
@@ -51,6 +55,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ef", default="16,32,64,128,256")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "zhengce"))
+    ap.add_argument("--m", type=int, help="hnsw_rs links per node (default: the project's)")
+    ap.add_argument("--ef-construction", type=int, help="hnsw_rs build ef (default: the project's)")
+    ap.add_argument("--ref-m", type=int, default=16, help="hnswlib M (the issue's reference)")
+    ap.add_argument("--ref-ef-construction", type=int, default=200)
     args = ap.parse_args()
     ensure_venv()
     import hnswlib
@@ -63,7 +71,9 @@ def main():
     out = subprocess.check_output(
         [args.bin, "bench", "index", "--sizes", str(args.n), "--queries", str(args.queries),
          "--threads", str(args.threads), "--ef", args.ef, "--no-lexical",
-         "--dump-vectors", vec_dir, "--json"])
+         "--dump-vectors", vec_dir, "--json"]
+        + (["--m", str(args.m)] if args.m else [])
+        + (["--ef-construction", str(args.ef_construction)] if args.ef_construction else []))
     rust = json.loads(out)[0]
     dim = rust["dim"]
 
@@ -73,7 +83,7 @@ def main():
 
     print("running hnswlib", hnswlib.__name__, file=sys.stderr)
     index = hnswlib.Index(space="ip", dim=dim)
-    index.init_index(max_elements=len(base), ef_construction=rust["ef_construction"], M=rust["m"])
+    index.init_index(max_elements=len(base), ef_construction=args.ref_ef_construction, M=args.ref_m)
     index.set_num_threads(args.threads)
     t, cpu0 = time.perf_counter(), time.process_time()
     index.add_items(base, np.arange(len(base)))
@@ -94,8 +104,10 @@ def main():
 
     h_rate = len(base) / build
     r_rate = rust["dense_inserts_per_sec"]
-    print(f"\n{args.n} clustered {dim}-d vectors, M={rust['m']}, ef_construction={rust['ef_construction']}, "
-          f"{args.threads} build threads, {len(queries)} single-threaded queries")
+    print(f"\n{args.n} clustered {dim}-d vectors, {args.threads} build threads, "
+          f"{len(queries)} single-threaded queries; hnsw_rs M={rust['m']}, "
+          f"ef_construction={rust['ef_construction']}; hnswlib M={args.ref_m}, "
+          f"ef_construction={args.ref_ef_construction}")
     print(f"build     hnsw_rs {r_rate:8.0f} inserts/s ({rust['dense_build_secs']:.1f} s)   "
           f"hnswlib {h_rate:8.0f} inserts/s ({build:.1f} s)   hnswlib/hnsw_rs = {h_rate / r_rate:.2f}x")
     r_cpu = rust["dense_build_cpu_secs"]

@@ -91,7 +91,7 @@ enum BenchWhat {
 
 #[derive(clap::Args)]
 struct BenchIndexArgs {
-    /// Passage counts to build, comma-separated (1M takes several minutes).
+    /// Passage counts to build, comma-separated (1M takes tens of minutes on two cores).
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     sizes: Vec<usize>,
     /// Held-out queries per size (recall is measured against exact search).
@@ -109,6 +109,12 @@ struct BenchIndexArgs {
     /// Also write the vectors here (for scripts/bench-hnswlib.py).
     #[arg(long)]
     dump_vectors: Option<PathBuf>,
+    /// Graph links per node (layer 0 keeps twice as many); default: the library's own.
+    #[arg(long)]
+    m: Option<usize>,
+    /// Candidate list size while building; default: the library's own.
+    #[arg(long)]
+    ef_construction: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -213,6 +219,7 @@ struct EmbeddingLine<'a> {
 
 fn bench_index(args: BenchIndexArgs, json: bool) -> anyhow::Result<()> {
     use zhengce::index::bench;
+    let defaults = bench::BenchOptions::default();
     let opts = bench::BenchOptions {
         sizes: args.sizes,
         queries: args.queries,
@@ -220,7 +227,14 @@ fn bench_index(args: BenchIndexArgs, json: bool) -> anyhow::Result<()> {
         ef_search: args.ef,
         lexical: !args.no_lexical,
         dump_vectors: args.dump_vectors,
-        ..Default::default()
+        params: zhengce::index::dense::DenseParams {
+            m: args.m.unwrap_or(defaults.params.m),
+            ef_construction: args
+                .ef_construction
+                .unwrap_or(defaults.params.ef_construction),
+            ..defaults.params
+        },
+        ..defaults
     };
     let reports = bench::run(&opts, &mut |line| eprintln!("{line}"))?;
     if json {
