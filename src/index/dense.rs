@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn two_thread_build_on_clustered_vectors_matches_exact_search() {
         let dim = 48;
-        let (base, queries, _) = crate::index::bench::clustered_vectors(4000, 30, dim, 7);
+        let (base, queries, _) = crate::index::bench::clustered_vectors(4000, 30, dim, 100, 7);
         let idx = DenseIndex::new(dim, DenseParams::default(), base.len());
         let items: Vec<(&[f32], usize)> =
             base.iter().enumerate().map(|(i, v)| (&v[..], i)).collect();
