@@ -14,7 +14,7 @@ parameters are one of the levers and the comparison is at equal recall.
 hnswlib and numpy are installed with pip into .cache/bench-venv on first use.
 
 Usage: scripts/bench-hnswlib.py [--n 100000] [--queries 500] [--threads 2]
-                                [--m M] [--ef-construction EF] [--cluster-size 100]
+                                [--m M] [--ef-construction EF] [--cluster-size N]
                                 [--bin ZHENGCE]
 """
 import argparse
@@ -58,7 +58,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "zhengce"))
     ap.add_argument("--m", type=int, help="hnsw_rs links per node (default: the project's)")
     ap.add_argument("--ef-construction", type=int, help="hnsw_rs build ef (default: the project's)")
-    ap.add_argument("--cluster-size", type=int, default=100, help="vectors per synthetic cluster")
+    ap.add_argument("--cluster-size", type=int, help="vectors per synthetic cluster (default: the project's)")
     ap.add_argument("--ref-m", type=int, default=16, help="hnswlib M (the issue's reference)")
     ap.add_argument("--ref-ef-construction", type=int, default=200)
     args = ap.parse_args()
@@ -73,10 +73,10 @@ def main():
     out = subprocess.check_output(
         [args.bin, "bench", "index", "--sizes", str(args.n), "--queries", str(args.queries),
          "--threads", str(args.threads), "--ef", args.ef, "--no-lexical",
-         "--cluster-size", str(args.cluster_size),
          "--dump-vectors", vec_dir, "--json"]
         + (["--m", str(args.m)] if args.m else [])
-        + (["--ef-construction", str(args.ef_construction)] if args.ef_construction else []))
+        + (["--ef-construction", str(args.ef_construction)] if args.ef_construction else [])
+        + (["--cluster-size", str(args.cluster_size)] if args.cluster_size else []))
     rust = json.loads(out)[0]
     dim = rust["dim"]
 

@@ -115,10 +115,10 @@ struct BenchIndexArgs {
     /// Candidate list size while building; default: the library's own.
     #[arg(long)]
     ef_construction: Option<usize>,
-    /// Vectors per synthetic cluster. Cluster mates are near-equidistant,
-    /// so larger clusters make a harder data set at every size.
-    #[arg(long, default_value_t = 100)]
-    cluster_size: usize,
+    /// Vectors per synthetic cluster (default 100). Cluster mates are
+    /// near-equidistant, so larger clusters make a harder data set at every size.
+    #[arg(long)]
+    cluster_size: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -231,7 +231,7 @@ fn bench_index(args: BenchIndexArgs, json: bool) -> anyhow::Result<()> {
         ef_search: args.ef,
         lexical: !args.no_lexical,
         dump_vectors: args.dump_vectors,
-        cluster_size: args.cluster_size,
+        cluster_size: args.cluster_size.unwrap_or(defaults.cluster_size),
         params: zhengce::index::dense::DenseParams {
             m: args.m.unwrap_or(defaults.params.m),
             ef_construction: args

@@ -360,7 +360,7 @@ impl<'b, T: Clone + Send + Sync> ByDist<'b, T> {
 
 impl<T: Clone + Send + Sync> PartialEq for ByDist<'_, T> {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+        self.cmp(other) == Ordering::Equal
     }
 }
 
@@ -1048,19 +1048,17 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
             for e in layer_neighbours {
                 if visited.insert(e.point_ref.p_id) {
                     let v = e.point_ref.data.get_v();
-                    let bytes = std::mem::size_of_val(v);
                     let base = v.as_ptr() as *const u8;
-                    let mut off = 0;
-                    while off < bytes.min(PREFETCH_BYTES) {
+                    for off in (0..std::mem::size_of_val(v).min(PREFETCH_BYTES)).step_by(64) {
                         prefetch(base.wrapping_add(off));
-                        off += 64;
                     }
                     fresh.push(Arc::as_ptr(&e.point_ref));
                 }
             }
             for &e_point in &fresh {
-                let e = ByDist(0.0, e_point);
-                let e_dist = self.dist_f.eval(point, e.point().data.get_v());
+                let e_dist = self
+                    .dist_f
+                    .eval(point, ByDist(0.0, e_point).point().data.get_v());
                 let f_dist = results.peek().map(|f| f.0).unwrap_or(f32::INFINITY);
                 if e_dist < f_dist || results.len() < ef {
                     let e = ByDist(e_dist, e_point);
