@@ -382,6 +382,20 @@ mod tests {
         assert!(DotDistance.eval(&a, &a) < 1e-5);
     }
 
+    /// Inserts `base` (ids = positions) on a pool of `threads` threads.
+    fn build_with_threads(base: &[Vec<f32>], params: DenseParams, threads: usize) -> DenseIndex {
+        let idx = DenseIndex::new(base[0].len(), params, base.len());
+        let items: Vec<(&[f32], usize)> =
+            base.iter().enumerate().map(|(i, v)| (&v[..], i)).collect();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| idx.insert_batch(&items))
+            .unwrap();
+        idx
+    }
+
     /// Inside large clusters of near-equidistant points, keeping each
     /// node's nearest reverse links (upstream hnsw_rs) drops the long links a
     /// search needs to reach the right part of the cluster: at 1M in
@@ -400,16 +414,8 @@ mod tests {
         };
         let m = params.m;
         let (base, queries, _) = crate::index::bench::clustered_vectors(12_000, 100, dim, 1000, 11);
-        let idx = DenseIndex::new(dim, params, base.len());
-        let items: Vec<(&[f32], usize)> =
-            base.iter().enumerate().map(|(i, v)| (&v[..], i)).collect();
         // One thread: the same graph every run, so the bound below is exact.
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap()
-            .install(|| idx.insert_batch(&items))
-            .unwrap();
+        let idx = build_with_threads(&base, params, 1);
 
         let degrees: Vec<usize> = idx
             .hnsw
@@ -440,15 +446,7 @@ mod tests {
     fn two_thread_build_on_clustered_vectors_matches_exact_search() {
         let dim = 48;
         let (base, queries, _) = crate::index::bench::clustered_vectors(4000, 30, dim, 100, 7);
-        let idx = DenseIndex::new(dim, DenseParams::default(), base.len());
-        let items: Vec<(&[f32], usize)> =
-            base.iter().enumerate().map(|(i, v)| (&v[..], i)).collect();
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap()
-            .install(|| idx.insert_batch(&items))
-            .unwrap();
+        let idx = build_with_threads(&base, DenseParams::default(), 2);
         let third = |id: usize| id.is_multiple_of(3);
         let overlap = |got: &[(usize, f32)], exact: &[(usize, f32)]| {
             got.iter()
