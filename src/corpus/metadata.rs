@@ -1,14 +1,51 @@
 //! Metadata: reporting unit (district, city, province, level), years,
 //! document type, meeting date and speaker, each with a confidence.
 //!
-//! The unit is resolved against a real table of China's administrative
-//! divisions (`data/divisions/divisions.tsv`, embedded). The strongest
-//! evidence is the title block's own statements — the meeting (`在X第N届人民
-//! 代表大会…会议上`), the official (`X人民政府区长`), the title; failing
-//! those, names in the body are weighed against the level the text speaks at
-//! (`全市`, `我代表区人民政府`), so a city report that names its counties is
-//! attributed to the city. Ambiguous county names are resolved by the other
-//! names in the document or left empty with a low confidence.
+//! # The reporting unit
+//!
+//! A report is about one unit but names dozens: its counties, its
+//! neighbours, its province, the places its trains run to. The unit is
+//! therefore taken from what the text says *about itself*, strongest first:
+//!
+//! 1. the session line of the title block (`在X第N届人民代表大会第N次会议上`);
+//! 2. who speaks for whom (`我代表X人民政府`, `代表X管委会`, `我代表国务院`),
+//!    which names the unit or at least its level (`我代表区人民政府`);
+//! 3. the official's title (`X人民政府区长`) and the document's title;
+//! 4. failing all of those, the level the text speaks at (`全区`, `本县`,
+//!    `区委`) and how often each division of that level is named.
+//!
+//! Where only the level is known, the unit is the division of that level the
+//! text names most (full name, or its short form at a weight of 0.3);
+//! subordinate and neighbouring units have other suffixes or fewer mentions.
+//! A name counts only where the text's own words allow it: `昌都市` inside
+//! `南昌都市圈` starts in the middle of the word 南昌, and `宜城市` inside
+//! `宜城市` of `五宜城市` ends inside the word 城市, so neither is a mention
+//! (the segmenter decides, see [`Table::mentions`]).
+//!
+//! Names are resolved against a real table of China's administrative
+//! divisions (`data/divisions/divisions.tsv`, embedded); the same name in
+//! several provinces is decided by the parents the text names. Units outside
+//! the table — functional areas run by a 管委会 (`X新区`, `X开发区`) — are
+//! kept as named, under the prefecture the text names most.
+//!
+//! # Years
+//!
+//! `year` is the year of the session that hears the report, which is the
+//! year it plans for; `review_year` the year it looks back on. From the
+//! strongest evidence down: the session date in the title block; a year in
+//! the title; the plan year of a heading or a target sentence (`2024年工作
+//! 安排`, `2024年经济社会发展的主要预期目标`); the review year of a heading
+//! (`2023年工作回顾`, `2021年以来工作回顾`) plus one; a signed date at the
+//! end; and last the latest year the text speaks of as present (years after
+//! `到`/`至` or before `年前` are horizons, not the present). A report on
+//! work done (法治政府建设报告, 工作总结) is dated by the year it reviews.
+//!
+//! # Confidence
+//!
+//! Each field's confidence is the evidence it came from: 0.95 for the
+//! session line or an explicit `代表X`, down to ~0.5 for a choice among
+//! mentions by count with a small margin. `scripts/meta-calibration.py`
+//! prints how often each band is right on a labelled corpus.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
@@ -16,6 +53,7 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
+use super::words::jieba;
 use super::DocumentMeta;
 
 const DIVISIONS_TSV: &str = include_str!("../../data/divisions/divisions.tsv");
@@ -99,6 +137,16 @@ fn stem(name: &str, level: Level) -> Option<String> {
 
 pub static TABLE: LazyLock<Table> = LazyLock::new(|| Table::load(DIVISIONS_TSV));
 
+/// A division named in a text: where, as which name, and which divisions
+/// bear that name.
+#[derive(Debug, Clone)]
+pub struct Mention {
+    pub start: usize,
+    pub end: usize,
+    pub name: String,
+    pub ids: Vec<usize>,
+}
+
 impl Table {
     fn load(tsv: &str) -> Table {
         let mut divisions = Vec::new();
@@ -145,16 +193,18 @@ impl Table {
             }
         }
         // Two-character names (`城区`, `郊区`) are ordinary words in reports.
-        let full_names: Vec<String> = by_name
+        let mut full_names: Vec<String> = by_name
             .keys()
             .filter(|n| n.chars().count() >= 3)
             .cloned()
             .collect();
+        full_names.sort();
         let full = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&full_names)
             .expect("automaton over division names");
-        let stem_names: Vec<String> = by_stem.keys().cloned().collect();
+        let mut stem_names: Vec<String> = by_stem.keys().cloned().collect();
+        stem_names.sort();
         let stem_ac = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&stem_names)
@@ -201,15 +251,29 @@ impl Table {
         }
     }
 
-    /// Division mentions by position: full names, and a prefecture's name
-    /// followed by a county's short name (`曲靖市麒麟`), as happens when the
-    /// suffix was lost.
-    fn mentions(&self, text: &str) -> Vec<(usize, String, Vec<usize>)> {
+    /// Whether `a` lies inside `b` (a county in its prefecture or province,
+    /// a prefecture in its province).
+    fn within(&self, a: usize, b: usize) -> bool {
+        a != b && (self.city_of(a) == Some(b) || self.province_of(a) == Some(b))
+    }
+
+    /// Division mentions by position: full names where the text's words
+    /// allow them, and a prefecture's name followed by a county's short name
+    /// (`曲靖市麒麟`), as happens when the suffix was lost.
+    pub fn mentions(&self, text: &str) -> Vec<Mention> {
         let mut out = Vec::new();
         for m in self.full.find_iter(text) {
             let name = &self.full_names[m.pattern().as_usize()];
             let ids = self.lookup(name).to_vec();
-            out.push((m.start(), name.clone(), ids.clone()));
+            if !is_word_at(text, m.start()) {
+                continue;
+            }
+            out.push(Mention {
+                start: m.start(),
+                end: m.end(),
+                name: name.clone(),
+                ids: ids.clone(),
+            });
             for &p in &ids {
                 if self.divisions[p].level != Level::Prefecture {
                     continue;
@@ -219,7 +283,12 @@ impl Table {
                     let full = &self.divisions[c].name;
                     if let Some(s) = self.stems.get(&c) {
                         if rest.starts_with(s.as_str()) && !rest.starts_with(full.as_str()) {
-                            out.push((m.end(), full.clone(), vec![c]));
+                            out.push(Mention {
+                                start: m.end(),
+                                end: m.end() + s.len(),
+                                name: full.clone(),
+                                ids: vec![c],
+                            });
                         }
                     }
                 }
@@ -228,15 +297,45 @@ impl Table {
         out
     }
 
+    /// How often each division's short form (`福田`, `海拉尔`) occurs as a
+    /// word of the text.
     fn stem_counts(&self, text: &str) -> HashMap<usize, usize> {
         let mut counts = HashMap::new();
         for m in self.stem_ac.find_iter(text) {
+            if !is_word_at(text, m.start()) {
+                continue;
+            }
             for &i in &self.by_stem[&self.stem_names[m.pattern().as_usize()]] {
                 *counts.entry(i).or_insert(0) += 1;
             }
         }
         counts
     }
+}
+
+/// Whether a name starting at `start` of `text` starts a word there: the
+/// segmenter, reading the surroundings, does not put its first character in
+/// a word with what comes before (`昌都市` in `南昌都市圈` starts inside
+/// 南昌, `增城区` in `新增城区` inside 新增, `新和县` in `更新和县城` inside 更新).
+fn is_word_at(text: &str, start: usize) -> bool {
+    let before = text[..start]
+        .char_indices()
+        .rev()
+        .take(4)
+        .last()
+        .map_or(start, |(i, _)| i);
+    if before == start {
+        return true;
+    }
+    let after = text[start..]
+        .char_indices()
+        .nth(4)
+        .map_or(text.len(), |(i, _)| start + i);
+    let window = &text[before..after];
+    jieba()
+        .cut(window, false)
+        .iter()
+        .any(|w| before + w.byte_start == start)
 }
 
 /// What the inference reads: all of it already folded to simplified script.
@@ -249,7 +348,8 @@ pub struct Evidence<'a> {
 }
 
 static MEETING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"在(.{2,30}?)第[一二三四五六七八九十]+届人民代表大会").expect("valid regex")
+    Regex::new(r"在(\p{Han}{2,30}?)第[一二三四五六七八九十]+届(?:人民代表大会|人大)")
+        .expect("valid regex")
 });
 static OFFICIAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(\p{Han}{2,20}?)人民政府(?:代)?(?:区长|县长|市长|旗长|州长|省长|主席)")
@@ -259,8 +359,16 @@ static AGENCY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(\p{Han}{2,12}?)(?:发展和改革局|发展和改革委员会|发展改革委|财政局|统计局)")
         .expect("valid regex")
 });
-static MEETING_DATE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(\d{4})年(\d{1,2})月(\d{1,2})日(?:在|于)").expect("valid regex"));
+/// Who the speaker speaks for: `我代表区人民政府`, `代表深圳市福田区人民政府`,
+/// `我代表新区党工委、管委会`, `我代表国务院`.
+static REPRESENTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"代表([\p{Han}、]{0,24}?)(人民政府|政府|管理委员会|管委会|国务院)")
+        .expect("valid regex")
+});
+static MEETING_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\d{4}|[〇○零一二三四五六七八九]{4})年(\d{1,2}|[一二三四五六七八九十]{1,2})月(\d{1,2}|[一二三四五六七八九十]{1,3})日")
+        .expect("valid regex")
+});
 static SPEAKER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:区长|县长|市长|旗长|州长|省长|主席|主任|局长)\s*(\p{Han}{2,4})$")
         .expect("valid regex")
@@ -270,167 +378,275 @@ static EXECUTED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d{4})年[^，。；]{0,24}?执行情况").expect("valid regex"));
 static DRAFT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d{4})年[^，。；]{0,24}?草案").expect("valid regex"));
-static REPORTS_WORK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"代表\p{Han}{0,8}人民政府\p{Han}{0,4}报告工作").expect("valid regex")
+/// A sentence that sets the plan year's targets or tasks.
+static PLAN_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(\d{4})年(?:全[市区县省旗州]|全国)?(?:经济社会发展|国民经济和社会发展|政府工作|经济和社会发展)?(?:的)?(?:主要预期目标|预期目标|主要目标|总体要求|工作安排|重点工作|目标任务|主要任务)",
+    )
+    .expect("valid regex")
+});
+/// Years that are horizons, not the present: `到2035年`, `2025年前`,
+/// `2021—2025年`.
+static HORIZON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:到|至|展望|迈向|—|–|-|~|～)\s*(\d{4})年|(\d{4})年(?:前|以前|之前|远景|左右|底前)")
+        .expect("valid regex")
 });
 static LEVEL_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"我代表([区县市旗州省])人民政府|全([区县市旗州省])|([区县市旗州省])委")
+    Regex::new(r"(?:全|本)(自治区|[区县市旗州省])|(自治区|[区县市旗州省])委")
         .expect("valid regex")
+});
+/// Units run by a management committee, outside the divisions table.
+static FUNCTIONAL_AREA: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\p{Han}{2,4}?(?:新区|开发区|高新区|试验区|管理区|合作区)").expect("valid regex")
 });
 
 fn plausible_year(y: &str) -> Option<i32> {
     y.parse::<i32>().ok().filter(|y| (1949..=2100).contains(y))
 }
 
+/// `二〇二四` → 2024; `十二` → 12; `二十一` → 21.
+fn cn_number(s: &str) -> Option<i32> {
+    if s.chars().all(|c| c.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    let digit = |c: char| "〇一二三四五六七八九".find(c).map(|_| "〇一二三四五六七八九".chars().position(|d| d == c).unwrap_or(0) as i32)
+        .or(match c {
+            '○' | '零' => Some(0),
+            _ => None,
+        });
+    if !s.contains('十') {
+        return s
+            .chars()
+            .try_fold(0, |acc, c| digit(c).map(|d| acc * 10 + d));
+    }
+    let (tens, ones) = s.split_once('十')?;
+    let t = if tens.is_empty() {
+        1
+    } else {
+        digit(tens.chars().next()?)?
+    };
+    let o = if ones.is_empty() {
+        0
+    } else {
+        digit(ones.chars().next()?)?
+    };
+    Some(t * 10 + o)
+}
+
+/// The level a `代表X…` or `全X` speaks at, as the suffix a unit of that
+/// level bears.
+#[derive(Debug, Clone, PartialEq)]
+enum Voice {
+    /// A division suffix: 区, 县, 市, 旗, 州, 盟, 省, 自治区.
+    Suffix(String),
+    /// A management committee (管委会): a functional area.
+    Committee,
+    /// The State Council: no local unit.
+    National,
+}
+
+/// Who the report speaks for, from the first `代表X人民政府` whose X is a
+/// level or a place.
+fn represents(table: &Table, text: &str) -> Option<(Voice, Option<String>)> {
+    for c in REPRESENTS.captures_iter(text) {
+        let who = c[1].trim_start_matches('我');
+        let body = &c[2];
+        if body == "国务院" {
+            if who.is_empty() {
+                return Some((Voice::National, None));
+            }
+            continue;
+        }
+        let committee = body.contains("管");
+        // `新区党工委、管委会`: the party committee named beside it.
+        let who = who
+            .split('、')
+            .next()
+            .unwrap_or(who)
+            .trim_end_matches("党工委");
+        if let Some(m) = table.mentions(who).into_iter().max_by_key(|m| m.start) {
+            if m.end == who.len() {
+                let v = if committee {
+                    Voice::Committee
+                } else {
+                    suffix_voice(&m.name)
+                };
+                return Some((v, Some(m.name)));
+            }
+        }
+        if committee {
+            let named = FUNCTIONAL_AREA
+                .find(who)
+                .filter(|m| m.end() == who.len())
+                .map(|m| m.as_str().to_string());
+            return Some((Voice::Committee, named));
+        }
+        if let Some(v) = level_word(who) {
+            return Some((Voice::Suffix(v.to_string()), None));
+        }
+    }
+    None
+}
+
+fn level_word(w: &str) -> Option<&'static str> {
+    [
+        "自治区", "区", "县", "市", "旗", "州", "盟", "省",
+    ]
+    .into_iter()
+    .find(|s| w == *s)
+}
+
+fn suffix_voice(name: &str) -> Voice {
+    for s in ["自治区", "自治州", "自治县", "自治旗"] {
+        if name.ends_with(s) {
+            return Voice::Suffix(if s == "自治区" { s } else { &s[6..] }.to_string());
+        }
+    }
+    Voice::Suffix(name.chars().last().map(String::from).unwrap_or_default())
+}
+
+/// Whether a division's name bears the suffix of `voice`.
+fn bears(name: &str, suffix: &str) -> bool {
+    match suffix {
+        "区" => name.ends_with('区') && !name.ends_with("自治区"),
+        "地区" => name.ends_with("地区"),
+        s => name.ends_with(s),
+    }
+}
+
+/// Mentions of divisions in a document, counted once per document.
+struct Counts {
+    /// Full-name mentions by name.
+    full: HashMap<String, f32>,
+    /// Short-form occurrences by division.
+    stems: HashMap<usize, usize>,
+}
+
+impl Counts {
+    fn of(table: &Table, head: &str, body: &str) -> Counts {
+        let mut full: HashMap<String, f32> = HashMap::new();
+        for m in table.mentions(head) {
+            *full.entry(m.name).or_insert(0.0) += 3.0;
+        }
+        for m in table.mentions(body) {
+            *full.entry(m.name).or_insert(0.0) += 1.0;
+        }
+        let text = format!("{head}\n{body}");
+        Counts {
+            full,
+            stems: table.stem_counts(&text),
+        }
+    }
+
+    fn score(&self, table: &Table, name: &str) -> f32 {
+        let stem_n = table
+            .lookup(name)
+            .iter()
+            .map(|i| self.stems.get(i).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        self.full.get(name).copied().unwrap_or(0.0) + 0.3 * stem_n as f32
+    }
+}
+
+/// The unit the evidence found, before it is placed in the table.
+struct Unit {
+    name: String,
+    conf: f32,
+    /// Text that named it, whose other names decide between namesakes.
+    context: String,
+}
+
 pub fn infer(ev: &Evidence) -> DocumentMeta {
     let table = &*TABLE;
     let mut meta = DocumentMeta::default();
     let mut conf: BTreeMap<String, f32> = BTreeMap::new();
-    let head: String = ev.head.concat();
-    let opening: String = ev.body.chars().take(1200).collect();
-
-    // --- reporting unit
+    let head: String = ev.head.join("\n");
+    let opening: String = ev.body.chars().take(3000).collect();
+    let counts = Counts::of(table, &head, ev.body);
     let last_unit = |text: &str| {
         table
             .mentions(text)
             .into_iter()
-            .max_by_key(|m| m.0)
-            .map(|m| m.1)
+            .max_by_key(|m| m.start)
+            .map(|m| m.name)
     };
-    let strong = MEETING
+
+    // --- reporting unit
+    let voice = represents(table, &format!("{head}\n{opening}"));
+    let strong = |name: String, conf: f32, context: &str| Unit {
+        name,
+        conf,
+        context: context.to_string(),
+    };
+    let mut unit: Option<Unit> = MEETING
         .captures(&head)
-        .and_then(|c| last_unit(&c[1]).map(|u| (u, 0.95)))
-        .or_else(|| {
-            OFFICIAL
-                .captures(&head)
-                .and_then(|c| last_unit(&c[1]).map(|u| (u, 0.9)))
-        })
-        .or_else(|| ev.title.and_then(|t| last_unit(t).map(|u| (u, 0.85))))
-        .or_else(|| {
-            AGENCY
-                .captures(&head)
-                .and_then(|c| last_unit(&c[1]).map(|u| (u, 0.8)))
-        });
-    let all_text = format!("{head}\n{}", ev.body);
-    let stem_counts = table.stem_counts(&all_text);
-    let unit = strong.or_else(|| unit_from_body(table, &head, ev.body, &stem_counts));
-    if let Some((name, c)) = unit {
-        let ids = table.lookup(&name);
-        let chosen = if ids.len() == 1 {
-            Some(ids[0])
-        } else {
-            resolve_ambiguous(table, ids, &stem_counts)
-        };
-        meta.district = Some(name.clone());
-        match chosen {
-            Some(i) => {
-                let d = &table.divisions[i];
-                meta.level = Some(d.level.as_str().to_string());
-                meta.city = table.city_of(i).map(|c| table.divisions[c].name.clone());
-                meta.province = table
-                    .province_of(i)
-                    .map(|p| table.divisions[p].name.clone());
-                for k in ["district", "city", "province", "level"] {
-                    conf.insert(k.into(), c);
-                }
-                if meta.city.is_none() {
-                    conf.remove("city");
-                }
-            }
-            None => {
-                conf.insert("district".into(), c * 0.8);
-                // The same name in several provinces and nothing to tell them apart.
-                conf.insert("city".into(), 0.2);
-                conf.insert("province".into(), 0.2);
-            }
+        .and_then(|c| last_unit(&c[1]).map(|u| strong(u, 0.95, &c[1])));
+    if unit.is_none() {
+        if let Some((_, Some(name))) = &voice {
+            unit = Some(strong(name.clone(), 0.95, name));
         }
+    }
+    if unit.is_none() {
+        unit = OFFICIAL
+            .captures(&head)
+            .and_then(|c| last_unit(&c[1]).map(|u| strong(u, 0.9, &c[1])))
+            .or_else(|| {
+                ev.title
+                    .and_then(|t| last_unit(t).map(|u| strong(u, 0.9, t)))
+            })
+            .or_else(|| {
+                AGENCY
+                    .captures(&head)
+                    .and_then(|c| last_unit(&c[1]).map(|u| strong(u, 0.8, &c[1])))
+            });
+    }
+    let national = matches!(voice, Some((Voice::National, _))) && unit.is_none();
+    let committee = matches!(voice, Some((Voice::Committee, _)));
+    if unit.is_none() && !national {
+        let suffix = match &voice {
+            Some((Voice::Suffix(s), _)) => Some((s.clone(), 0.9)),
+            Some((Voice::Committee, _)) => None,
+            _ => spoken_level(ev.body).map(|s| (s, 0.7)),
+        };
+        if committee {
+            unit = functional_area(ev.body).map(|n| strong(n, 0.8, ""));
+        } else if let Some((suffix, weight)) = suffix {
+            unit = most_named(table, &counts, &suffix).map(|(n, margin)| Unit {
+                name: n,
+                conf: weight * (0.6 + 0.4 * margin),
+                context: String::new(),
+            });
+        }
+    }
+    if national {
+        meta.level = Some("national".into());
+        conf.insert("level".into(), 0.95);
+    }
+    if let Some(u) = unit {
+        place(table, &u, &counts, ev.body, &mut meta, &mut conf);
+    }
+
+    // --- document type (read before years: it decides what the year means)
+    let title = ev.title.unwrap_or("");
+    if let Some((t, c)) = doc_type(title, &head, &opening, ev.captions) {
+        meta.doc_type = Some(t.to_string());
+        conf.insert("doc_type".into(), c);
     }
 
     // --- years
-    let meeting = MEETING_DATE.captures(&head);
-    if let Some(m) = &meeting {
-        if let (Some(y), Ok(mo), Ok(d)) = (
-            plausible_year(&m[1]),
-            m[2].parse::<u32>(),
-            m[3].parse::<u32>(),
-        ) {
-            if (1..=12).contains(&mo) && (1..=31).contains(&d) {
-                meta.meeting_date = Some(format!("{y:04}-{mo:02}-{d:02}"));
-                conf.insert("meeting_date".into(), 0.95);
-            }
-        }
+    let years = years(ev, &head, meta.doc_type.as_deref());
+    if let Some(d) = years.meeting_date {
+        meta.meeting_date = Some(d);
+        conf.insert("meeting_date".into(), 0.95);
     }
-    let mut review = None;
-    let mut plan = None;
-    for h in ev.headings {
-        let Some(y) = YEAR.captures(h).and_then(|c| plausible_year(&c[1])) else {
-            continue;
-        };
-        if ["回顾", "执行情况", "成效", "成绩", "总结", "过去"]
-            .iter()
-            .any(|k| h.contains(k))
-        {
-            review.get_or_insert(y);
-        } else if [
-            "任务", "目标", "计划", "安排", "要求", "展望", "打算", "思路",
-        ]
-        .iter()
-        .any(|k| h.contains(k))
-        {
-            plan.get_or_insert(y);
-        }
-    }
-    if let Some(c) = EXECUTED.captures(&format!("{head}{opening}")) {
-        review = review.or(plausible_year(&c[1]));
-    }
-    if let Some(c) = DRAFT.captures(&format!("{head}{opening}")) {
-        plan = plan.or(plausible_year(&c[1]));
-    }
-    let title_year = ev
-        .title
-        .and_then(|t| YEAR.captures(t))
-        .and_then(|c| plausible_year(&c[1]));
-    let meeting_year = meta
-        .meeting_date
-        .as_deref()
-        .and_then(|d| plausible_year(&d[..4]));
-    if let Some((y, c)) = plan
-        .map(|y| (y, 0.9))
-        .or(title_year.map(|y| (y, 0.85)))
-        .or(meeting_year.map(|y| (y, 0.75)))
-    {
+    if let Some((y, c)) = years.year {
         meta.year = Some(y);
         conf.insert("year".into(), c);
     }
-    if let Some(y) = review {
+    if let Some(y) = years.review {
         meta.review_year = Some(y);
         conf.insert("review_year".into(), 0.85);
-    }
-
-    // --- document type
-    let title = ev.title.unwrap_or("");
-    let doc_type = if title.contains("政府工作报告") || head.contains("政府工作报告") {
-        Some(("政府工作报告", 0.95))
-    } else if format!("{head}{opening}").contains("国民经济和社会发展计划") {
-        Some(("国民经济和社会发展计划报告", 0.9))
-    } else if format!("{head}{opening}").contains("预算执行情况") {
-        Some(("财政预算报告", 0.85))
-    } else if REPORTS_WORK.is_match(&opening) {
-        Some(("政府工作报告", 0.85))
-    } else if opening.contains("常务委员会工作报告") {
-        Some(("人大常委会工作报告", 0.8))
-    } else if ev.captions > 0
-        || ["展望", "回顾", "综述", "记者"]
-            .iter()
-            .any(|k| title.contains(k))
-    {
-        Some(("新闻报道", 0.6))
-    } else {
-        None
-    };
-    if let Some((t, c)) = doc_type {
-        meta.doc_type = Some(t.to_string());
-        conf.insert("doc_type".into(), c);
     }
 
     // --- speaker: an official named at the end of a title-block line, or the
@@ -457,76 +673,183 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
     meta
 }
 
-/// Picks the unit from names in the body, weighed by how often they occur
-/// and by the level the text speaks at.
-fn unit_from_body(
+/// Puts the unit in the table: its level, city and province. A name the
+/// table lacks (a functional area) keeps its name, under the prefecture the
+/// text names most.
+fn place(
     table: &Table,
-    head: &str,
+    u: &Unit,
+    counts: &Counts,
     body: &str,
-    stems: &HashMap<usize, usize>,
-) -> Option<(String, f32)> {
-    let mut counts: HashMap<String, f32> = HashMap::new();
-    for (_, name, _) in table.mentions(head) {
-        *counts.entry(name).or_insert(0.0) += 3.0;
+    meta: &mut DocumentMeta,
+    conf: &mut BTreeMap<String, f32>,
+) {
+    let ids = table.lookup(&u.name);
+    meta.district = Some(u.name.clone());
+    if ids.is_empty() {
+        meta.level = Some(Level::County.as_str().into());
+        conf.insert("district".into(), u.conf);
+        conf.insert("level".into(), u.conf * 0.9);
+        let prefectures: Vec<(String, f32)> = counts
+            .full
+            .keys()
+            .filter(|n| {
+                table
+                    .lookup(n)
+                    .iter()
+                    .any(|&i| table.divisions[i].level == Level::Prefecture)
+            })
+            .map(|n| (n.clone(), counts.score(table, n)))
+            .collect();
+        if let Some((city, s)) = prefectures
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        {
+            let i = table.lookup(&city)[0];
+            meta.city = Some(city.clone());
+            meta.province = table
+                .province_of(i)
+                .map(|p| table.divisions[p].name.clone());
+            let c = if s >= 3.0 { 0.8 } else { 0.5 };
+            conf.insert("city".into(), c);
+            conf.insert("province".into(), c);
+        }
+        let _ = body;
+        return;
     }
-    for (_, name, _) in table.mentions(body) {
-        *counts.entry(name).or_insert(0.0) += 1.0;
-    }
-    if counts.is_empty() {
-        return None;
-    }
-    let mut level_votes: HashMap<char, f32> = HashMap::new();
-    for c in LEVEL_WORDS.captures_iter(body) {
-        let (ch, w) = if let Some(m) = c.get(1) {
-            (m.as_str(), 10.0)
-        } else if let Some(m) = c.get(2) {
-            (m.as_str(), 1.0)
-        } else {
-            (c.get(3).map_or("", |m| m.as_str()), 0.5)
-        };
-        if let Some(ch) = ch.chars().next() {
-            *level_votes.entry(ch).or_insert(0.0) += w;
+    let chosen = if ids.len() == 1 {
+        Some(ids[0])
+    } else {
+        resolve_namesakes(table, ids, &u.context, counts)
+    };
+    match chosen {
+        Some(i) => {
+            let d = &table.divisions[i];
+            meta.level = Some(d.level.as_str().to_string());
+            meta.city = table.city_of(i).map(|c| table.divisions[c].name.clone());
+            meta.province = table
+                .province_of(i)
+                .map(|p| table.divisions[p].name.clone());
+            for k in ["district", "city", "province", "level"] {
+                conf.insert(k.into(), u.conf);
+            }
+            if meta.city.is_none() {
+                conf.remove("city");
+            }
+        }
+        None => {
+            conf.insert("district".into(), u.conf * 0.8);
+            // The same name in several provinces and nothing to tell them apart.
+            conf.insert("city".into(), 0.2);
+            conf.insert("province".into(), 0.2);
         }
     }
-    let speaks_as = level_votes
-        .iter()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(c, _)| *c);
-    let mut scored: Vec<(String, f32)> = counts
+}
+
+/// The level the text speaks at when nobody says whom they represent:
+/// `全区`, `本区`, `区委` counted.
+fn spoken_level(body: &str) -> Option<String> {
+    let mut votes: HashMap<&str, usize> = HashMap::new();
+    for c in LEVEL_WORDS.captures_iter(body) {
+        let w = c.get(1).or(c.get(2)).map_or("", |m| m.as_str());
+        *votes.entry(w).or_insert(0) += 1;
+    }
+    votes
         .into_iter()
-        .map(|(name, n)| {
-            let stem_n = table
-                .lookup(&name)
-                .iter()
-                .map(|i| stems.get(i).copied().unwrap_or(0))
-                .max()
-                .unwrap_or(0);
-            let mut s = n + 0.3 * stem_n as f32;
-            if let Some(ch) = speaks_as {
-                s *= if name.ends_with(ch) { 2.0 } else { 0.5 };
-            }
-            (name, s)
-        })
+        .filter(|(_, n)| *n >= 2)
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(w, _)| w.to_string())
+}
+
+/// The functional area (`X新区`) the text names most.
+fn functional_area(body: &str) -> Option<String> {
+    let mut n: HashMap<&str, usize> = HashMap::new();
+    for m in FUNCTIONAL_AREA.find_iter(body) {
+        let name = m.as_str();
+        // `全新区`, `本新区`, `各开发区` are no names.
+        if name.starts_with(['全', '本', '各', '该', '和', '与', '及']) {
+            continue;
+        }
+        *n.entry(name).or_insert(0) += 1;
+    }
+    n.into_iter()
+        .filter(|(_, c)| *c >= 2)
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(s, _)| s.to_string())
+}
+
+/// The division bearing `suffix` that the text names most, and the margin
+/// over the runner-up in [0, 1].
+fn most_named(table: &Table, counts: &Counts, suffix: &str) -> Option<(String, f32)> {
+    let mut names: Vec<&str> = counts.full.keys().map(String::as_str).collect();
+    names.extend(
+        counts
+            .stems
+            .keys()
+            .map(|&i| table.divisions[i].name.as_str()),
+    );
+    names.sort_unstable();
+    names.dedup();
+    let mut scored: Vec<(String, f32)> = names
+        .into_iter()
+        .filter(|n| bears(n, suffix))
+        .map(|n| (n.to_string(), counts.score(table, n) * coherence(table, counts, n)))
+        .filter(|(_, s)| *s > 0.0)
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let (best, s1) = scored[0].clone();
+    let (best, s1) = scored.first()?.clone();
     let s2 = scored.get(1).map_or(0.0, |x| x.1);
     let margin = if s1 > 0.0 { (s1 - s2) / s1 } else { 0.0 };
-    Some((best, 0.5 + 0.3 * margin))
+    Some((best, margin))
+}
+
+/// How well a name fits the other places the text names: a county whose
+/// city and province the report never mentions is more likely an ordinary
+/// word (`老城区`, `新城区`) or a place elsewhere than the report's subject.
+fn coherence(table: &Table, counts: &Counts, name: &str) -> f32 {
+    let named = |p: usize| counts.score(table, &table.divisions[p].name) > 0.0;
+    table
+        .lookup(name)
+        .iter()
+        .map(|&i| {
+            let parents: Vec<usize> = [table.city_of(i), table.province_of(i)]
+                .into_iter()
+                .flatten()
+                .filter(|&p| p != i)
+                .collect();
+            if parents.is_empty() || parents.iter().any(|&p| named(p)) {
+                1.0
+            } else {
+                0.25
+            }
+        })
+        .fold(0.0, f32::max)
 }
 
 /// Among divisions sharing a name, the one whose city or province the
-/// document also names; `None` when no single one stands out.
-fn resolve_ambiguous(table: &Table, ids: &[usize], stems: &HashMap<usize, usize>) -> Option<usize> {
-    let support = |i: usize| -> usize {
+/// naming text or the document names; `None` when no single one stands out.
+fn resolve_namesakes(table: &Table, ids: &[usize], context: &str, counts: &Counts) -> Option<usize> {
+    let named_here: Vec<usize> = table
+        .mentions(context)
+        .into_iter()
+        .flat_map(|m| m.ids)
+        .collect();
+    let support = |i: usize| -> f32 {
         [table.city_of(i), table.province_of(i)]
             .into_iter()
             .flatten()
             .filter(|&p| p != i)
-            .map(|p| stems.get(&p).copied().unwrap_or(0))
+            .map(|p| {
+                let here = if named_here.iter().any(|&n| n == p || table.within(i, n) && n == p) {
+                    1000.0
+                } else {
+                    0.0
+                };
+                here + counts.score(table, &table.divisions[p].name)
+            })
             .sum()
     };
-    let mut best: Option<(usize, usize)> = None;
+    let mut best: Option<(usize, f32)> = None;
     let mut tie = false;
     for &i in ids {
         let s = support(i);
@@ -540,9 +863,168 @@ fn resolve_ambiguous(table: &Table, ids: &[usize], stems: &HashMap<usize, usize>
         }
     }
     match best {
-        Some((i, s)) if s > 0 && !tie => Some(i),
+        Some((i, s)) if s > 0.0 && !tie => Some(i),
         _ => None,
     }
+}
+
+/// The document type, from the title block and the opening; the kind of
+/// report decides what its year means.
+fn doc_type(title: &str, head: &str, opening: &str, captions: u64) -> Option<(&'static str, f32)> {
+    let top = format!("{title}\n{head}");
+    let first: String = opening.chars().take(400).collect();
+    let named = |s: &str| top.contains(s) || first.contains(s);
+    if named("法治政府建设") && !top.contains("政府工作报告") {
+        return Some(("法治政府建设报告", 0.9));
+    }
+    if named("统计公报") {
+        return Some(("统计公报", 0.9));
+    }
+    if top.contains("常务委员会工作报告") || top.contains("常委会工作报告") {
+        return Some(("人大常委会工作报告", 0.9));
+    }
+    if top.contains("政府工作报告") {
+        return Some(("政府工作报告", 0.95));
+    }
+    if named("国民经济和社会发展计划") && (named("执行情况") || named("草案")) {
+        return Some(("国民经济和社会发展计划报告", 0.9));
+    }
+    if named("预算执行情况") || named("预算草案") {
+        return Some(("财政预算报告", 0.85));
+    }
+    let speech = REPRESENTS
+        .captures_iter(&first)
+        .find(|c| first[c.get(0).expect("match").end()..].chars().take(16).collect::<String>().contains("报告"));
+    if let Some(c) = speech {
+        let body = &c[2];
+        if body.contains("管") {
+            return Some(("管委会工作报告", 0.9));
+        }
+        return Some(("政府工作报告", 0.9));
+    }
+    if first.contains("常务委员会") && first.contains("报告工作") {
+        return Some(("人大常委会工作报告", 0.8));
+    }
+    if captions > 0
+        || ["展望", "回顾", "综述", "记者"]
+            .iter()
+            .any(|k| title.contains(k))
+    {
+        return Some(("新闻报道", 0.6));
+    }
+    None
+}
+
+struct Years {
+    year: Option<(i32, f32)>,
+    review: Option<i32>,
+    meeting_date: Option<String>,
+}
+
+/// The report's years; see the module documentation for the order of
+/// evidence.
+fn years(ev: &Evidence, head: &str, doc_type: Option<&str>) -> Years {
+    let mut out = Years {
+        year: None,
+        review: None,
+        meeting_date: None,
+    };
+    // The session date: a date in the title block, `——2024年1月31日在…`.
+    let session = MEETING_DATE.captures_iter(head).find_map(|m| {
+        let y = cn_number(&m[1])?;
+        let (mo, d) = (cn_number(&m[2])?, cn_number(&m[3])?);
+        ((1949..=2100).contains(&y) && (1..=12).contains(&mo) && (1..=31).contains(&d))
+            .then_some((y, mo, d))
+    });
+    if let Some((y, mo, d)) = session {
+        out.meeting_date = Some(format!("{y:04}-{mo:02}-{d:02}"));
+    }
+    let opening: String = ev.body.chars().take(1500).collect();
+    let mut review = None;
+    let mut plan = None;
+    for h in ev.headings {
+        let Some(y) = YEAR.captures(h).and_then(|c| plausible_year(&c[1])) else {
+            continue;
+        };
+        if ["回顾", "执行情况", "成效", "成绩", "总结", "过去", "以来", "主要工作情况"]
+            .iter()
+            .any(|k| h.contains(k))
+        {
+            review.get_or_insert(y);
+        } else if [
+            "任务", "目标", "计划", "安排", "要求", "展望", "打算", "思路", "重点工作",
+        ]
+        .iter()
+        .any(|k| h.contains(k))
+        {
+            plan.get_or_insert(y);
+        }
+    }
+    let top = format!("{head}{opening}");
+    if let Some(c) = EXECUTED.captures(&top) {
+        review = review.or(plausible_year(&c[1]));
+    }
+    if let Some(c) = DRAFT.captures(&top) {
+        plan = plan.or(plausible_year(&c[1]));
+    }
+    if plan.is_none() {
+        plan = PLAN_SENTENCE
+            .captures(ev.body)
+            .and_then(|c| plausible_year(&c[1]));
+    }
+    let title_year = ev
+        .title
+        .and_then(|t| YEAR.captures(t))
+        .and_then(|c| plausible_year(&c[1]));
+    out.review = review;
+    let looks_back = matches!(doc_type, Some("法治政府建设报告"));
+    out.year = if looks_back {
+        review
+            .map(|y| (y, 0.85))
+            .or(title_year.map(|y| (y, 0.85)))
+            .or_else(|| signed_year(ev.body).map(|y| (y, 0.7)))
+    } else {
+        session
+            .map(|s| (s.0, 0.95))
+            .or(title_year.map(|y| (y, 0.9)))
+            .or(plan.map(|y| (y, if review == Some(y - 1) { 0.95 } else { 0.85 })))
+            .or(review.map(|y| (y + 1, 0.8)))
+    };
+    if out.year.is_none() {
+        out.year = present_year(ev.body).map(|y| (y, 0.5));
+    }
+    out
+}
+
+/// The date a document is signed with at its end (`2019年12月18日`).
+fn signed_year(body: &str) -> Option<i32> {
+    let tail: String = {
+        let chars: Vec<char> = body.chars().collect();
+        chars[chars.len().saturating_sub(200)..].iter().collect()
+    };
+    MEETING_DATE
+        .captures_iter(&tail)
+        .last()
+        .and_then(|m| cn_number(&m[1]))
+        .filter(|y| (1949..=2100).contains(y))
+}
+
+/// The latest year the text speaks of as present: written at least twice,
+/// not as a horizon.
+fn present_year(body: &str) -> Option<i32> {
+    let mut n: HashMap<i32, usize> = HashMap::new();
+    for c in YEAR.captures_iter(body) {
+        if let Some(y) = plausible_year(&c[1]) {
+            *n.entry(y).or_insert(0) += 1;
+        }
+    }
+    for c in HORIZON.captures_iter(body) {
+        let y = c.get(1).or(c.get(2)).and_then(|m| plausible_year(m.as_str()));
+        if let Some(e) = y.and_then(|y| n.get_mut(&y)) {
+            *e = e.saturating_sub(1);
+        }
+    }
+    n.into_iter().filter(|(_, c)| *c >= 2).map(|(y, _)| y).max()
 }
 
 /// Fills city, province and level for a district named by an override.

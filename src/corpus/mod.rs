@@ -34,6 +34,7 @@ pub mod repair;
 pub mod script;
 pub mod structure;
 pub mod text;
+pub mod words;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

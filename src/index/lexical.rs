@@ -8,20 +8,13 @@
 //! report that says 改革开放, and FTS5's `unicode61` tokenizer only has to
 //! split the space-joined words (and lower-case Latin ones).
 
-use std::sync::OnceLock;
-
-use jieba_rs::Jieba;
 use serde::{Deserialize, Serialize};
 
 /// DDL of the lexical index (a plain FTS5 table, rowid = passage rowid).
 pub const FTS_DDL: &str =
     "CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(tokens, tokenize = 'unicode61')";
 
-/// The process-wide segmenter (its dictionary takes a few hundred ms to load).
-pub fn jieba() -> &'static Jieba {
-    static JIEBA: OnceLock<Jieba> = OnceLock::new();
-    JIEBA.get_or_init(Jieba::new)
-}
+pub use crate::corpus::words::jieba;
 
 /// Function words and question words that carry no topic: matching them would
 /// rank passages by how often they say 的 or "what".
