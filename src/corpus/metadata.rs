@@ -381,7 +381,7 @@ static DRAFT: LazyLock<Regex> =
 /// A sentence that sets the plan year's targets or tasks.
 static PLAN_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(\d{4})年(?:全[市区县省旗州]|全国)?(?:经济社会发展|国民经济和社会发展|政府工作|经济和社会发展)?(?:的)?(?:主要预期目标|预期目标|主要目标|总体要求|工作安排|重点工作|目标任务|主要任务)",
+        r"(\d{4})年(?:全[市区县省旗州]|全国)?(?:(?:经济社会发展|国民经济和社会发展|经济和社会发展|政府工作|工作)的?(?:主要预期目标|预期目标|主要目标|总体要求|安排|重点|目标任务|主要任务)|的?主要预期目标|的?预期目标)",
     )
     .expect("valid regex")
 });
@@ -392,7 +392,7 @@ static HORIZON: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 static LEVEL_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:全|本)(自治区|[区县市旗州省])|(自治区|[区县市旗州省])委")
+    Regex::new(r"(?:全|本)(自治区|新区|[区县市旗州省])|(自治区|新区|[区县市旗州省])(?:党工)?委")
         .expect("valid regex")
 });
 /// Units run by a management committee, outside the divisions table.
@@ -609,6 +609,7 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
             Some((Voice::Committee, _)) => None,
             _ => spoken_level(ev.body).map(|s| (s, 0.7)),
         };
+        let committee = committee || suffix.as_ref().is_some_and(|(s, _)| s == "新区");
         if committee {
             unit = functional_area(ev.body).map(|n| strong(n, 0.8, ""));
         } else if let Some((suffix, weight)) = suffix {
@@ -629,7 +630,11 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
 
     // --- document type (read before years: it decides what the year means)
     let title = ev.title.unwrap_or("");
-    if let Some((t, c)) = doc_type(title, &head, &opening, ev.captions) {
+    let functional_area = meta
+        .district
+        .as_deref()
+        .is_some_and(|d| table.lookup(d).is_empty());
+    if let Some((t, c)) = doc_type(title, &head, &opening, ev.captions, functional_area) {
         meta.doc_type = Some(t.to_string());
         conf.insert("doc_type".into(), c);
     }
@@ -690,17 +695,24 @@ fn place(
         meta.level = Some(Level::County.as_str().into());
         conf.insert("district".into(), u.conf);
         conf.insert("level".into(), u.conf * 0.9);
-        let prefectures: Vec<(String, f32)> = counts
+        let mut prefectures: Vec<(String, f32)> = counts
             .full
             .keys()
+            .cloned()
+            .chain(counts.stems.keys().map(|&i| table.divisions[i].name.clone()))
             .filter(|n| {
                 table
                     .lookup(n)
                     .iter()
                     .any(|&i| table.divisions[i].level == Level::Prefecture)
             })
-            .map(|n| (n.clone(), counts.score(table, n)))
+            .map(|n| {
+                let s = counts.score(table, &n);
+                (n, s)
+            })
             .collect();
+        prefectures.sort_by(|a, b| a.0.cmp(&b.0));
+        prefectures.dedup_by(|a, b| a.0 == b.0);
         if let Some((city, s)) = prefectures
             .into_iter()
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
@@ -749,23 +761,49 @@ fn place(
 /// The level the text speaks at when nobody says whom they represent:
 /// `全区`, `本区`, `区委` counted.
 fn spoken_level(body: &str) -> Option<String> {
-    let mut votes: HashMap<&str, usize> = HashMap::new();
+    // `全区`/`本区` speak of the text's own domain; `市委` is as often the
+    // superior that leads it (`在市委坚强领导下`), so it weighs half; a
+    // `管委会` is the text's own government when it has one.
+    let mut votes: HashMap<&str, f32> = HashMap::new();
     for c in LEVEL_WORDS.captures_iter(body) {
-        let w = c.get(1).or(c.get(2)).map_or("", |m| m.as_str());
-        *votes.entry(w).or_insert(0) += 1;
+        let (w, weight) = match (c.get(1), c.get(2)) {
+            (Some(m), _) => (m.as_str(), 1.0),
+            (_, Some(m)) => (m.as_str(), 0.5),
+            _ => continue,
+        };
+        *votes.entry(w).or_insert(0.0) += weight;
     }
+    let committees = body.matches("管委会").count() + body.matches("管理委员会").count();
+    *votes.entry("新区").or_insert(0.0) += committees as f32;
     votes
         .into_iter()
-        .filter(|(_, n)| *n >= 2)
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .filter(|(_, n)| *n >= 2.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(a.0)))
         .map(|(w, _)| w.to_string())
 }
 
-/// The functional area (`X新区`) the text names most.
+/// The functional area (`X新区`) the text names most, at least twice; its
+/// name is the shortest stem before the suffix that starts a word.
 fn functional_area(body: &str) -> Option<String> {
     let mut n: HashMap<&str, usize> = HashMap::new();
     for m in FUNCTIONAL_AREA.find_iter(body) {
-        let name = m.as_str();
+        let whole = m.as_str();
+        let suffix_at = ["新区", "开发区", "高新区", "试验区", "管理区", "合作区"]
+            .iter()
+            .filter_map(|s| whole.rfind(s))
+            .min()
+            .unwrap_or(whole.len());
+        let stems: Vec<usize> = whole[..suffix_at].char_indices().map(|(i, _)| i).collect();
+        // Shortest stem first: `推进大鹏新区` is 大鹏新区, not 推进大鹏新区.
+        let Some(&start) = stems
+            .iter()
+            .rev()
+            .skip(1)
+            .find(|&&i| is_word_at(body, m.start() + i))
+        else {
+            continue;
+        };
+        let name = &whole[start..];
         // `全新区`, `本新区`, `各开发区` are no names.
         if name.starts_with(['全', '本', '各', '该', '和', '与', '及']) {
             continue;
@@ -870,7 +908,13 @@ fn resolve_namesakes(table: &Table, ids: &[usize], context: &str, counts: &Count
 
 /// The document type, from the title block and the opening; the kind of
 /// report decides what its year means.
-fn doc_type(title: &str, head: &str, opening: &str, captions: u64) -> Option<(&'static str, f32)> {
+fn doc_type(
+    title: &str,
+    head: &str,
+    opening: &str,
+    captions: u64,
+    functional_area: bool,
+) -> Option<(&'static str, f32)> {
     let top = format!("{title}\n{head}");
     let first: String = opening.chars().take(400).collect();
     let named = |s: &str| top.contains(s) || first.contains(s);
@@ -886,24 +930,37 @@ fn doc_type(title: &str, head: &str, opening: &str, captions: u64) -> Option<(&'
     if top.contains("政府工作报告") {
         return Some(("政府工作报告", 0.95));
     }
+    let speech = REPRESENTS.captures_iter(&first).find(|c| {
+        let after: String = first[c.get(0).expect("match").end()..]
+            .chars()
+            .take(16)
+            .collect();
+        after.contains("报告") && !after.contains("计划") && !after.contains("预算")
+    });
+    if let Some(c) = speech {
+        if c[2].contains("管") {
+            return Some(("管委会工作报告", 0.9));
+        }
+        return Some(("政府工作报告", 0.9));
+    }
     if named("国民经济和社会发展计划") && (named("执行情况") || named("草案")) {
         return Some(("国民经济和社会发展计划报告", 0.9));
     }
     if named("预算执行情况") || named("预算草案") {
         return Some(("财政预算报告", 0.85));
     }
-    let speech = REPRESENTS
-        .captures_iter(&first)
-        .find(|c| first[c.get(0).expect("match").end()..].chars().take(16).collect::<String>().contains("报告"));
-    if let Some(c) = speech {
-        let body = &c[2];
-        if body.contains("管") {
-            return Some(("管委会工作报告", 0.9));
-        }
-        return Some(("政府工作报告", 0.9));
-    }
     if first.contains("常务委员会") && first.contains("报告工作") {
         return Some(("人大常委会工作报告", 0.8));
+    }
+    // A text that addresses the deputies (`各位代表`) without saying who
+    // speaks: a work report whose opening was lost.
+    if opening.contains("各位代表") {
+        let t = if functional_area {
+            "管委会工作报告"
+        } else {
+            "政府工作报告"
+        };
+        return Some((t, 0.7));
     }
     if captions > 0
         || ["展望", "回顾", "综述", "记者"]
@@ -940,24 +997,30 @@ fn years(ev: &Evidence, head: &str, doc_type: Option<&str>) -> Years {
         out.meeting_date = Some(format!("{y:04}-{mo:02}-{d:02}"));
     }
     let opening: String = ev.body.chars().take(1500).collect();
-    let mut review = None;
-    let mut plan = None;
-    for h in ev.headings {
+    // Headings, and short unpunctuated lines that stand as headings without
+    // a number (`2021年以来工作回顾`).
+    let heading_like = ev.body.lines().filter(|l| {
+        let n = l.chars().count();
+        (4..=30).contains(&n) && !l.contains(['。', '；', '，', '！', '？'])
+    });
+    let mut review: Option<i32> = None;
+    let mut plan: Option<i32> = None;
+    for h in ev.headings.iter().map(String::as_str).chain(heading_like) {
         let Some(y) = YEAR.captures(h).and_then(|c| plausible_year(&c[1])) else {
             continue;
         };
-        if ["回顾", "执行情况", "成效", "成绩", "总结", "过去", "以来", "主要工作情况"]
+        if ["回顾", "执行情况", "成效", "成绩", "成就", "总结", "过去", "以来", "工作情况"]
             .iter()
             .any(|k| h.contains(k))
         {
-            review.get_or_insert(y);
+            review = review.max(Some(y));
         } else if [
-            "任务", "目标", "计划", "安排", "要求", "展望", "打算", "思路", "重点工作",
+            "任务", "目标", "计划", "安排", "要求", "展望", "打算", "思路", "重点工作", "主要工作",
         ]
         .iter()
         .any(|k| h.contains(k))
         {
-            plan.get_or_insert(y);
+            plan = plan.max(Some(y));
         }
     }
     let top = format!("{head}{opening}");
@@ -982,6 +1045,7 @@ fn years(ev: &Evidence, head: &str, doc_type: Option<&str>) -> Years {
         review
             .map(|y| (y, 0.85))
             .or(title_year.map(|y| (y, 0.85)))
+            .or(plan.map(|y| (y - 1, 0.8)))
             .or_else(|| signed_year(ev.body).map(|y| (y, 0.7)))
     } else {
         session
