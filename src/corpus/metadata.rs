@@ -388,8 +388,10 @@ static PLAN_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
 /// Years that are horizons, not the present: `到2035年`, `2025年前`,
 /// `2021—2025年`.
 static HORIZON: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:到|至|展望|迈向|—|–|-|~|～)\s*(\d{4})年|(\d{4})年(?:前|以前|之前|远景|左右|底前)")
-        .expect("valid regex")
+    Regex::new(
+        r"(?:到|至|展望|迈向|—|–|-|~|～)\s*(\d{4})年|(\d{4})年(?:前|以前|之前|远景|左右|底前)",
+    )
+    .expect("valid regex")
 });
 static LEVEL_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:全|本)(自治区|新区|[区县市旗州省])|(自治区|新区|[区县市旗州省])(?:党工)?委")
@@ -409,11 +411,20 @@ fn cn_number(s: &str) -> Option<i32> {
     if s.chars().all(|c| c.is_ascii_digit()) {
         return s.parse().ok();
     }
-    let digit = |c: char| "〇一二三四五六七八九".find(c).map(|_| "〇一二三四五六七八九".chars().position(|d| d == c).unwrap_or(0) as i32)
-        .or(match c {
-            '○' | '零' => Some(0),
-            _ => None,
-        });
+    let digit = |c: char| {
+        "〇一二三四五六七八九"
+            .find(c)
+            .map(|_| {
+                "〇一二三四五六七八九"
+                    .chars()
+                    .position(|d| d == c)
+                    .unwrap_or(0) as i32
+            })
+            .or(match c {
+                '○' | '零' => Some(0),
+                _ => None,
+            })
+    };
     if !s.contains('十') {
         return s
             .chars()
@@ -489,11 +500,9 @@ fn represents(table: &Table, text: &str) -> Option<(Voice, Option<String>)> {
 }
 
 fn level_word(w: &str) -> Option<&'static str> {
-    [
-        "自治区", "区", "县", "市", "旗", "州", "盟", "省",
-    ]
-    .into_iter()
-    .find(|s| w == *s)
+    ["自治区", "区", "县", "市", "旗", "州", "盟", "省"]
+        .into_iter()
+        .find(|s| w == *s)
 }
 
 fn suffix_voice(name: &str) -> Voice {
@@ -625,7 +634,7 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
         conf.insert("level".into(), 0.95);
     }
     if let Some(u) = unit {
-        place(table, &u, &counts, ev.body, &mut meta, &mut conf);
+        place(table, &u, &counts, &mut meta, &mut conf);
     }
 
     // --- document type (read before years: it decides what the year means)
@@ -685,7 +694,6 @@ fn place(
     table: &Table,
     u: &Unit,
     counts: &Counts,
-    body: &str,
     meta: &mut DocumentMeta,
     conf: &mut BTreeMap<String, f32>,
 ) {
@@ -699,7 +707,12 @@ fn place(
             .full
             .keys()
             .cloned()
-            .chain(counts.stems.keys().map(|&i| table.divisions[i].name.clone()))
+            .chain(
+                counts
+                    .stems
+                    .keys()
+                    .map(|&i| table.divisions[i].name.clone()),
+            )
             .filter(|n| {
                 table
                     .lookup(n)
@@ -726,7 +739,6 @@ fn place(
             conf.insert("city".into(), c);
             conf.insert("province".into(), c);
         }
-        let _ = body;
         return;
     }
     let chosen = if ids.len() == 1 {
@@ -828,10 +840,31 @@ fn most_named(table: &Table, counts: &Counts, suffix: &str) -> Option<(String, f
     );
     names.sort_unstable();
     names.dedup();
+    let own: HashMap<&str, f32> = names.iter().map(|&n| (n, counts.score(table, n))).collect();
+    // A unit's report names its subordinates (a city lists its counties),
+    // so half of what they are named counts for the unit over them: a
+    // county-level city named in its prefecture's report does not outweigh
+    // the prefecture, and the prefecture named now and then in the county's
+    // report does not outweigh the county.
+    let subordinates = |n: &str| -> f32 {
+        let ids = table.lookup(n);
+        own.iter()
+            .filter(|(m, _)| {
+                table
+                    .lookup(m)
+                    .iter()
+                    .any(|&c| ids.iter().any(|&p| table.within(c, p)))
+            })
+            .map(|(_, s)| 0.5 * s)
+            .sum()
+    };
     let mut scored: Vec<(String, f32)> = names
-        .into_iter()
+        .iter()
         .filter(|n| bears(n, suffix))
-        .map(|n| (n.to_string(), counts.score(table, n) * coherence(table, counts, n)))
+        .map(|&n| {
+            let s = (own[n] + subordinates(n)) * coherence(table, counts, n);
+            (n.to_string(), s)
+        })
         .filter(|(_, s)| *s > 0.0)
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -855,7 +888,10 @@ fn coherence(table: &Table, counts: &Counts, name: &str) -> f32 {
                 .flatten()
                 .filter(|&p| p != i)
                 .collect();
-            if parents.is_empty() || parents.iter().any(|&p| named(p)) {
+            // A city's report need not name its province; a county's
+            // names its city or province nearly always.
+            let county = table.divisions[i].level == Level::County;
+            if !county || parents.is_empty() || parents.iter().any(|&p| named(p)) {
                 1.0
             } else {
                 0.25
@@ -866,7 +902,12 @@ fn coherence(table: &Table, counts: &Counts, name: &str) -> f32 {
 
 /// Among divisions sharing a name, the one whose city or province the
 /// naming text or the document names; `None` when no single one stands out.
-fn resolve_namesakes(table: &Table, ids: &[usize], context: &str, counts: &Counts) -> Option<usize> {
+fn resolve_namesakes(
+    table: &Table,
+    ids: &[usize],
+    context: &str,
+    counts: &Counts,
+) -> Option<usize> {
     let named_here: Vec<usize> = table
         .mentions(context)
         .into_iter()
@@ -878,11 +919,7 @@ fn resolve_namesakes(table: &Table, ids: &[usize], context: &str, counts: &Count
             .flatten()
             .filter(|&p| p != i)
             .map(|p| {
-                let here = if named_here.iter().any(|&n| n == p || table.within(i, n) && n == p) {
-                    1000.0
-                } else {
-                    0.0
-                };
+                let here = if named_here.contains(&p) { 1000.0 } else { 0.0 };
                 here + counts.score(table, &table.divisions[p].name)
             })
             .sum()
@@ -1009,13 +1046,32 @@ fn years(ev: &Evidence, head: &str, doc_type: Option<&str>) -> Years {
         let Some(y) = YEAR.captures(h).and_then(|c| plausible_year(&c[1])) else {
             continue;
         };
-        if ["回顾", "执行情况", "成效", "成绩", "成就", "总结", "过去", "以来", "工作情况"]
-            .iter()
-            .any(|k| h.contains(k))
+        if [
+            "回顾",
+            "执行情况",
+            "成效",
+            "成绩",
+            "成就",
+            "总结",
+            "过去",
+            "以来",
+            "工作情况",
+        ]
+        .iter()
+        .any(|k| h.contains(k))
         {
             review = review.max(Some(y));
         } else if [
-            "任务", "目标", "计划", "安排", "要求", "展望", "打算", "思路", "重点工作", "主要工作",
+            "任务",
+            "目标",
+            "计划",
+            "安排",
+            "要求",
+            "展望",
+            "打算",
+            "思路",
+            "重点工作",
+            "主要工作",
         ]
         .iter()
         .any(|k| h.contains(k))
@@ -1083,7 +1139,10 @@ fn present_year(body: &str) -> Option<i32> {
         }
     }
     for c in HORIZON.captures_iter(body) {
-        let y = c.get(1).or(c.get(2)).and_then(|m| plausible_year(m.as_str()));
+        let y = c
+            .get(1)
+            .or(c.get(2))
+            .and_then(|m| plausible_year(m.as_str()));
         if let Some(e) = y.and_then(|y| n.get_mut(&y)) {
             *e = e.saturating_sub(1);
         }
@@ -1193,5 +1252,119 @@ mod tests {
         assert_eq!(m.district.as_deref(), Some("朝阳区"));
         assert_eq!(m.city, None);
         assert!(m.confidence["city"] < 0.5);
+    }
+
+    #[test]
+    fn names_inside_ordinary_words_are_no_mentions() {
+        let t = &*TABLE;
+        for (text, not) in [
+            ("加快建设南昌都市圈，深化合作", "昌都市"),
+            ("推进老旧小区更新和县城建设", "新和县"),
+            ("新增城区绿地面积", "增城区"),
+        ] {
+            assert!(
+                t.mentions(text).iter().all(|m| m.name != not),
+                "{not} found in {text}"
+            );
+        }
+        let names: Vec<String> = t
+            .mentions("深圳市福田区、江西省南昌市和西藏昌都市")
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        for n in ["深圳市", "福田区", "南昌市", "昌都市"] {
+            assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+        }
+    }
+
+    #[test]
+    fn the_speaker_names_the_unit_and_its_level() {
+        // The name with its parent, commas anywhere.
+        let m = infer(&ev(
+            &[],
+            "各位代表：现在，我代表深圳市龙华区人民政府，向大会报告工作，请予审议。全区经济增长。",
+        ));
+        assert_eq!(m.district.as_deref(), Some("龙华区"));
+        assert_eq!(m.city.as_deref(), Some("深圳市"), "not 海口's 龙华区");
+        assert_eq!(m.doc_type.as_deref(), Some("政府工作报告"));
+        // Only the level: the unit of that level the text names most; the
+        // counties a city report lists have another suffix.
+        let m = infer(&ev(
+            &[],
+            "现在，我代表市人民政府，向大会报告工作。牡丹江市经济增长，穆棱市、东宁市、绥芬河市加快发展，\
+             穆棱市工业园建成。牡丹江全市上下，牡丹江市委领导下，牡丹江发展。",
+        ));
+        assert_eq!(m.district.as_deref(), Some("牡丹江市"));
+        assert_eq!(m.level.as_deref(), Some("prefecture"));
+        // The State Council speaks for no local unit.
+        let m = infer(&ev(
+            &[],
+            "各位代表：现在，我代表国务院，向大会报告政府工作，请予审议。广东省、江苏省经济大省挑大梁。",
+        ));
+        assert_eq!(m.district, None);
+        assert_eq!(m.province, None);
+        assert_eq!(m.level.as_deref(), Some("national"));
+    }
+
+    #[test]
+    fn a_district_that_is_also_a_word_needs_its_city() {
+        // 老城区 is a district of 洛阳 and an ordinary word; the report's
+        // own district is named by its short form and its city is named.
+        let m = infer(&ev(
+            &[],
+            "现在，我代表区人民政府向大会作工作报告。推进老城区改造，老城区面貌一新，老城区人居环境改善。\
+             坪山区高新区建设加快，坪山发展势头良好，坪山人民团结奋斗，在深圳市委领导下，全区经济增长。",
+        ));
+        assert_eq!(m.district.as_deref(), Some("坪山区"));
+        assert_eq!(m.city.as_deref(), Some("深圳市"));
+    }
+
+    #[test]
+    fn a_management_committee_reports_for_its_functional_area() {
+        let m = infer(&ev(
+            &[],
+            "各位代表：现在，我代表前海新区管理委员会向大会报告工作。前海新区经济增长，深圳市委领导下，\
+             前海新区发展，深圳全市支持。",
+        ));
+        assert_eq!(m.district.as_deref(), Some("前海新区"));
+        assert_eq!(m.level.as_deref(), Some("county"));
+        assert_eq!(m.city.as_deref(), Some("深圳市"));
+        assert_eq!(m.doc_type.as_deref(), Some("管委会工作报告"));
+    }
+
+    #[test]
+    fn years_from_headings_sessions_and_the_kind_of_report() {
+        let headings = |hs: &[&str]| hs.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+        let body = "我代表县人民政府向大会报告工作。";
+        // The review year plus one.
+        let hs = headings(&["一、2023年工作回顾"]);
+        let m = infer(&Evidence {
+            head: &[],
+            title: None,
+            body,
+            headings: &hs,
+            captions: 0,
+        });
+        assert_eq!((m.year, m.review_year), (Some(2024), Some(2023)));
+        // A heading-like line without a number counts too.
+        let m = infer(&ev(&[], "2021年以来工作回顾\n我代表区人民政府报告工作。"));
+        assert_eq!(m.year, Some(2022));
+        // A session date in Chinese numerals wins.
+        let head = ["——二〇一九年三月四日在某县第十五届人民代表大会第三次会议上".to_string()];
+        let m = infer(&ev(&head, body));
+        assert_eq!(m.year, Some(2019));
+        assert_eq!(m.meeting_date.as_deref(), Some("2019-03-04"));
+        // A report on work done is dated by the year it reviews, or the year
+        // before the one it plans.
+        let hs = headings(&["八、2020年法治政府建设工作计划"]);
+        let m = infer(&Evidence {
+            head: &[],
+            title: None,
+            body: "现将本区法治政府建设有关情况报告如下。",
+            headings: &hs,
+            captions: 0,
+        });
+        assert_eq!(m.doc_type.as_deref(), Some("法治政府建设报告"));
+        assert_eq!(m.year, Some(2019));
     }
 }
