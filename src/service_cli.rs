@@ -452,11 +452,13 @@ fn ingest_with_progress(
         }
     })?;
     bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "ingested {} document(s), {} passages in {:.1} s ({} skipped, {} failed)",
+        "ingested {} document(s), {} passages in {:.1} s, {:.1} passages/s ({} skipped, {} failed)",
         report.added.len(),
         report.passages,
-        started.elapsed().as_secs_f64(),
+        secs,
+        report.passages as f64 / secs.max(1e-9),
         report.skipped.len(),
         report.failed.len()
     );
