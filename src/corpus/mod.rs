@@ -6,7 +6,8 @@
 //! [`structure`] (headings, section paths, glossary), [`passages`] (sentences
 //! packed into bounded passages), [`script`] (traditional → simplified
 //! folding) and [`metadata`] (reporting unit, years, type, with the embedded
-//! table of administrative divisions).
+//! table of administrative divisions); [`divisions`] holds the divisions'
+//! history (names with years, successors across renames and mergers).
 //!
 //! # Overriding metadata
 //!
@@ -27,6 +28,7 @@
 
 pub mod clean;
 pub mod decode;
+pub mod divisions;
 pub mod markup;
 pub mod metadata;
 pub mod passages;
