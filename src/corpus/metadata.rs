@@ -80,6 +80,9 @@ pub struct Division {
     pub code: u32,
     pub name: String,
     pub level: Level,
+    /// The last year a name no longer in force was used (`清苑县` until
+    /// 2015); `None` for names in force.
+    pub until: Option<u16>,
 }
 
 pub struct Table {
@@ -135,6 +138,18 @@ fn stem(name: &str, level: Level) -> Option<String> {
     (s.chars().count() >= 2 && s != name).then(|| s.to_string())
 }
 
+/// The level a code denotes: `PP0000` province, `PPCC00` prefecture, else
+/// county.
+fn level_of_code(code: u32) -> Level {
+    if code.is_multiple_of(10000) {
+        Level::Province
+    } else if code.is_multiple_of(100) {
+        Level::Prefecture
+    } else {
+        Level::County
+    }
+}
+
 pub static TABLE: LazyLock<Table> = LazyLock::new(|| Table::load(DIVISIONS_TSV));
 
 /// A division named in a text: where, as which name, and which divisions
@@ -158,24 +173,41 @@ impl Table {
             let Ok(code) = code.trim().parse::<u32>() else {
                 continue;
             };
-            let level = if code % 10000 == 0 {
-                Level::Province
-            } else if code % 100 == 0 {
-                Level::Prefecture
-            } else {
-                Level::County
-            };
+            let level = level_of_code(code);
             divisions.push(Division {
                 code,
                 name: name.trim().to_string(),
                 level,
+                until: None,
             });
         }
-        let by_code: HashMap<u32, usize> = divisions
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.code, i))
-            .collect();
+        // Names no longer in force: a report of 2003 says 清苑县, not 清苑区.
+        if let Ok(h) = super::divisions::history() {
+            let current: std::collections::HashSet<(u32, &str)> = divisions
+                .iter()
+                .map(|d| (d.code, d.name.as_str()))
+                .collect();
+            let mut retired = Vec::new();
+            for n in h.names() {
+                if let Some(to) = n.to {
+                    if !current.contains(&(n.code, n.name.as_str())) {
+                        retired.push(Division {
+                            code: n.code,
+                            name: n.name.clone(),
+                            level: level_of_code(n.code),
+                            until: Some(to),
+                        });
+                    }
+                }
+            }
+            divisions.extend(retired);
+        }
+        // Current names come first, so a code reused after a change finds
+        // the name in force.
+        let mut by_code: HashMap<u32, usize> = HashMap::new();
+        for (i, d) in divisions.iter().enumerate() {
+            by_code.entry(d.code).or_insert(i);
+        }
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
         let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
         let mut stems = HashMap::new();
@@ -517,7 +549,7 @@ fn suffix_voice(name: &str) -> Voice {
 /// Whether a division's name bears the suffix of `voice`.
 fn bears(name: &str, suffix: &str) -> bool {
     match suffix {
-        "区" => name.ends_with('区') && !name.ends_with("自治区"),
+        "区" => name.ends_with('区') && !name.ends_with("自治区") && !name.ends_with("地区"),
         "地区" => name.ends_with("地区"),
         s => name.ends_with(s),
     }
@@ -633,22 +665,19 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
         meta.level = Some("national".into());
         conf.insert("level".into(), 0.95);
     }
-    if let Some(u) = unit {
-        place(table, &u, &counts, &mut meta, &mut conf);
-    }
 
     // --- document type (read before years: it decides what the year means)
     let title = ev.title.unwrap_or("");
-    let functional_area = meta
-        .district
-        .as_deref()
-        .is_some_and(|d| table.lookup(d).is_empty());
+    let functional_area = unit
+        .as_ref()
+        .is_some_and(|u| table.lookup(&u.name).is_empty());
     if let Some((t, c)) = doc_type(title, &head, &opening, ev.captions, functional_area) {
         meta.doc_type = Some(t.to_string());
         conf.insert("doc_type".into(), c);
     }
 
-    // --- years
+    // --- years (read before the unit is placed: a name no longer in force
+    // is the report's only when the report is old enough)
     let years = years(ev, &head, meta.doc_type.as_deref());
     if let Some(d) = years.meeting_date {
         meta.meeting_date = Some(d);
@@ -661,6 +690,9 @@ pub fn infer(ev: &Evidence) -> DocumentMeta {
     if let Some(y) = years.review {
         meta.review_year = Some(y);
         conf.insert("review_year".into(), 0.85);
+    }
+    if let Some(u) = unit {
+        place(table, &u, &counts, &mut meta, &mut conf);
     }
 
     // --- speaker: an official named at the end of a title-block line, or the
@@ -744,7 +776,7 @@ fn place(
     let chosen = if ids.len() == 1 {
         Some(ids[0])
     } else {
-        resolve_namesakes(table, ids, &u.context, counts)
+        resolve_namesakes(table, ids, &u.context, counts, meta.year)
     };
     match chosen {
         Some(i) => {
@@ -832,10 +864,13 @@ fn functional_area(body: &str) -> Option<String> {
 /// over the runner-up in [0, 1].
 fn most_named(table: &Table, counts: &Counts, suffix: &str) -> Option<(String, f32)> {
     let mut names: Vec<&str> = counts.full.keys().map(String::as_str).collect();
+    // A unit named only by its short form is one in force: an old report
+    // names its old unit in full at least once.
     names.extend(
         counts
             .stems
             .keys()
+            .filter(|&&i| table.divisions[i].until.is_none())
             .map(|&i| table.divisions[i].name.as_str()),
     );
     names.sort_unstable();
@@ -907,7 +942,20 @@ fn resolve_namesakes(
     ids: &[usize],
     context: &str,
     counts: &Counts,
+    year: Option<i32>,
 ) -> Option<usize> {
+    // A name that had gone out of use by the report's year is not its
+    // unit; with no year, the name in force is the better guess.
+    let in_use = |i: usize| match (table.divisions[i].until, year) {
+        (None, _) => true,
+        (Some(until), Some(y)) => y <= i32::from(until),
+        (Some(_), None) => false,
+    };
+    let usable: Vec<usize> = ids.iter().copied().filter(|&i| in_use(i)).collect();
+    let ids: &[usize] = if usable.is_empty() { ids } else { &usable };
+    if let [only] = ids {
+        return Some(*only);
+    }
     let named_here: Vec<usize> = table
         .mentions(context)
         .into_iter()
@@ -922,7 +970,9 @@ fn resolve_namesakes(
                 let here = if named_here.contains(&p) { 1000.0 } else { 0.0 };
                 here + counts.score(table, &table.divisions[p].name)
             })
-            .sum()
+            .sum::<f32>()
+            // Between equals, the name in force.
+            + if table.divisions[i].until.is_none() { 0.5 } else { 0.0 }
     };
     let mut best: Option<(usize, f32)> = None;
     let mut tie = false;
@@ -1156,10 +1206,15 @@ pub fn complete_from_table(meta: &mut DocumentMeta) {
         return;
     };
     let ids = TABLE.lookup(&name);
-    if ids.len() != 1 {
-        return;
-    }
-    let i = ids[0];
+    let current: Vec<usize> = ids
+        .iter()
+        .copied()
+        .filter(|&i| TABLE.divisions[i].until.is_none())
+        .collect();
+    let i = match (ids, current.as_slice()) {
+        ([only], _) | (_, [only]) => *only,
+        _ => return,
+    };
     let t = &*TABLE;
     if meta.city.is_none() {
         meta.city = t.city_of(i).map(|c| t.divisions[c].name.clone());
@@ -1366,5 +1421,18 @@ mod tests {
         });
         assert_eq!(m.doc_type.as_deref(), Some("法治政府建设报告"));
         assert_eq!(m.year, Some(2019));
+    }
+
+    #[test]
+    fn a_report_names_its_unit_as_it_was_called_then() {
+        // 萧山市 became 萧山区 of 杭州 in 2001; a 1999 report says 萧山市.
+        let m = infer(&ev(
+            &[],
+            "各位代表：现在，我代表萧山市人民政府向大会报告工作。在杭州市委领导下，全市经济增长。",
+        ));
+        assert_eq!(m.district.as_deref(), Some("萧山市"));
+        assert_eq!(m.city.as_deref(), Some("杭州市"));
+        assert_eq!(m.province.as_deref(), Some("浙江省"));
+        assert_eq!(m.level.as_deref(), Some("county"));
     }
 }
