@@ -388,8 +388,10 @@ static PLAN_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
 /// Years that are horizons, not the present: `到2035年`, `2025年前`,
 /// `2021—2025年`.
 static HORIZON: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:到|至|展望|迈向|—|–|-|~|～)\s*(\d{4})年|(\d{4})年(?:前|以前|之前|远景|左右|底前)")
-        .expect("valid regex")
+    Regex::new(
+        r"(?:到|至|展望|迈向|—|–|-|~|～)\s*(\d{4})年|(\d{4})年(?:前|以前|之前|远景|左右|底前)",
+    )
+    .expect("valid regex")
 });
 static LEVEL_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:全|本)(自治区|新区|[区县市旗州省])|(自治区|新区|[区县市旗州省])(?:党工)?委")
@@ -409,11 +411,20 @@ fn cn_number(s: &str) -> Option<i32> {
     if s.chars().all(|c| c.is_ascii_digit()) {
         return s.parse().ok();
     }
-    let digit = |c: char| "〇一二三四五六七八九".find(c).map(|_| "〇一二三四五六七八九".chars().position(|d| d == c).unwrap_or(0) as i32)
-        .or(match c {
-            '○' | '零' => Some(0),
-            _ => None,
-        });
+    let digit = |c: char| {
+        "〇一二三四五六七八九"
+            .find(c)
+            .map(|_| {
+                "〇一二三四五六七八九"
+                    .chars()
+                    .position(|d| d == c)
+                    .unwrap_or(0) as i32
+            })
+            .or(match c {
+                '○' | '零' => Some(0),
+                _ => None,
+            })
+    };
     if !s.contains('十') {
         return s
             .chars()
@@ -489,11 +500,9 @@ fn represents(table: &Table, text: &str) -> Option<(Voice, Option<String>)> {
 }
 
 fn level_word(w: &str) -> Option<&'static str> {
-    [
-        "自治区", "区", "县", "市", "旗", "州", "盟", "省",
-    ]
-    .into_iter()
-    .find(|s| w == *s)
+    ["自治区", "区", "县", "市", "旗", "州", "盟", "省"]
+        .into_iter()
+        .find(|s| w == *s)
 }
 
 fn suffix_voice(name: &str) -> Voice {
@@ -699,7 +708,12 @@ fn place(
             .full
             .keys()
             .cloned()
-            .chain(counts.stems.keys().map(|&i| table.divisions[i].name.clone()))
+            .chain(
+                counts
+                    .stems
+                    .keys()
+                    .map(|&i| table.divisions[i].name.clone()),
+            )
             .filter(|n| {
                 table
                     .lookup(n)
@@ -831,7 +845,12 @@ fn most_named(table: &Table, counts: &Counts, suffix: &str) -> Option<(String, f
     let mut scored: Vec<(String, f32)> = names
         .into_iter()
         .filter(|n| bears(n, suffix))
-        .map(|n| (n.to_string(), counts.score(table, n) * coherence(table, counts, n)))
+        .map(|n| {
+            (
+                n.to_string(),
+                counts.score(table, n) * coherence(table, counts, n),
+            )
+        })
         .filter(|(_, s)| *s > 0.0)
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -866,7 +885,12 @@ fn coherence(table: &Table, counts: &Counts, name: &str) -> f32 {
 
 /// Among divisions sharing a name, the one whose city or province the
 /// naming text or the document names; `None` when no single one stands out.
-fn resolve_namesakes(table: &Table, ids: &[usize], context: &str, counts: &Counts) -> Option<usize> {
+fn resolve_namesakes(
+    table: &Table,
+    ids: &[usize],
+    context: &str,
+    counts: &Counts,
+) -> Option<usize> {
     let named_here: Vec<usize> = table
         .mentions(context)
         .into_iter()
@@ -878,7 +902,10 @@ fn resolve_namesakes(table: &Table, ids: &[usize], context: &str, counts: &Count
             .flatten()
             .filter(|&p| p != i)
             .map(|p| {
-                let here = if named_here.iter().any(|&n| n == p || table.within(i, n) && n == p) {
+                let here = if named_here
+                    .iter()
+                    .any(|&n| n == p || table.within(i, n) && n == p)
+                {
                     1000.0
                 } else {
                     0.0
@@ -1009,13 +1036,32 @@ fn years(ev: &Evidence, head: &str, doc_type: Option<&str>) -> Years {
         let Some(y) = YEAR.captures(h).and_then(|c| plausible_year(&c[1])) else {
             continue;
         };
-        if ["回顾", "执行情况", "成效", "成绩", "成就", "总结", "过去", "以来", "工作情况"]
-            .iter()
-            .any(|k| h.contains(k))
+        if [
+            "回顾",
+            "执行情况",
+            "成效",
+            "成绩",
+            "成就",
+            "总结",
+            "过去",
+            "以来",
+            "工作情况",
+        ]
+        .iter()
+        .any(|k| h.contains(k))
         {
             review = review.max(Some(y));
         } else if [
-            "任务", "目标", "计划", "安排", "要求", "展望", "打算", "思路", "重点工作", "主要工作",
+            "任务",
+            "目标",
+            "计划",
+            "安排",
+            "要求",
+            "展望",
+            "打算",
+            "思路",
+            "重点工作",
+            "主要工作",
         ]
         .iter()
         .any(|k| h.contains(k))
@@ -1083,7 +1129,10 @@ fn present_year(body: &str) -> Option<i32> {
         }
     }
     for c in HORIZON.captures_iter(body) {
-        let y = c.get(1).or(c.get(2)).and_then(|m| plausible_year(m.as_str()));
+        let y = c
+            .get(1)
+            .or(c.get(2))
+            .and_then(|m| plausible_year(m.as_str()));
         if let Some(e) = y.and_then(|y| n.get_mut(&y)) {
             *e = e.saturating_sub(1);
         }
