@@ -107,10 +107,17 @@ fn fit(sentence: &str, max: usize, counter: &Counter) -> Vec<String> {
             }
         }
     }
-    // No separator left: cut by length.
+    // No separator left: cut by length, shorter until every piece fits (a
+    // token count is not proportional to length: symbols weigh more).
     let chars: Vec<char> = sentence.chars().collect();
-    let per = (chars.len() * max * 9 / 10 / counter.count(sentence).max(1)).max(1);
-    chars.chunks(per).map(|c| c.iter().collect()).collect()
+    let mut per = (chars.len() * max * 9 / 10 / counter.count(sentence).max(1)).max(1);
+    loop {
+        let pieces: Vec<String> = chars.chunks(per).map(|c| c.iter().collect()).collect();
+        if per == 1 || pieces.iter().all(|p| counter.count(p) <= max) {
+            return pieces;
+        }
+        per = per * 9 / 10;
+    }
 }
 
 /// Packs each section's sentences into passages of at most
