@@ -160,7 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json: cli.json,
             },
         ),
-        Command::Inspect(args) => inspect(args, cli.json),
+        Command::Inspect(args) => inspect(args, &model_dir, cli.json),
         Command::Embed { query, texts, .. } => embed_texts(&model_dir, query, texts),
         Command::Model {
             action: ModelAction::Import { from, out },
@@ -273,7 +273,7 @@ fn embed_texts(model_dir: &Path, query: bool, texts: Vec<String>) -> anyhow::Res
     Ok(())
 }
 
-fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
+fn inspect(args: InspectArgs, model_dir: &Path, json: bool) -> anyhow::Result<()> {
     use zhengce::corpus;
     let inputs = if args.files.is_empty() {
         vec![PathBuf::from("data/corpus")]
@@ -288,23 +288,45 @@ fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
         doc_type: args.doc_type.map(Some),
         ..Default::default()
     };
-    let opts = corpus::CorpusOptions::default();
+    // Passages are cut in the model's tokens, as ingest cuts them; without
+    // the model only a character estimate is possible, and that is said.
+    let opts = match zhengce::service::corpus_options_for_model(model_dir) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!(
+                "zhengce: {e}\nzhengce: passages below are cut by a character estimate and can differ from what ingest stores"
+            );
+            corpus::CorpusOptions {
+                max_passage_tokens: zhengce::service::MAX_PASSAGE_TOKENS,
+                ..Default::default()
+            }
+        }
+    };
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
-    for path in corpus::input_files(&inputs)? {
-        let shown = match corpus::parse_file_with(&path, &opts, &overrides) {
-            Ok(doc) if json => writeln!(out, "{}", corpus::inspect_json(&doc)),
-            Ok(doc) => writeln!(out, "{}", corpus::inspect_text(&doc)),
-            Err(e) => {
-                eprintln!("zhengce: {e}");
-                failed += 1;
-                Ok(())
+    let files = corpus::input_files(&inputs)?;
+    // Files parse in parallel a few at a time and print in the order given.
+    for chunk in files.chunks(16) {
+        use rayon::prelude::*;
+        let docs: Vec<_> = chunk
+            .par_iter()
+            .map(|path| corpus::parse_file_with(path, &opts, &overrides))
+            .collect();
+        for doc in docs {
+            let shown = match doc {
+                Ok(doc) if json => writeln!(out, "{}", corpus::inspect_json(&doc)),
+                Ok(doc) => writeln!(out, "{}", corpus::inspect_text(&doc)),
+                Err(e) => {
+                    eprintln!("zhengce: {e}");
+                    failed += 1;
+                    Ok(())
+                }
+            };
+            // A closed pipe (`| head`) ends the listing, not in an error.
+            match shown {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                other => other?,
             }
-        };
-        // A closed pipe (`| head`) ends the listing, not in an error.
-        match shown {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            other => other?,
         }
     }
     anyhow::ensure!(failed == 0, "{failed} file(s) could not be read");

@@ -98,6 +98,7 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
             true
         }
     });
+    let lines = drop_repeated_text(lines, removed);
     let (head, body) = body_region(lines, removed);
     // Not text lost: the title block feeds the metadata instead of passages.
     bump(removed, "title_block_lines", head.len() as u64);
@@ -217,9 +218,83 @@ static DATETIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}:\d{2}(?::\d{2})?|\d{3,4}-\d{7,8}|https?://|www\.|@\w+\.|©|\(c\)").expect("valid regex")
 });
 
+/// The labels of a web page's article fields and of its legal notices. A
+/// closed vocabulary, but the rule is one of shape: such a label opens a
+/// short line that is not a sentence ([`is_field_line`]).
+const FIELD_LABELS: &[&str] = &[
+    "来源",
+    "信息来源",
+    "文章来源",
+    "稿源",
+    "作者",
+    "编辑",
+    "责任编辑",
+    "责编",
+    "校对",
+    "审核",
+    "时间",
+    "日期",
+    "发布时间",
+    "发布日期",
+    "更新时间",
+    "阅读",
+    "阅读量",
+    "阅读次数",
+    "浏览",
+    "浏览次数",
+    "点击",
+    "点击数",
+    "评论",
+    "内容摘要",
+    "摘要",
+    "字号",
+    "字体",
+    "分享",
+    "分享到",
+    "打印",
+    "关闭",
+    "收藏",
+    "供稿",
+    "发布机构",
+    "索引号",
+    "主题分类",
+    "成文日期",
+    "发文字号",
+];
+
+/// Labels of notices that end a web copy (`免责声明：本网转载…`); the line
+/// is furniture whatever its length.
+const NOTICE_LABELS: &[&str] = &["免责声明", "版权声明", "版权所有", "特别声明", "郑重声明"];
+
+static FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    let mut labels: Vec<&str> = FIELD_LABELS.iter().chain(NOTICE_LABELS).copied().collect();
+    // Longest first, so `责任编辑` is not read as `编辑` after a prefix.
+    labels.sort_by_key(|l| std::cmp::Reverse(l.len()));
+    Regex::new(&format!(r"^[【\[(]?\s*(?:{})\s*[:：]", labels.join("|"))).expect("valid regex")
+});
+
+/// A web page's field line: a label and its colon opening a short line that
+/// holds no sentence (`来源：四川日报`, `【字号：大 中 小】`, `责任编辑：`), or
+/// any line opened by a notice label.
+fn is_field_line(line: &str) -> bool {
+    let Some(m) = FIELD.find(line) else {
+        return false;
+    };
+    let label = line[..m.end()].trim_start_matches(['【', '[', '(', ' ']);
+    if NOTICE_LABELS.iter().any(|n| label.starts_with(n)) {
+        return true;
+    }
+    let rest = &line[m.end()..];
+    char_len(rest) <= 24 && !rest.contains(['。', '！', '？', '；', '，'])
+}
+
 /// Page furniture by shape: separators, Latin- or digit-heavy short lines,
-/// timestamps, phone numbers, links, tags in brackets, bullets, tiny lines.
+/// timestamps, phone numbers, links, tags in brackets, bullets, tiny lines,
+/// field lines.
 fn is_chrome(line: &str) -> bool {
+    if is_field_line(line) {
+        return true;
+    }
     let s = Shape::of(line);
     if s.is_prose() && s.cjk >= 20 || s.cjk >= 8 && line.contains(['。', '！', '？']) {
         return false;
@@ -252,15 +327,44 @@ fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>
     };
     // Short sentences count at the end (a closing line, a short last item);
     // page furniture rarely ends in a full stop.
-    let last = lines
+    // A chrome line after the last paragraph ends the report: sentences
+    // below it belong to the page (a mobile-site notice), not the report.
+    let prose = |l: &Line| Shape::of(&l.text).is_prose() && !is_chrome(&l.text);
+    let mut last_prose = lines.iter().rposition(prose).unwrap_or(first).max(first);
+    // One short sentence below a run of page lines (a link list, a field
+    // line) is the page's notice, not the report's end.
+    if let Some(prev) = lines[..last_prose].iter().rposition(prose) {
+        let gap = &lines[prev + 1..last_prose];
+        let chrome = gap.iter().filter(|l| is_chrome(&l.text)).count();
+        let fragments = gap
+            .iter()
+            .filter(|l| Shape::of(&l.text).sentence_punct == 0)
+            .count();
+        if prev >= first && chrome >= 1 && fragments >= 3 && char_len(&lines[last_prose].text) < 80
+        {
+            last_prose = prev;
+        }
+    }
+    // A numbered list running past the last paragraph (a glossary whose
+    // last entry has no full stop) goes on while its numbers do.
+    let mut next_item = lines[..=last_prose]
         .iter()
-        .rposition(|l| {
-            let s = Shape::of(&l.text);
-            s.is_prose()
-                || (s.cjk >= 4 && l.text.contains(['。', '！', '？']) && !is_chrome(&l.text))
-        })
-        .unwrap_or(first)
-        .max(first);
+        .rev()
+        .find_map(|l| item_number(&l.text))
+        .map(|n| n + 1);
+    let mut last = last_prose;
+    for (k, l) in lines.iter().enumerate().skip(last_prose + 1) {
+        if is_chrome(&l.text) {
+            break;
+        }
+        let n = item_number(&l.text);
+        if n.is_some() && n == next_item && Shape::of(&l.text).cjk >= 4 {
+            next_item = n.map(|n| n + 1);
+            last = k;
+        } else if Shape::of(&l.text).cjk >= 4 && l.text.contains(['。', '！', '？']) {
+            last = k;
+        }
+    }
     // The title block: short lines right above the first paragraph, up to a
     // chrome line; a numbered heading already belongs to the body.
     let mut start = first;
@@ -289,6 +393,41 @@ fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>
     let body: Vec<Line> = it.take(last - first + 1).collect();
     // A heading line in the title block of a Markdown document is the title.
     (head, body)
+}
+
+/// The number of an item numbered in digits (`12.`, `12、`, `(12)`).
+fn item_number(line: &str) -> Option<u32> {
+    use super::structure::Marker;
+    let (m, len) = heading_marker(line)?;
+    if !matches!(m, Marker::Num | Marker::NumParen) {
+        return None;
+    }
+    line[..len]
+        .trim_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()
+}
+
+/// Drops lines the document has already given word for word (Han
+/// characters compared, so line breaks and spacing do not matter): a page
+/// saved with the report twice, or its opening repeated as a teaser after
+/// it. Only lines of 30 Han characters or more count, so a repeated slogan
+/// or heading stays.
+fn drop_repeated_text(lines: Vec<Line>, removed: &mut Removed) -> Vec<Line> {
+    let mut seen = String::new();
+    let mut out = Vec::with_capacity(lines.len());
+    let mut dropped = 0u64;
+    for l in lines {
+        let han: String = l.text.chars().filter(|&c| is_cjk(c)).collect();
+        if char_len(&han) >= 30 && seen.contains(&han) {
+            dropped += 1;
+            continue;
+        }
+        seen.push_str(&han);
+        out.push(l);
+    }
+    bump(removed, "repeated_text", dropped);
+    out
 }
 
 static PHOTO_CREDIT: LazyLock<Regex> = LazyLock::new(|| {
@@ -601,29 +740,89 @@ mod tests {
         }
     }
 
-    #[test]
-    fn display_width_wraps_are_undone() {
-        // Wrapped at 30 columns, Han characters two wide: lines of 14 or 15
-        // characters depending on the digits they hold.
-        let para = "2024年，南明区将深入实施强省会行动，落实四主四市工作思路，聚焦五高发展目标，以生态立区、工业强区战略为引领，带动全域工作再上新台阶，推动经济实现质的有效提升和量的合理增长。";
+    /// `para` wrapped at 30 columns, Han characters two wide.
+    fn wrap30(para: &str) -> String {
+        let w = Wrap {
+            width: 30,
+            display: true,
+        };
         let mut lines = Vec::new();
         let mut cur = String::new();
         for c in para.chars() {
-            let w = Wrap {
-                width: 30,
-                display: true,
-            };
             if w.measure(&cur) + w.measure(&c.to_string()) > 30 {
                 lines.push(std::mem::take(&mut cur));
             }
             cur.push(c);
         }
         lines.push(cur);
-        let text = format!("{}\n{}", lines.join("\n"), lines.join("\n"));
+        lines.join("\n")
+    }
+
+    #[test]
+    fn display_width_wraps_are_undone() {
+        // Lines of 14 or 15 characters depending on the digits they hold.
+        let para = "2024年，南明区将深入实施强省会行动，落实四主四市工作思路，聚焦五高发展目标，以生态立区、工业强区战略为引领，带动全域工作再上新台阶，推动经济实现质的有效提升和量的合理增长。";
+        let second = "坚持稳中求进工作总基调，完整准确全面贯彻新发展理念，加快构建新发展格局，着力推动高质量发展，全面深化改革开放，更好统筹发展和安全，切实增强经济活力。";
+        let text = format!("{}\n{}", wrap30(para), wrap30(second));
         let mut removed = Removed::new();
         let doc = clean("wrapped.txt", &text, &mut removed);
-        assert_eq!(doc.body.len(), 2, "{:?}", doc.body);
-        assert_eq!(doc.body[0].text, normalise_punct(para));
+        let body: Vec<&str> = doc.body.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(body, [normalise_punct(para), normalise_punct(second)]);
+    }
+
+    #[test]
+    fn text_given_twice_is_kept_once() {
+        // The page saved after the report, wrapped differently: the same
+        // Han text is dropped; a short repeated line (a slogan) stays.
+        let para = "2024年，南明区将深入实施强省会行动，落实四主四市工作思路，聚焦五高发展目标，以生态立区、工业强区战略为引领，带动全域工作再上新台阶。";
+        let text = format!(
+            "各位代表：\n{para}\n拼搏实干！\n工业投资增长百分之十，服务业增加值增长百分之六，社会消费品零售总额增长百分之八。\n拼搏实干！\n{}",
+            wrap30(para).replace('\n', "")
+        );
+        let mut removed = Removed::new();
+        let doc = clean("twice.txt", &text, &mut removed);
+        let han = |s: &str| s.chars().filter(|&c| is_cjk(c)).collect::<String>();
+        let all: String = doc.body.iter().map(|l| han(&l.text)).collect();
+        assert_eq!(all.matches(&han(para)).count(), 1);
+        assert_eq!(all.matches("拼搏实干").count(), 2);
+        assert_eq!(removed.get("repeated_text"), Some(&1));
+    }
+
+    #[test]
+    fn field_lines_are_chrome_and_prose_is_not() {
+        for l in [
+            "来源：四川日报",
+            "责任编辑：",
+            "【字号：大 中 小】",
+            "作者: 李明",
+            "免责声明：本网转载的内容仅供参考，不代表本网观点，如有侵权请联系删除。",
+            "发布时间：2025年1月20日",
+        ] {
+            assert!(is_chrome(l), "{l}");
+        }
+        for l in [
+            "来源于群众、服务于群众，是我们工作的出发点和落脚点。",
+            "时间紧、任务重：全年完成投资500亿元。",
+            "来源广泛的资金保障重点项目建设",
+        ] {
+            assert!(!is_chrome(l), "{l}");
+        }
+    }
+
+    #[test]
+    fn the_report_ends_before_page_furniture() {
+        // A mobile-site notice ends in a full stop but follows chrome; the
+        // last glossary entry has no full stop but continues the numbering.
+        let text = "2025年政府工作报告\n各位代表：现在，我代表区人民政府向大会报告工作，请予审议。\n过去一年，全区经济运行稳中有进，地区生产总值增长百分之六。\n名词解释\n1.两新：指大规模设备更新和消费品以旧换新。\n2.两重：指国家重大战略实施和重点领域安全能力建设\n责任编辑：张三\n扫一扫在手机打开当前页\n您正在浏览的是为手机订制的移动网站。";
+        let doc = clean("page.txt", text, &mut Removed::new());
+        let body: Vec<&str> = doc.body.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            body.last(),
+            Some(&"2.两重：指国家重大战略实施和重点领域安全能力建设")
+        );
+        assert!(!body
+            .iter()
+            .any(|l| l.contains("手机") || l.contains("编辑")));
     }
 
     #[test]

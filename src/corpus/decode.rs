@@ -43,6 +43,72 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeProblem> {
     })
 }
 
+/// A report exported as a table (CSV or TSV): the long free-text cell is the
+/// document, and the row's short cells with Chinese text (a title column, a
+/// province) are title-block lines for the metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableReport {
+    pub head: Vec<String>,
+    pub text: String,
+}
+
+/// Below this many characters a cell is a field (title, date, link), not the
+/// report's text.
+const FREE_TEXT_CHARS: usize = 200;
+
+/// Reads a `.csv`/`.tsv` file's text as one report. `None` when the file is
+/// no table with a free-text column (it is then read as plain text); an
+/// error when several rows hold report text, since one file is one document.
+pub fn table_report(file: &str, text: &str) -> Option<Result<TableReport, String>> {
+    let lower = file.to_ascii_lowercase();
+    let delimiter = if lower.ends_with(".csv") {
+        b','
+    } else if lower.ends_with(".tsv") {
+        b'\t'
+    } else {
+        return None;
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for record in reader.records() {
+        match record {
+            Ok(r) => rows.push(r.iter().map(str::to_string).collect()),
+            // A file that is not valid CSV is read as plain text.
+            Err(_) => return None,
+        }
+    }
+    let long = |c: &String| c.chars().count() >= FREE_TEXT_CHARS;
+    let with_text: Vec<&Vec<String>> = rows.iter().filter(|r| r.iter().any(long)).collect();
+    match with_text.len() {
+        0 => None,
+        1 => {
+            let row = with_text[0];
+            let body = row
+                .iter()
+                .max_by_key(|c| c.chars().count())
+                .expect("a row with a long cell");
+            let head = row
+                .iter()
+                .filter(|c| !long(c))
+                .map(|c| c.trim())
+                .filter(|c| c.chars().count() <= 60 && c.chars().any(super::text::is_cjk))
+                .map(str::to_string)
+                .collect();
+            Some(Ok(TableReport {
+                head,
+                text: body.clone(),
+            }))
+        }
+        n => Some(Err(format!(
+            "{n} table rows hold report text; one report per file is read (save each row as its own file)"
+        ))),
+    }
+}
+
 /// Picks the encoding: BOM first, then BOM-less UTF-16 (NUL bytes at every
 /// other position), then strict UTF-8, then a statistical guess among the
 /// legacy CJK encodings.

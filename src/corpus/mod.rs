@@ -166,8 +166,20 @@ pub fn parse_document(
     opts: &CorpusOptions,
 ) -> Result<Document, CorpusError> {
     let decoded = decode::decode(bytes).map_err(|p| unreadable(file, p.to_string()))?;
+    let (text, table_head) = match decode::table_report(file, &decoded.text) {
+        None => (decoded.text, Vec::new()),
+        Some(Ok(t)) => (t.text, t.head),
+        Some(Err(problem)) => return Err(unreadable(file, problem)),
+    };
     let mut removed = clean::Removed::new();
-    let doc = clean::clean(file, &decoded.text, &mut removed);
+    let mut doc = clean::clean(file, &text, &mut removed);
+    // A table's short cells (a title column) lead the title block.
+    for (i, cell) in table_head.iter().enumerate() {
+        let cell = clean::normalise_punct(cell);
+        if !doc.head.contains(&cell) {
+            doc.head.insert(i.min(doc.head.len()), cell);
+        }
+    }
     let title = pick_title(&doc.head);
     let blocks = structure::structure(&doc, title.as_deref());
     if blocks.iter().all(|b| b.text.trim().is_empty()) {

@@ -53,14 +53,31 @@ pub fn estimate_tokens(text: &str) -> usize {
     t.ceil() as usize + 2
 }
 
-struct Counter<'a>(&'a CorpusOptions);
+/// Token counts, remembered: packing asks for the same sentence's count
+/// several times, and the model's tokenizer is the costly part of a parse.
+struct Counter<'a> {
+    opts: &'a CorpusOptions,
+    seen: std::cell::RefCell<std::collections::HashMap<String, usize>>,
+}
 
-impl Counter<'_> {
-    fn count(&self, text: &str) -> usize {
-        match &self.0.token_counter {
-            Some(f) => f(text),
-            None => estimate_tokens(text),
+impl<'a> Counter<'a> {
+    fn new(opts: &'a CorpusOptions) -> Self {
+        Counter {
+            opts,
+            seen: Default::default(),
         }
+    }
+
+    fn count(&self, text: &str) -> usize {
+        let Some(f) = &self.opts.token_counter else {
+            return estimate_tokens(text);
+        };
+        if let Some(&n) = self.seen.borrow().get(text) {
+            return n;
+        }
+        let n = f(text);
+        self.seen.borrow_mut().insert(text.to_string(), n);
+        n
     }
 }
 
@@ -90,16 +107,23 @@ fn fit(sentence: &str, max: usize, counter: &Counter) -> Vec<String> {
             }
         }
     }
-    // No separator left: cut by length.
+    // No separator left: cut by length, shorter until every piece fits (a
+    // token count is not proportional to length: symbols weigh more).
     let chars: Vec<char> = sentence.chars().collect();
-    let per = (chars.len() * max * 9 / 10 / counter.count(sentence).max(1)).max(1);
-    chars.chunks(per).map(|c| c.iter().collect()).collect()
+    let mut per = (chars.len() * max * 9 / 10 / counter.count(sentence).max(1)).max(1);
+    loop {
+        let pieces: Vec<String> = chars.chunks(per).map(|c| c.iter().collect()).collect();
+        if per == 1 || pieces.iter().all(|p| counter.count(p) <= max) {
+            return pieces;
+        }
+        per = per * 9 / 10;
+    }
 }
 
 /// Packs each section's sentences into passages of at most
 /// `max_passage_tokens`, evened out so a section does not end in a scrap.
 pub fn build(doc_id: &str, blocks: &[Block], opts: &CorpusOptions) -> Vec<Passage> {
-    let counter = Counter(opts);
+    let counter = Counter::new(opts);
     let max = opts.max_passage_tokens.max(8);
     let mut passages = Vec::new();
     let mut i = 0;

@@ -170,10 +170,19 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
         |stack: &Vec<(Kind, String)>| stack.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
     let mut i = 0;
     let mut in_glossary = false;
+    // The numbering of the list the previous line was an item of.
+    let mut list_marker: Option<Marker> = None;
+    let mut empty: Option<EmptyHeading> = None;
     while i < lines.len() {
         let l = &lines[i];
         if Some(i) == glossary {
-            push(&mut stack, Kind::Glossary, trim_heading_end(&l.text));
+            push_heading(
+                &mut stack,
+                &mut empty,
+                &mut blocks,
+                Kind::Glossary,
+                trim_heading_end(&l.text),
+            );
             in_glossary = true;
             i += 1;
             continue;
@@ -190,7 +199,13 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
         }
         if let Some(level) = l.md_level {
             let kind = heading_marker(&l.text).map_or(Kind::Md(level), |(m, _)| Kind::Mark(m));
-            push(&mut stack, kind, trim_heading_end(&l.text));
+            push_heading(
+                &mut stack,
+                &mut empty,
+                &mut blocks,
+                kind,
+                trim_heading_end(&l.text),
+            );
             in_glossary = false;
             i += 1;
             continue;
@@ -199,6 +214,7 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
             if let Some(c) = TERM_DEF.captures(&l.text) {
                 let term = c[1].trim();
                 let term = strip_quotes(term);
+                empty = None;
                 blocks.push(Block {
                     path: path(&stack),
                     term: Some(term),
@@ -208,6 +224,7 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
                 last.text.push('\n');
                 last.text.push_str(&l.text);
             } else {
+                empty = None;
                 blocks.push(Block {
                     path: path(&stack),
                     term: None,
@@ -218,9 +235,36 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
             continue;
         }
         if let Some((marker, _)) = heading_marker(&l.text) {
-            if let Some((head, rest)) = split_heading(&l.text, marker) {
-                push(&mut stack, Kind::Mark(marker), head);
+            // A run of numbered lines with nothing between them is a list
+            // (十件大事 1–10), not a row of empty sections: its items are text.
+            let next_same = lines
+                .get(i + 1)
+                .and_then(|n| heading_marker(&n.text))
+                .is_some_and(|(m, _)| m == marker);
+            let in_list = list_marker == Some(marker) || next_same;
+            let split = split_heading(&l.text, marker)
+                .filter(|(_, rest)| !(in_list && rest.is_empty() && l.md_level.is_none()));
+            list_marker = match split {
+                None if in_list => Some(marker),
+                _ => None,
+            };
+            if let Some((head, rest)) = split {
+                push_heading(
+                    &mut stack,
+                    &mut empty,
+                    &mut blocks,
+                    Kind::Mark(marker),
+                    head,
+                );
+                if rest.is_empty() && l.text.ends_with(is_terminal) {
+                    empty = Some(EmptyHeading {
+                        depth: stack.len() - 1,
+                        heading: stack[stack.len() - 1].1.clone(),
+                        line: l.text.clone(),
+                    });
+                }
                 if !rest.is_empty() {
+                    empty = None;
                     blocks.push(Block {
                         path: path(&stack),
                         term: None,
@@ -231,6 +275,10 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
                 continue;
             }
         }
+        if heading_marker(&l.text).is_none() {
+            list_marker = None;
+        }
+        empty = None;
         blocks.push(Block {
             path: path(&stack),
             term: None,
@@ -238,7 +286,58 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
         });
         i += 1;
     }
+    if let Some(e) = empty.take() {
+        blocks.push(e.into_block(&stack));
+    }
     blocks
+}
+
+/// A numbered line ending in a full stop, taken for a heading, with no text
+/// under it yet. If its section closes empty (the next heading replaces it,
+/// or the document ends) it was an item of text (`39.两微一端：指微博…。`),
+/// and it becomes a block rather than being lost.
+struct EmptyHeading {
+    depth: usize,
+    heading: String,
+    line: String,
+}
+
+impl EmptyHeading {
+    fn still_open(&self, stack: &[(Kind, String)]) -> bool {
+        stack
+            .get(self.depth)
+            .is_some_and(|(_, h)| *h == self.heading)
+    }
+
+    fn into_block(self, stack: &[(Kind, String)]) -> Block {
+        Block {
+            path: stack[..self.depth.min(stack.len())]
+                .iter()
+                .map(|(_, t)| t.clone())
+                .collect(),
+            term: None,
+            text: self.line,
+        }
+    }
+}
+
+/// Pushes a heading; an empty numbered heading it closes becomes text.
+fn push_heading(
+    stack: &mut Vec<(Kind, String)>,
+    empty: &mut Option<EmptyHeading>,
+    blocks: &mut Vec<Block>,
+    kind: Kind,
+    text: String,
+) {
+    let before = stack.clone();
+    push(stack, kind, text);
+    if let Some(e) = empty.take() {
+        if e.still_open(stack) {
+            *empty = Some(e);
+        } else {
+            blocks.push(e.into_block(&before));
+        }
+    }
 }
 
 /// `“十项行动”` → `十项行动`; quotes inside a term stay.
@@ -283,6 +382,38 @@ mod tests {
         );
         assert_eq!(heading_marker("AEO认证：是"), None);
         assert_eq!(heading_marker("一是农业生产总体稳定"), None);
+    }
+
+    #[test]
+    fn numbered_runs_are_list_items_not_headings() {
+        let doc = CleanDoc {
+            head: vec![],
+            body: vec![
+                line("(一)办好十件民生实事"),
+                line("1.新建幼儿园20所"),
+                line("2.改造老旧小区30个"),
+                line("3.新增停车位5000个。"),
+                line("(二)推进产业升级"),
+                line("1.壮大先进制造业"),
+                line("工业投资增长10%。"),
+                line("2.发展现代服务业"),
+                line("服务业增加值增长6%。"),
+            ],
+        };
+        let blocks = structure(&doc, None);
+        let texts: Vec<&str> = blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "1.新建幼儿园20所",
+                "2.改造老旧小区30个",
+                "3.新增停车位5000个。",
+                "工业投资增长10%。",
+                "服务业增加值增长6%。"
+            ]
+        );
+        assert_eq!(blocks[2].path, vec!["(一)办好十件民生实事"]);
+        assert_eq!(blocks[4].path, vec!["(二)推进产业升级", "2.发展现代服务业"]);
     }
 
     #[test]

@@ -195,6 +195,46 @@ impl ModelSettings {
     }
 }
 
+/// The model's passage-token count without its weights: the tokenizer and
+/// the passage prefix only, so a parse can cut passages exactly as ingestion
+/// does without loading the encoder (`inspect` uses it).
+pub struct PassageTokens {
+    passage_prefix: String,
+    tokenizer: TextTokenizer,
+}
+
+impl PassageTokens {
+    /// Loads `tokenizer.json` and the prompt settings of a model folder.
+    pub fn load(dir: &Path) -> Result<PassageTokens, EmbedError> {
+        let config: BertConfig =
+            read_json(dir, &dir.join("config.json"))?.ok_or_else(|| EmbedError::Model {
+                dir: dir.to_path_buf(),
+                problem: "config.json not found (fetch the model with scripts/fetch-model.sh)"
+                    .into(),
+            })?;
+        let settings = ModelSettings::for_folder(dir, &config)?;
+        Ok(PassageTokens {
+            passage_prefix: settings.passage_prefix,
+            tokenizer: TextTokenizer::load(dir)?,
+        })
+    }
+
+    /// Same count as [`Embedder::count_tokens`].
+    pub fn count(&self, text: &str) -> usize {
+        passage_token_count(&self.tokenizer, &self.passage_prefix, text)
+    }
+}
+
+/// Specials plus content ids of a passage with its prefix; 0 when the text
+/// cannot be tokenized (it then never forces a cut).
+fn passage_token_count(tokenizer: &TextTokenizer, prefix: &str, text: &str) -> usize {
+    tokenizer
+        .content_ids(&format!("{prefix}{text}"))
+        .map_or(0, |ids| {
+            ids.len() + tokenizer.prefix.len() + tokenizer.suffix.len()
+        })
+}
+
 /// A loaded sentence-embedding model (tokenizer + encoder + pooling).
 pub struct Embedder {
     dir: PathBuf,
@@ -315,8 +355,7 @@ impl Embedder {
     /// Number of model tokens (specials included) the text becomes when
     /// embedded as a passage (prefix included), before any windowing.
     pub fn count_tokens(&self, text: &str) -> usize {
-        self.token_ids(text, TextKind::Passage)
-            .map_or(0, |ids| ids.len())
+        passage_token_count(&self.tokenizer, &self.settings.passage_prefix, text)
     }
 
     /// The full id sequence (prefix text and specials included, not

@@ -42,7 +42,9 @@ pub struct SpmUnigram {
     scores: Vec<f32>,
     unk_id: u32,
     unk_score: f32,
-    max_piece_bytes: usize,
+    /// Longest piece (bytes) starting with each character: Viterbi stops
+    /// looking past it, since no longer substring can be a piece.
+    longest_from: HashMap<char, usize>,
     normalizer: Option<Precompiled>,
     pub prefix: Vec<u32>,
     pub suffix: Vec<u32>,
@@ -153,12 +155,15 @@ impl SpmUnigram {
         let unk_id = file.model.unk_id?;
         let mut pieces = HashMap::with_capacity(file.model.vocab.len());
         let mut scores = Vec::with_capacity(file.model.vocab.len());
-        let mut max_piece_bytes = 1;
+        let mut longest_from: HashMap<char, usize> = HashMap::new();
         let mut min_score = f32::MAX;
         for (i, (piece, score)) in file.model.vocab.into_iter().enumerate() {
             let score = score as f32;
             min_score = min_score.min(score);
-            max_piece_bytes = max_piece_bytes.max(piece.len());
+            if let Some(c) = piece.chars().next() {
+                let l = longest_from.entry(c).or_insert(0);
+                *l = (*l).max(piece.len());
+            }
             scores.push(score);
             pieces.entry(piece).or_insert(i as u32);
         }
@@ -172,7 +177,7 @@ impl SpmUnigram {
             unk_id,
             // sentencepiece's penalty for an unknown character.
             unk_score: min_score - 10.0,
-            max_piece_bytes,
+            longest_from,
             normalizer,
             prefix,
             suffix,
@@ -230,9 +235,11 @@ impl SpmUnigram {
                 continue;
             }
             let bi = bounds[i];
+            let first = s[bi..].chars().next().expect("i < n");
+            let limit = self.longest_from.get(&first).copied().unwrap_or(0);
             for e in i + 1..=n {
                 let len = bounds[e] - bi;
-                if len > self.max_piece_bytes {
+                if len > limit {
                     break;
                 }
                 if let Some(&id) = self.pieces.get(&s[bi..bounds[e]]) {

@@ -99,6 +99,17 @@ impl Service {
     }
 }
 
+/// Passage cutting in the tokens of the model in `model_dir`, read from its
+/// tokenizer alone (no weights): the passages ingestion with that model
+/// stores, for tools that only parse (`inspect`).
+pub fn corpus_options_for_model(model_dir: &Path) -> Result<CorpusOptions, ServiceError> {
+    let tokens = Arc::new(crate::embed::PassageTokens::load(model_dir)?);
+    Ok(CorpusOptions {
+        max_passage_tokens: MAX_PASSAGE_TOKENS,
+        token_counter: Some(Arc::new(move |t: &str| tokens.count(t))),
+    })
+}
+
 /// The corpus shipped with zhengce (`data/corpus`), looked for under the
 /// current directory, else under the source tree this binary was built from.
 pub fn bundled_corpus_dir() -> PathBuf {
