@@ -408,23 +408,29 @@ impl History {
             // Labels may use a later name than the report's year had.
             cands = self.denoted(name, None);
         }
-        let within = |code: u32, step: u32, parent: Option<&str>| -> bool {
+        // A named parent must be one of the unit's ancestors by its digits
+        // (then or now): a municipality's districts name it as their city.
+        let within = |code: u32, parent: Option<&str>| -> bool {
             let Some(parent) = parent.filter(|p| *p != name) else {
                 return true;
             };
             let wanted = self.keys_of_name(parent);
-            wanted.contains(&(code / step * step))
-                || self
-                    .current_codes(code / step * step, None)
-                    .iter()
-                    .any(|c| wanted.contains(c))
+            [code / 100 * 100, code / 10_000 * 10_000]
+                .into_iter()
+                .filter(|&a| a != code)
+                .any(|a| {
+                    wanted.contains(&a)
+                        || self
+                            .current_codes(a, None)
+                            .iter()
+                            .any(|c| wanted.contains(c))
+                })
         };
-        let fitting: Vec<&Name> = cands
-            .iter()
-            .copied()
-            .filter(|n| within(n.code, 100, city) && within(n.code, 10_000, province))
+        // Parents that contradict every candidate leave the place unknown.
+        let pool: Vec<&Name> = cands
+            .into_iter()
+            .filter(|n| within(n.code, city) && within(n.code, province))
             .collect();
-        let pool = if fitting.is_empty() { cands } else { fitting };
         let keys: BTreeSet<u32> = pool
             .iter()
             .map(|n| self.place_key(n.code, year.filter(|&y| n.valid_in(y, self.earliest))))
@@ -607,6 +613,14 @@ mod tests {
             None
         );
         assert_eq!(h.place_key_of(None, None, None, Some(2020)), None);
+        assert_eq!(
+            h.place_key_of(Some("朝阳区"), Some("北京市"), None, Some(2020)),
+            Some(110105)
+        );
+        assert_eq!(
+            h.place_key_of(Some("清苑区"), Some("石家庄市"), None, Some(2020)),
+            None
+        );
         assert!(h.keys_of_name("清苑县").contains(&130608));
         assert!(h.keys_of_name("保定地区").contains(&130600));
     }
