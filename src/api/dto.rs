@@ -123,6 +123,10 @@ fn hits(v: Vec<search::Hit>) -> Vec<Hit> {
 pub struct DistrictGroup {
     #[schema(example = "南岸区")]
     pub district: String,
+    /// Other names of the same place in the group's reports (former or later
+    /// names, units merged into it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_names: Vec<String>,
     pub hits: Vec<Hit>,
 }
 
@@ -203,9 +207,14 @@ impl From<search::SearchResponse> for SearchResults {
             groups: groups.map(|gs| {
                 gs.into_iter()
                     .map(|g| {
-                        let search::Group { district, hits: h } = g;
+                        let search::Group {
+                            district,
+                            other_names,
+                            hits: h,
+                        } = g;
                         DistrictGroup {
                             district,
+                            other_names,
                             hits: hits(h),
                         }
                     })

@@ -376,6 +376,71 @@ impl History {
             .is_disjoint(&self.current_codes(b, None))
     }
 
+    /// The current codes that any division ever named `name` leads to (the
+    /// places a filter on that name means, whatever the year).
+    pub fn keys_of_name(&self, name: &str) -> BTreeSet<u32> {
+        self.denoted(name.trim(), None)
+            .into_iter()
+            .flat_map(|n| self.current_of(n))
+            .map(|n| n.code)
+            .collect()
+    }
+
+    /// The place key of a document labelled with these names in `year`: the
+    /// current successor of its most specific named unit (district, else
+    /// city, else province). The city and province narrow a name several
+    /// divisions carried; `None` when the name is unknown or stays
+    /// ambiguous.
+    pub fn place_key_of(
+        &self,
+        district: Option<&str>,
+        city: Option<&str>,
+        province: Option<&str>,
+        year: Option<u16>,
+    ) -> Option<u32> {
+        fn given(s: Option<&str>) -> Option<&str> {
+            s.map(str::trim).filter(|s| !s.is_empty())
+        }
+        let (district, city, province) = (given(district), given(city), given(province));
+        let name = district.or(city).or(province)?;
+        let mut cands = self.denoted(name, year);
+        if cands.is_empty() {
+            // Labels may use a later name than the report's year had.
+            cands = self.denoted(name, None);
+        }
+        // A named parent must be one of the unit's ancestors by its digits
+        // (then or now): a municipality's districts name it as their city.
+        let within = |code: u32, parent: Option<&str>| -> bool {
+            let Some(parent) = parent.filter(|p| *p != name) else {
+                return true;
+            };
+            let wanted = self.keys_of_name(parent);
+            [code / 100 * 100, code / 10_000 * 10_000]
+                .into_iter()
+                .filter(|&a| a != code)
+                .any(|a| {
+                    wanted.contains(&a)
+                        || self
+                            .current_codes(a, None)
+                            .iter()
+                            .any(|c| wanted.contains(c))
+                })
+        };
+        // Parents that contradict every candidate leave the place unknown.
+        let pool: Vec<&Name> = cands
+            .into_iter()
+            .filter(|n| within(n.code, city) && within(n.code, province))
+            .collect();
+        let keys: BTreeSet<u32> = pool
+            .iter()
+            .map(|n| self.place_key(n.code, year.filter(|&y| n.valid_in(y, self.earliest))))
+            .collect();
+        match keys.len() {
+            1 => keys.into_iter().next(),
+            _ => None,
+        }
+    }
+
     /// The prefecture and province of a code as of a year, by its digits
     /// and the names those codes carried then.
     pub fn parents(&self, code: u32, year: u16) -> Parents<'_> {
@@ -518,6 +583,46 @@ mod tests {
             rows += 1;
         }
         assert!(rows > 3000);
+    }
+
+    #[test]
+    fn a_document_key_follows_its_district_to_today() {
+        let h = h();
+        let old = h.place_key_of(Some("清苑县"), Some("保定市"), Some("河北省"), Some(2003));
+        let new = h.place_key_of(Some("清苑区"), Some("保定市"), Some("河北省"), Some(2024));
+        assert_eq!(old, Some(130608));
+        assert_eq!(old, new);
+        // A later name on an earlier report still finds the place.
+        assert_eq!(
+            h.place_key_of(Some("清苑区"), None, None, Some(2003)),
+            Some(130608)
+        );
+        // A city's own report is keyed by the city.
+        assert_eq!(
+            h.place_key_of(None, Some("保定市"), Some("河北省"), Some(2020)),
+            Some(130600)
+        );
+        // A name several provinces use needs its parents to be told apart.
+        assert_eq!(h.place_key_of(Some("朝阳区"), None, None, Some(2020)), None);
+        assert_eq!(
+            h.place_key_of(Some("朝阳区"), None, Some("北京市"), Some(2020)),
+            Some(110105)
+        );
+        assert_eq!(
+            h.place_key_of(Some("不存在县"), None, None, Some(2020)),
+            None
+        );
+        assert_eq!(h.place_key_of(None, None, None, Some(2020)), None);
+        assert_eq!(
+            h.place_key_of(Some("朝阳区"), Some("北京市"), None, Some(2020)),
+            Some(110105)
+        );
+        assert_eq!(
+            h.place_key_of(Some("清苑区"), Some("石家庄市"), None, Some(2020)),
+            None
+        );
+        assert!(h.keys_of_name("清苑县").contains(&130608));
+        assert!(h.keys_of_name("保定地区").contains(&130600));
     }
 
     #[test]

@@ -78,20 +78,86 @@ struct DocInfo {
     province: Option<String>,
     year: Option<i32>,
     doc_type: Option<String>,
+    /// The current division the document's place leads to (see
+    /// [`place_key`]).
+    place_key: Option<i64>,
     keys: Vec<i64>,
 }
 
+/// A document's place key: the current successor (GB/T 2260 code) of its
+/// most specific named division as of its year, so that reports labelled
+/// with a place's former names share it.
+fn place_key(
+    district: Option<&str>,
+    city: Option<&str>,
+    province: Option<&str>,
+    year: Option<i32>,
+) -> Option<i64> {
+    let history = crate::corpus::divisions::history().ok()?;
+    let year = year.and_then(|y| u16::try_from(y).ok());
+    history
+        .place_key_of(district, city, province, year)
+        .map(i64::from)
+}
+
+/// A document's row and the fields its place key is computed from.
+type PlaceRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+    Option<i64>,
+);
+
+/// A place filter's names resolved through the divisions' history: the
+/// current codes each name ever led to, so that a filter on 清苑区 also
+/// finds documents labelled 清苑县.
+#[derive(Debug, Default)]
+struct PlaceKeys {
+    district: Vec<i64>,
+    city: Vec<i64>,
+    province: Vec<i64>,
+}
+
+impl PlaceKeys {
+    fn of(f: &Filter) -> PlaceKeys {
+        let keys = |name: &Option<String>| -> Vec<i64> {
+            let Some(name) = name.as_deref().map(str::trim).filter(|n| !n.is_empty()) else {
+                return Vec::new();
+            };
+            crate::corpus::divisions::history()
+                .map(|h| h.keys_of_name(name).into_iter().map(i64::from).collect())
+                .unwrap_or_default()
+        };
+        PlaceKeys {
+            district: keys(&f.district),
+            city: keys(&f.city),
+            province: keys(&f.province),
+        }
+    }
+}
+
 impl DocInfo {
-    fn matches(&self, f: &Filter) -> bool {
+    fn matches(&self, f: &Filter, places: &PlaceKeys) -> bool {
         fn eq(want: &Option<String>, have: &Option<String>) -> bool {
             match want.as_deref().map(str::trim) {
                 None | Some("") => true,
                 Some(w) => have.as_deref() == Some(w),
             }
         }
-        eq(&f.district, &self.district)
-            && eq(&f.city, &self.city)
-            && eq(&f.province, &self.province)
+        // A place matches by its label or by its key: the key itself (the
+        // unit's own reports) or, for a city or province, the unit its key
+        // lies in by the code's digits.
+        let place = |want: &Option<String>, have: &Option<String>, keys: &[i64], step: i64| {
+            eq(want, have)
+                || self.place_key.is_some_and(|k| {
+                    keys.contains(&k) || (step > 1 && keys.contains(&(k / step * step)))
+                })
+        };
+        place(&f.district, &self.district, &places.district, 1)
+            && place(&f.city, &self.city, &places.city, 100)
+            && place(&f.province, &self.province, &places.province, 10_000)
             && eq(&f.doc_type, &self.doc_type)
             && f.year_from
                 .is_none_or(|y| self.year.is_some_and(|v| v >= y))
@@ -156,14 +222,29 @@ fn filter_sql(f: &Filter) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     let mut conds = vec!["1".to_string()];
     let mut vals = Vec::new();
-    for (col, v) in [
-        ("district", &f.district),
-        ("city", &f.city),
-        ("province", &f.province),
-        ("doc_type", &f.doc_type),
+    let places = PlaceKeys::of(f);
+    for (col, v, keys, step) in [
+        ("district", &f.district, &places.district, 1),
+        ("city", &f.city, &places.city, 100),
+        ("province", &f.province, &places.province, 10_000),
+        ("doc_type", &f.doc_type, &Vec::new(), 1),
     ] {
         if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-            conds.push(format!("d.{col} = ?"));
+            // Keys are integers from the embedded table, listed inline.
+            let list = keys
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let cond = match (keys.is_empty(), step) {
+                (true, _) => format!("d.{col} = ?"),
+                (false, 1) => format!("(d.{col} = ? OR d.place_key IN ({list}))"),
+                (false, _) => format!(
+                    "(d.{col} = ? OR d.place_key IN ({list}) \
+                     OR d.place_key / {step} * {step} IN ({list}))"
+                ),
+            };
+            conds.push(cond);
             vals.push(Value::Text(v.to_string()));
         }
     }
@@ -303,6 +384,7 @@ impl Inner {
                 tx.commit().map_err(err)?;
             }
         }
+        Self::migrate_place_keys(&conn).map_err(err)?;
         let generation: i64 = get_meta(&conn, "generation")?
             .and_then(|g| g.parse().ok())
             .unwrap_or(0);
@@ -346,10 +428,64 @@ impl Inner {
         Ok(inner)
     }
 
+    /// Adds the `place_key` column to libraries made before it and
+    /// (re)computes every document's key, so that keys follow the embedded
+    /// divisions table of this build.
+    fn migrate_place_keys(conn: &Connection) -> rusqlite::Result<()> {
+        let has_column = conn
+            .prepare("SELECT 1 FROM pragma_table_info('documents') WHERE name = 'place_key'")?
+            .exists([])?;
+        let tx = conn.unchecked_transaction()?;
+        if !has_column {
+            tx.execute_batch("ALTER TABLE documents ADD COLUMN place_key INTEGER")?;
+        }
+        tx.execute_batch(
+            "CREATE INDEX IF NOT EXISTS documents_by_place ON documents(place_key, year)",
+        )?;
+        let rows: Vec<PlaceRow> = {
+            let mut st = tx.prepare(
+                "SELECT doc_row, district, city, province, year, place_key FROM documents",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut changed = 0;
+        for (row, district, city, province, year, old) in rows {
+            let key = place_key(
+                district.as_deref(),
+                city.as_deref(),
+                province.as_deref(),
+                year,
+            );
+            if key != old {
+                tx.execute(
+                    "UPDATE documents SET place_key = ?1 WHERE doc_row = ?2",
+                    params![key, row],
+                )?;
+                changed += 1;
+            }
+        }
+        tx.commit()?;
+        if changed > 0 {
+            tracing::info!("place keys set for {changed} documents");
+        }
+        Ok(())
+    }
+
     fn load_catalog(conn: &Connection, dim: usize) -> rusqlite::Result<Catalog> {
         let mut cat = Catalog::default();
         let mut st = conn.prepare(
-            "SELECT doc_row, doc_id, district, city, province, year, doc_type FROM documents",
+            "SELECT doc_row, doc_id, district, city, province, year, doc_type, place_key
+             FROM documents",
         )?;
         let docs = st.query_map([], |r| {
             Ok((
@@ -361,6 +497,7 @@ impl Inner {
                     province: r.get(4)?,
                     year: r.get(5)?,
                     doc_type: r.get(6)?,
+                    place_key: r.get(7)?,
                     keys: Vec::new(),
                 },
             ))
@@ -483,10 +620,17 @@ impl Inner {
             removed_keys = Self::delete_rows(&tx, row).map_err(err)?;
         }
         let m = &doc.meta;
+        let doc_place = place_key(
+            m.district.as_deref(),
+            m.city.as_deref(),
+            m.province.as_deref(),
+            m.year,
+        );
         tx.execute(
             "INSERT INTO documents(doc_id, file, encoding, script, title, district, city, province,
-                 level, year, review_year, doc_type, meeting_date, speaker, confidence, ingested_at)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+                 level, year, review_year, doc_type, meeting_date, speaker, confidence, ingested_at,
+                 place_key)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
             params![
                 doc.id,
                 doc.file,
@@ -504,6 +648,7 @@ impl Inner {
                 m.speaker,
                 serde_json::to_string(&m.confidence).unwrap_or_else(|_| "{}".into()),
                 now_secs(),
+                doc_place,
             ],
         )
         .map_err(err)?;
@@ -574,6 +719,7 @@ impl Inner {
                 province: m.province.clone(),
                 year: m.year,
                 doc_type: m.doc_type.clone(),
+                place_key: doc_place,
                 keys: keys.clone(),
             }),
         );
@@ -981,8 +1127,12 @@ impl Inner {
             }
             found
         } else {
-            let allowed: Vec<&Arc<DocInfo>> =
-                cat.docs.values().filter(|d| d.matches(filter)).collect();
+            let places = PlaceKeys::of(filter);
+            let allowed: Vec<&Arc<DocInfo>> = cat
+                .docs
+                .values()
+                .filter(|d| d.matches(filter, &places))
+                .collect();
             let n_allowed: usize = allowed.iter().map(|d| d.keys.len()).sum();
             if n_allowed <= EXACT_SCAN_MAX {
                 exact(&allowed)
@@ -990,7 +1140,7 @@ impl Inner {
                 let rows: HashSet<i64> = cat
                     .docs
                     .iter()
-                    .filter(|(_, d)| d.matches(filter))
+                    .filter(|(_, d)| d.matches(filter, &places))
                     .map(|(r, _)| *r)
                     .collect();
                 let keep = |id: usize| {

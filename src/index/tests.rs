@@ -607,3 +607,176 @@ fn json_shapes_use_the_documented_field_names() {
         serde_json::from_str(r#"{"passage_id": "x", "k": 3, "negative": ["y"]}"#).unwrap();
     assert_eq!((sim.k, sim.per_district, sim.negative.len()), (3, 1, 1));
 }
+
+/// Reports of one place under its former and current names (清苑县 became
+/// 清苑区 in 2015) and of a neighbouring district.
+fn renamed_place_docs() -> Vec<Document> {
+    let mut docs = vec![
+        doc(
+            "dddd000000000004",
+            "清苑县",
+            2003,
+            &["全面推进乡村振兴，发展设施农业。", "加快县城道路建设。"],
+        ),
+        doc(
+            "eeee000000000005",
+            "清苑区",
+            2024,
+            &[
+                "实施乡村振兴战略，壮大村集体经济。",
+                "推进城区老旧小区改造。",
+            ],
+        ),
+        doc(
+            "ffff000000000006",
+            "徐水区",
+            2024,
+            &["衔接乡村振兴，发展特色种植。", "建设工业园区。"],
+        ),
+    ];
+    for d in &mut docs {
+        d.meta.city = Some("保定市".into());
+        d.meta.province = Some("河北省".into());
+    }
+    docs
+}
+
+fn renamed_place_library(dir: &std::path::Path) -> Library {
+    let lib = Library::open(dir, MODEL, DIM).unwrap();
+    for d in renamed_place_docs() {
+        lib.add_document(&d, &vectors(&d)).unwrap();
+    }
+    lib
+}
+
+fn doc_ids_of(lib: &Library, found: &[ScoredPassage]) -> Vec<String> {
+    let mut out: Vec<String> = ids(lib, found)
+        .into_iter()
+        .map(|id| id[..16].to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn assert_place_filter(lib: &Library, f: &Filter, want: &[&str]) {
+    let q = bigram_vector("乡村振兴");
+    assert_eq!(
+        doc_ids_of(lib, &lib.dense_search(&q, 10, f).unwrap()),
+        want,
+        "dense {f:?}"
+    );
+    assert_eq!(
+        doc_ids_of(lib, &lib.lexical_search("乡村振兴", 10, f).unwrap()),
+        want,
+        "lexical {f:?}"
+    );
+    let mut docs = Vec::new();
+    lib.for_each_passage(f, &mut |p| {
+        docs.push(p.doc_id.clone());
+        Ok(())
+    })
+    .unwrap();
+    docs.dedup();
+    assert_eq!(docs.len(), want.len(), "export {f:?}");
+    assert_eq!(
+        lib.facets(f).unwrap().total_documents,
+        want.len(),
+        "facets {f:?}"
+    );
+}
+
+#[test]
+fn a_place_filter_finds_the_place_under_its_former_and_later_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = renamed_place_library(dir.path());
+    let qingyuan = ["dddd000000000004", "eeee000000000005"];
+    for name in ["清苑区", "清苑县"] {
+        let f = Filter {
+            district: Some(name.into()),
+            ..Default::default()
+        };
+        assert_place_filter(&lib, &f, &qingyuan);
+    }
+    let f = Filter {
+        district: Some("徐水县".into()),
+        ..Default::default()
+    };
+    assert_place_filter(&lib, &f, &["ffff000000000006"]);
+    // The prefecture under its former name holds all three.
+    let f = Filter {
+        city: Some("保定地区".into()),
+        ..Default::default()
+    };
+    assert_place_filter(
+        &lib,
+        &f,
+        &["dddd000000000004", "eeee000000000005", "ffff000000000006"],
+    );
+    // Years still restrict.
+    let f = Filter {
+        district: Some("清苑区".into()),
+        year_to: Some(2010),
+        ..Default::default()
+    };
+    assert_place_filter(&lib, &f, &["dddd000000000004"]);
+}
+
+#[test]
+fn libraries_without_place_keys_get_them_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(renamed_place_library(dir.path()));
+    {
+        // Turn the library into one made before the column existed.
+        let conn = rusqlite::Connection::open(dir.path().join(STORE_FILE)).unwrap();
+        conn.execute_batch(
+            "DROP INDEX documents_by_place; ALTER TABLE documents DROP COLUMN place_key;",
+        )
+        .unwrap();
+    }
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    let f = Filter {
+        district: Some("清苑区".into()),
+        ..Default::default()
+    };
+    assert_place_filter(&lib, &f, &["dddd000000000004", "eeee000000000005"]);
+    let conn = rusqlite::Connection::open(dir.path().join(STORE_FILE)).unwrap();
+    let keys: Vec<Option<i64>> = conn
+        .prepare("SELECT place_key FROM documents ORDER BY doc_id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys, vec![Some(130608), Some(130608), Some(130609)]);
+}
+
+#[test]
+fn grouping_puts_a_place_under_its_names_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = renamed_place_library(dir.path());
+    let req = SearchRequest {
+        query: "乡村振兴".into(),
+        k: 10,
+        group_by_district: true,
+        per_group: 3,
+        ..Default::default()
+    };
+    let groups = search::search(&lib, &BigramEncoder, &req)
+        .unwrap()
+        .groups
+        .unwrap();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    let qy = groups
+        .iter()
+        .find(|g| g.district.starts_with("清苑"))
+        .expect("a 清苑 group");
+    let mut names = qy.other_names.clone();
+    names.push(qy.district.clone());
+    names.sort();
+    assert_eq!(names, vec!["清苑区", "清苑县"]);
+    let docs: std::collections::BTreeSet<&str> = qy.hits.iter().map(|h| &h.doc_id[..]).collect();
+    assert_eq!(docs.len(), 2);
+    let xs = groups.iter().find(|g| g.district == "徐水区").unwrap();
+    assert!(xs.other_names.is_empty());
+}

@@ -151,7 +151,12 @@ pub struct Hit {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
+    /// The district as its best hit's report names it.
     pub district: String,
+    /// Other names the same place has in the group's reports (its former or
+    /// later names, or units merged into it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_names: Vec<String>,
     pub hits: Vec<Hit>,
 }
 
@@ -407,21 +412,41 @@ pub fn search(
     }
     // Passages arrive best first, so a district's first passage fixes its
     // place; passages of unknown district cannot be grouped and are left out.
+    // A place is grouped over time by its key in the divisions' history
+    // (清苑县 of 2003 with 清苑区 of 2024), by its label when it has none.
     let mut groups: Vec<Group> = Vec::new();
     let mut index_of: HashMap<String, usize> = HashMap::new();
+    let history = crate::corpus::divisions::history().ok();
     for p in passages {
         let Some(district) = p.district.clone() else {
             continue;
         };
-        let gi = match index_of.get(&district) {
-            Some(&i) => i,
+        let group_key = history
+            .and_then(|h| {
+                h.place_key_of(
+                    p.district.as_deref(),
+                    p.city.as_deref(),
+                    p.province.as_deref(),
+                    p.year.and_then(|y| u16::try_from(y).ok()),
+                )
+            })
+            .map_or_else(|| format!("name:{district}"), |k| format!("code:{k}"));
+        let gi = match index_of.get(&group_key) {
+            Some(&i) => {
+                let g = &mut groups[i];
+                if g.district != district && !g.other_names.contains(&district) {
+                    g.other_names.push(district);
+                }
+                i
+            }
             None => {
                 if groups.len() == req.k {
                     continue;
                 }
-                index_of.insert(district.clone(), groups.len());
+                index_of.insert(group_key, groups.len());
                 groups.push(Group {
                     district,
+                    other_names: Vec::new(),
                     hits: Vec::new(),
                 });
                 groups.len() - 1
