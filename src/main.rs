@@ -136,6 +136,10 @@ struct InspectArgs {
     year: Option<i32>,
     #[arg(long)]
     doc_type: Option<String>,
+    /// Corrections CSV (`file,field,value`) applied to the files it names,
+    /// after the flags above.
+    #[arg(long)]
+    meta: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -288,11 +292,19 @@ fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
         doc_type: args.doc_type.map(Some),
         ..Default::default()
     };
+    let corrections = match &args.meta {
+        Some(p) => zhengce::service::corrections::read_corrections(p)?,
+        None => Vec::new(),
+    };
     let opts = corpus::CorpusOptions::default();
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     for path in corpus::input_files(&inputs)? {
-        let shown = match corpus::parse_file_with(&path, &opts, &overrides) {
+        let fixes = zhengce::service::corrections::overrides_for_file(
+            &corrections,
+            &path.display().to_string(),
+        )?;
+        let shown = match corpus::parse_file_with(&path, &opts, &overrides.merged(&fixes)) {
             Ok(doc) if json => writeln!(out, "{}", corpus::inspect_json(&doc)),
             Ok(doc) => writeln!(out, "{}", corpus::inspect_text(&doc)),
             Err(e) => {
