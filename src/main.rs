@@ -136,6 +136,10 @@ struct InspectArgs {
     year: Option<i32>,
     #[arg(long)]
     doc_type: Option<String>,
+    /// Corrections CSV (`file,field,value`) applied to the files it names,
+    /// after the flags above.
+    #[arg(long)]
+    meta: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -288,6 +292,10 @@ fn inspect(args: InspectArgs, model_dir: &Path, json: bool) -> anyhow::Result<()
         doc_type: args.doc_type.map(Some),
         ..Default::default()
     };
+    let corrections = match &args.meta {
+        Some(p) => zhengce::service::corrections::read_corrections(p)?,
+        None => Vec::new(),
+    };
     // Passages are cut in the model's tokens, as ingest cuts them; without
     // the model only a character estimate is possible, and that is said.
     let opts = match zhengce::service::corpus_options_for_model(model_dir) {
@@ -305,12 +313,22 @@ fn inspect(args: InspectArgs, model_dir: &Path, json: bool) -> anyhow::Result<()
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     let files = corpus::input_files(&inputs)?;
+    let mut fixes = Vec::with_capacity(files.len());
+    for path in &files {
+        fixes.push(
+            overrides.merged(&zhengce::service::corrections::overrides_for_file(
+                &corrections,
+                &path.display().to_string(),
+            )?),
+        );
+    }
     // Files parse in parallel a few at a time and print in the order given.
-    for chunk in files.chunks(16) {
+    for (chunk, fixes) in files.chunks(16).zip(fixes.chunks(16)) {
         use rayon::prelude::*;
         let docs: Vec<_> = chunk
             .par_iter()
-            .map(|path| corpus::parse_file_with(path, &opts, &overrides))
+            .zip(fixes.par_iter())
+            .map(|(path, fix)| corpus::parse_file_with(path, &opts, fix))
             .collect();
         for doc in docs {
             let shown = match doc {

@@ -25,12 +25,30 @@ pub struct Globals {
 }
 
 #[derive(Subcommand)]
+pub enum MetaCommand {
+    /// Apply a CSV of `file,field,value` to the library in one transaction
+    /// (no re-embedding); `file` is a doc id, path, file name or base name.
+    Apply {
+        corrections: PathBuf,
+        /// Show what would change without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum ServiceCommand {
     /// Ingest report files or directories into the library (progress bar).
     Ingest {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Corrections CSV (`file,field,value`) applied to the files it names.
+        #[arg(long)]
+        meta: Option<PathBuf>,
     },
+    /// Correct stored metadata in bulk.
+    #[command(subcommand)]
+    Meta(MetaCommand),
     /// Serve the HTTP API. On an empty data directory the bundled corpus is
     /// ingested first (once); later starts only load the index.
     Serve(ServeArgs),
@@ -187,9 +205,37 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 
 pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
     match cmd {
-        ServiceCommand::Ingest { paths } => {
+        ServiceCommand::Meta(MetaCommand::Apply {
+            corrections,
+            dry_run,
+        }) => {
+            let rows = zhengce::service::corrections::read_corrections(&corrections)?;
             let service = open(g)?;
-            let report = ingest_with_progress(&service, &paths)?;
+            let changes = service.apply_corrections(&rows, dry_run)?;
+            if g.json {
+                return print_json(&changes);
+            }
+            for c in &changes {
+                println!(
+                    "{} {}: {} {} -> {}",
+                    c.doc_id,
+                    c.file,
+                    c.field,
+                    c.old.as_deref().unwrap_or("-"),
+                    c.new.as_deref().unwrap_or("-")
+                );
+            }
+            let verb = if dry_run { "would change" } else { "changed" };
+            println!("{verb} {} field(s)", changes.len());
+            Ok(())
+        }
+        ServiceCommand::Ingest { paths, meta } => {
+            let corrections = match meta {
+                Some(p) => zhengce::service::corrections::read_corrections(&p)?,
+                None => Vec::new(),
+            };
+            let service = open(g)?;
+            let report = ingest_with_progress(&service, &paths, &corrections)?;
             if g.json {
                 print_json(&report)?;
             }
@@ -419,10 +465,11 @@ fn print_hits(hits: &[Hit]) {
 fn ingest_with_progress(
     service: &Service,
     paths: &[PathBuf],
+    corrections: &[service::corrections::Correction],
 ) -> anyhow::Result<service::IngestReport> {
     let started = Instant::now();
     let bar = ProgressBar::hidden();
-    let report = service.ingest_files(paths, &mut |ev| match ev {
+    let report = service.ingest_files_with(paths, corrections, &mut |ev| match ev {
         IngestEvent::Planned {
             documents,
             passages,
@@ -488,7 +535,7 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
             g.data_dir.display(),
             corpus.display()
         );
-        let report = ingest_with_progress(&service, &[corpus])?;
+        let report = ingest_with_progress(&service, &[corpus], &[])?;
         for f in &report.failed {
             tracing::warn!("not ingested: {}", f.problem);
         }

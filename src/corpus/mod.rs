@@ -102,6 +102,41 @@ pub struct DocumentMeta {
     pub confidence: BTreeMap<String, f32>,
 }
 
+/// Below this confidence a field is shown as uncertain (inspect, the API,
+/// the page): a value a reader should check before relying on it.
+pub const UNCERTAIN_BELOW: f32 = 0.6;
+
+/// The fields of [`DocumentMeta`] a user may correct, by name.
+pub const META_FIELDS: [&str; 10] = [
+    "district",
+    "city",
+    "province",
+    "level",
+    "year",
+    "review_year",
+    "doc_type",
+    "title",
+    "meeting_date",
+    "speaker",
+];
+
+impl DocumentMeta {
+    /// Fields whose confidence is below [`UNCERTAIN_BELOW`], in
+    /// [`META_FIELDS`] order. A field left empty but carrying a confidence
+    /// counts too: inference looked for it and was unsure.
+    pub fn uncertain_fields(&self) -> Vec<String> {
+        META_FIELDS
+            .iter()
+            .filter(|f| {
+                self.confidence
+                    .get(**f)
+                    .is_some_and(|c| *c < UNCERTAIN_BELOW)
+            })
+            .map(|f| f.to_string())
+            .collect()
+    }
+}
+
 /// A parsed document: everything ingestion learned about one file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Document {
@@ -362,6 +397,50 @@ impl MetaOverrides {
         )
     }
 
+    /// Sets one field from its text form, as a corrections file gives it:
+    /// an empty value clears the field; years must lie in 1900–2200.
+    pub fn set_field(&mut self, field: &str, value: &str) -> Result<(), String> {
+        let value = value.trim();
+        let text = || (!value.is_empty()).then(|| value.to_string());
+        let year = || -> Result<Option<i32>, String> {
+            if value.is_empty() {
+                return Ok(None);
+            }
+            match value.parse::<i32>() {
+                Ok(y) if (1900..=2200).contains(&y) => Ok(Some(y)),
+                _ => Err(format!(
+                    "{field} must be a year from 1900 to 2200, not {value:?}"
+                )),
+            }
+        };
+        match field {
+            "title" => self.title = Some(text()),
+            "district" => self.district = Some(text()),
+            "city" => self.city = Some(text()),
+            "province" => self.province = Some(text()),
+            "level" => {
+                if !value.is_empty() && !["province", "prefecture", "county"].contains(&value) {
+                    return Err(format!(
+                        "level must be province, prefecture or county, not {value:?}"
+                    ));
+                }
+                self.level = Some(text())
+            }
+            "year" => self.year = Some(year()?),
+            "review_year" => self.review_year = Some(year()?),
+            "doc_type" => self.doc_type = Some(text()),
+            "meeting_date" => self.meeting_date = Some(text()),
+            "speaker" => self.speaker = Some(text()),
+            _ => {
+                return Err(format!(
+                    "unknown field {field:?} (one of {})",
+                    META_FIELDS.join(", ")
+                ))
+            }
+        }
+        Ok(())
+    }
+
     pub fn apply(&self, meta: &mut DocumentMeta) {
         macro_rules! set {
             ($($f:ident),*) => { $(
@@ -495,6 +574,7 @@ pub fn inspect_json(doc: &Document) -> serde_json::Value {
         "encoding": doc.encoding,
         "script": doc.script,
         "metadata": doc.meta,
+        "uncertain": doc.meta.uncertain_fields(),
         "removed": doc.removed,
         "passages": doc.passages,
     })
@@ -511,8 +591,15 @@ pub fn inspect_text(doc: &Document) -> String {
         "id {}  encoding {}  script {}",
         doc.id, doc.encoding, doc.script
     );
+    let uncertain = m.uncertain_fields();
     let field = |name: &str, v: Option<String>| -> String {
-        match v {
+        // A trailing "?" marks a field below UNCERTAIN_BELOW: check it.
+        let mark = if uncertain.iter().any(|u| u == name) {
+            "  ?"
+        } else {
+            ""
+        };
+        let shown = match v {
             Some(v) => match m.confidence.get(name) {
                 Some(c) => format!("{name}: {v} ({c:.2})"),
                 None => format!("{name}: {v}"),
@@ -521,7 +608,8 @@ pub fn inspect_text(doc: &Document) -> String {
                 Some(c) => format!("{name}: - ({c:.2})"),
                 None => format!("{name}: -"),
             },
-        }
+        };
+        format!("{shown}{mark}")
     };
     let rows = [
         field("title", m.title.clone()),

@@ -148,6 +148,16 @@ pub struct DocumentSummary {
     pub ingested_at: i64,
 }
 
+/// New metadata for one stored document, and the corrections (field,
+/// value; '' clears) that gave it, kept so a later ingest of the same
+/// content gets them again.
+#[derive(Debug, Clone)]
+pub struct MetaUpdate {
+    pub doc_id: String,
+    pub meta: crate::corpus::DocumentMeta,
+    pub corrections: Vec<(String, String)>,
+}
+
 /// A stored passage with the metadata of its document: the unit every hit,
 /// export row and find-similar source is built from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,6 +289,22 @@ impl Library {
 
     /// True when a document with this id is stored (lets ingestion skip
     /// embedding a file it already has).
+    /// A stored document's metadata with its confidences.
+    pub fn document_meta(&self, doc_id: &str) -> Result<crate::corpus::DocumentMeta> {
+        self.inner.document_meta(doc_id)
+    }
+
+    /// The corrections stored for a document: (field, value), '' clearing.
+    pub fn corrections(&self, doc_id: &str) -> Result<Vec<(String, String)>> {
+        self.inner.corrections(doc_id)
+    }
+
+    /// Replaces stored documents' metadata in one transaction, without
+    /// re-embedding; see [`MetaUpdate`].
+    pub fn update_metadata(&self, updates: &[MetaUpdate]) -> Result<()> {
+        self.inner.update_metadata(updates)
+    }
+
     pub fn contains_document(&self, doc_id: &str) -> Result<bool> {
         self.inner.contains_document(doc_id)
     }

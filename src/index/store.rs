@@ -62,6 +62,18 @@ CREATE VIEW IF NOT EXISTS passage_view AS
     FROM passages p JOIN documents d ON d.doc_row = p.doc_row;
 "#;
 
+/// Metadata corrections given by users, kept apart from `documents` so a
+/// document deleted and ingested again gets them back. Additive: created on
+/// open for libraries made before it existed.
+const CORRECTIONS_DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS meta_corrections (
+    doc_id TEXT NOT NULL,
+    field  TEXT NOT NULL,
+    value  TEXT NOT NULL,                 -- '' clears the field
+    PRIMARY KEY (doc_id, field)
+);
+"#;
+
 /// Rebuild the dense graph when deleted points exceed this share of it.
 const TOMBSTONE_REBUILD_SHARE: f64 = 0.2;
 
@@ -385,6 +397,7 @@ impl Inner {
             }
         }
         Self::migrate_place_keys(&conn).map_err(err)?;
+        conn.execute_batch(CORRECTIONS_DDL).map_err(err)?;
         let generation: i64 = get_meta(&conn, "generation")?
             .and_then(|g| g.parse().ok())
             .unwrap_or(0);
@@ -766,6 +779,143 @@ impl Inner {
         tx.execute("DELETE FROM cleaning_report WHERE doc_row = ?1", [doc_row])?;
         tx.execute("DELETE FROM documents WHERE doc_row = ?1", [doc_row])?;
         Ok(keys)
+    }
+
+    /// A stored document's metadata with its confidences.
+    pub fn document_meta(&self, doc_id: &str) -> Result<crate::corpus::DocumentMeta> {
+        let found = self.read(|c| {
+            c.query_row(
+                "SELECT title, district, city, province, level, year, review_year, doc_type,
+                        meeting_date, speaker, confidence FROM documents WHERE doc_id = ?1",
+                [doc_id],
+                |r| {
+                    let conf: String = r.get(10)?;
+                    Ok(crate::corpus::DocumentMeta {
+                        title: r.get(0)?,
+                        district: r.get(1)?,
+                        city: r.get(2)?,
+                        province: r.get(3)?,
+                        level: r.get(4)?,
+                        year: r.get(5)?,
+                        review_year: r.get(6)?,
+                        doc_type: r.get(7)?,
+                        meeting_date: r.get(8)?,
+                        speaker: r.get(9)?,
+                        confidence: serde_json::from_str(&conf).unwrap_or_default(),
+                    })
+                },
+            )
+            .optional()
+        })?;
+        found.ok_or_else(|| IndexError::NotFound {
+            what: "document",
+            id: doc_id.to_string(),
+        })
+    }
+
+    /// The corrections stored for a document: (field, value), '' clearing.
+    pub fn corrections(&self, doc_id: &str) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT field, value FROM meta_corrections WHERE doc_id = ?1 ORDER BY field",
+            )?;
+            let rows = st.query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Replaces the metadata of stored documents and records the corrections
+    /// that produced it, all in one transaction. Passages, their vectors and
+    /// the lexical index hold no document metadata (queries join
+    /// `documents`), so only `documents` and the in-memory filter catalog
+    /// change.
+    pub fn update_metadata(&self, updates: &[MetaUpdate]) -> Result<()> {
+        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+        let err = |e| self.sql_err(e);
+        let tx = conn.transaction().map_err(err)?;
+        let mut rows = Vec::with_capacity(updates.len());
+        for u in updates {
+            let m = &u.meta;
+            let row: Option<i64> = tx
+                .query_row(
+                    "SELECT doc_row FROM documents WHERE doc_id = ?1",
+                    [&u.doc_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(err)?;
+            let Some(row) = row else {
+                return Err(IndexError::NotFound {
+                    what: "document",
+                    id: u.doc_id.clone(),
+                });
+            };
+            tx.execute(
+                "UPDATE documents SET title=?1, district=?2, city=?3, province=?4, level=?5,
+                     year=?6, review_year=?7, doc_type=?8, meeting_date=?9, speaker=?10,
+                     confidence=?11, place_key=?13 WHERE doc_row=?12",
+                params![
+                    m.title,
+                    m.district,
+                    m.city,
+                    m.province,
+                    m.level,
+                    m.year,
+                    m.review_year,
+                    m.doc_type,
+                    m.meeting_date,
+                    m.speaker,
+                    serde_json::to_string(&m.confidence).unwrap_or_else(|_| "{}".into()),
+                    row,
+                    place_key(
+                        m.district.as_deref(),
+                        m.city.as_deref(),
+                        m.province.as_deref(),
+                        m.year
+                    ),
+                ],
+            )
+            .map_err(err)?;
+            for (field, value) in &u.corrections {
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta_corrections(doc_id, field, value)
+                     VALUES (?1, ?2, ?3)",
+                    params![u.doc_id, field, value],
+                )
+                .map_err(err)?;
+            }
+            rows.push(row);
+        }
+        tx.commit().map_err(err)?;
+        drop(conn);
+        let mut st = self.state.write().map_err(|_| poisoned())?;
+        for (u, row) in updates.iter().zip(rows) {
+            let keys = st
+                .catalog
+                .docs
+                .get(&row)
+                .map(|d| d.keys.clone())
+                .unwrap_or_default();
+            st.catalog.docs.insert(
+                row,
+                Arc::new(DocInfo {
+                    doc_id: u.doc_id.clone(),
+                    district: u.meta.district.clone(),
+                    city: u.meta.city.clone(),
+                    province: u.meta.province.clone(),
+                    year: u.meta.year,
+                    doc_type: u.meta.doc_type.clone(),
+                    place_key: place_key(
+                        u.meta.district.as_deref(),
+                        u.meta.city.as_deref(),
+                        u.meta.province.as_deref(),
+                        u.meta.year,
+                    ),
+                    keys,
+                }),
+            );
+        }
+        Ok(())
     }
 
     pub fn contains_document(&self, doc_id: &str) -> Result<bool> {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::corrections::{overrides_for_file, Correction};
 use super::{Service, ServiceError};
 use crate::corpus::{parse_document, parse_file, Document};
 use crate::index::AddOutcome;
@@ -217,14 +218,31 @@ impl Service {
         paths: &[PathBuf],
         progress: &mut dyn FnMut(IngestEvent),
     ) -> Result<IngestReport, ServiceError> {
+        self.ingest_files_with(paths, &[], progress)
+    }
+
+    /// Like [`Service::ingest_files`], applying `corrections` to the files
+    /// they name (by path, file name or base name) before storing.
+    pub fn ingest_files_with(
+        &self,
+        paths: &[PathBuf],
+        corrections: &[Correction],
+        progress: &mut dyn FnMut(IngestEvent),
+    ) -> Result<IngestReport, ServiceError> {
         let files = collect_files(paths)?;
         let opts = self.corpus_options();
         let mut report = IngestReport::default();
         let mut todo: Vec<Document> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         for path in &files {
-            let parsed = parse_file(path, &opts)
-                .map_err(ServiceError::from)
+            // Sidecar, then corrections stored earlier, then this run's.
+            let parsed = overrides_for_file(corrections, &path.display().to_string())
+                .and_then(|o| {
+                    let mut doc = parse_file(path, &opts)?;
+                    self.reapply_corrections(&mut doc)?;
+                    o.apply(&mut doc.meta);
+                    Ok(doc)
+                })
                 .and_then(|doc| check_has_passages(&doc).map(|()| doc));
             match parsed {
                 Err(e) => {
@@ -281,6 +299,7 @@ impl Service {
         meta: Option<&MetaOverride>,
     ) -> Result<IngestedDocument, ServiceError> {
         let mut doc = parse_document(file, bytes, &self.corpus_options())?;
+        self.reapply_corrections(&mut doc)?;
         if let Some(m) = meta {
             m.apply(&mut doc);
         }

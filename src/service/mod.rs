@@ -4,6 +4,7 @@
 //! [`crate::search::search`] / [`crate::search::similar`] over
 //! [`Service::library`] and [`Service::embedder`].
 
+pub mod corrections;
 mod encoder;
 pub mod eval;
 pub mod export;
