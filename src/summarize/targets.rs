@@ -31,8 +31,12 @@ pub enum Measure {
 pub struct TargetRow {
     /// Normalised indicator name (simplified script), e.g. `地区生产总值`.
     pub indicator: String,
-    /// Signed: a stated decline (下降2.8%) is negative.
+    /// Signed: a stated decline (下降2.8%) is negative. The lower end of a
+    /// range (5.5%-6%).
     pub value: f64,
+    /// The upper end when the report states a range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<f64>,
     pub unit: String,
     /// 左右 / 以上 / 以内 / 以下 / 突破 / 超过 …, when the report qualifies the figure.
     pub qualifier: Option<String>,
@@ -207,6 +211,7 @@ pub fn extract_sentence(
                 } else {
                     figure.value
                 },
+                upper: None,
                 unit: figure.unit,
                 qualifier,
                 kind,
