@@ -942,9 +942,14 @@ pub struct TargetRow {
     /// Normalised indicator name (simplified script).
     #[schema(example = "地区生产总值")]
     pub indicator: String,
-    /// Signed: a stated decline (下降2.8%) is negative.
+    /// Signed: a stated decline (下降2.8%) is negative. The lower end of a
+    /// range (5.5%-6%).
     #[schema(example = 6.0)]
     pub value: f64,
+    /// The upper end when the report states a range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(null))]
+    pub upper: Option<f64>,
     #[schema(example = "%")]
     pub unit: String,
     /// 左右 / 以上 / 以内 / 以下 / 突破 / 超过 …, when the report qualifies the figure.
@@ -968,6 +973,7 @@ impl From<summarize::TargetRow> for TargetRow {
         let summarize::TargetRow {
             indicator,
             value,
+            upper,
             unit,
             qualifier,
             kind,
@@ -981,6 +987,7 @@ impl From<summarize::TargetRow> for TargetRow {
         TargetRow {
             indicator,
             value,
+            upper,
             unit,
             qualifier,
             kind: match kind {

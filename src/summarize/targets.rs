@@ -31,8 +31,12 @@ pub enum Measure {
 pub struct TargetRow {
     /// Normalised indicator name (simplified script), e.g. `地区生产总值`.
     pub indicator: String,
-    /// Signed: a stated decline (下降2.8%) is negative.
+    /// Signed: a stated decline (下降2.8%) is negative. The lower end of a
+    /// range (5.5%-6%).
     pub value: f64,
+    /// The upper end when the report states a range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<f64>,
     pub unit: String,
     /// 左右 / 以上 / 以内 / 以下 / 突破 / 超过 …, when the report qualifies the figure.
     pub qualifier: Option<String>,
@@ -110,23 +114,42 @@ const INDICATORS: &[(&str, &[&str])] = &[
             "国内生产总值",
             "生产总值",
             "GDP",
+            // 经济增长5%左右: the economy's growth is the growth of its output
+            // (only where it opens a clause, see `indicator_mentions`).
+            "经济增长",
         ],
     ),
     ("固定资产投资", &["固定资产投资"]),
     ("社会消费品零售总额", &["社会消费品零售总额", "社零总额"]),
     (
         "一般公共预算收入",
-        &["一般公共预算收入", "地方一般公共预算收入"],
+        &[
+            "地方一般公共预算收入",
+            "一般公共预算收入",
+            // The same budget line before its 2014 renaming.
+            "地方公共财政预算收入",
+            "公共财政预算收入",
+        ],
     ),
     ("税收收入", &["税收收入"]),
     ("城镇新增就业", &["城镇新增就业", "新增城镇就业"]),
     ("城镇调查失业率", &["城镇调查失业率"]),
-    ("居民消费价格", &["居民消费价格涨幅", "居民消费价格"]),
+    (
+        "居民消费价格",
+        &["居民消费价格涨幅", "居民消费价格", "CPI涨幅", "CPI"],
+    ),
     ("粮食产量", &["粮食总产量", "粮食产量"]),
     ("常住人口城镇化率", &["常住人口城镇化率"]),
     (
         "外贸进出口总额",
-        &["外贸进出口总额", "进出口总额", "外贸进出口"],
+        &[
+            "货物贸易进出口总额",
+            "外贸进出口总额",
+            "进出口总额",
+            "进出口总值",
+            "外贸进出口",
+            "进出口",
+        ],
     ),
     ("实际利用外资", &["实际利用外资", "实际使用外资"]),
 ];
@@ -134,9 +157,11 @@ const INDICATORS: &[(&str, &[&str])] = &[
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?x)
-        (?P<num>\d+(?:\.\d+)?)\s*
+        (?P<num>\d+(?:\.\d+)?)
+        # A range: 5.5-6%, 6.5%～7%, 8.5%到9.0% (widths folded by `fold_forms`).
+        (?:(?:%|个百分点)?\s*(?:-|~|—{1,2}|至|到)\s*(?P<hi>\d+(?:\.\d+)?))?\s*
         (?P<unit>个百分点|%|‰|亿元|万元|元|万人次|万人|人|万吨|吨|万亩|亩|万平方米|平方米|万户|户)
-        (?P<after>左右|以上|以内|以下|上下)?",
+        \s*(?P<after>左右|以上|以内|以下|上下)?",
     )
     .expect("static regex")
 });
@@ -150,26 +175,45 @@ const GROWTH: &[&str] = &["增长", "增速", "增", "上涨", "涨幅", "下降
 
 /// Extracts the numeric statements of one sentence.
 ///
-/// `original` is the sentence as printed; `simplified` its simplified fold,
-/// which must have the same characters one for one (the fold of a single
-/// sentence), or be `original` itself.
+/// `original` is the sentence as printed; `simplified` its simplified fold
+/// (any width of digits and signs: `fold_forms` evens them out here).
 pub fn extract_sentence(
     original: &str,
     simplified: &str,
     ctx: &SentenceContext<'_>,
 ) -> Vec<TargetRow> {
+    let folded = fold_forms(simplified);
+    let simplified = folded.as_str();
     let Some(kind) = classify(simplified, ctx.section_path) else {
         return Vec::new();
     };
     let mentions = indicator_mentions(simplified);
     let mut rows = Vec::new();
-    for (n, &(start, end, name)) in mentions.iter().enumerate() {
-        if names_another_place(&simplified[..start], ctx.district) {
+    for (n, m) in mentions.iter().enumerate() {
+        // A mention that only modifies another noun (万元GDP能耗, 占GDP比重)
+        // still ends the previous indicator's span, but states nothing itself.
+        if !m.subject || names_another_place(&simplified[..m.start], ctx.district) {
             continue;
         }
+        let (start, end, name) = (m.start, m.end, m.name);
         // An indicator's figures lie between its name and the next indicator.
-        let stop = mentions.get(n + 1).map(|m| m.0).unwrap_or(simplified.len());
+        let stop = mentions
+            .get(n + 1)
+            .map(|m| m.start)
+            .unwrap_or(simplified.len());
+        // The spelling itself may carry the verb (经济增长5%).
+        let verb = ["增长", "涨幅"]
+            .into_iter()
+            .find(|v| simplified[start..end].ends_with(v))
+            .unwrap_or("");
         let span = &simplified[end..stop];
+        // 前三季度, 上半年 before the name: the figures are not the year's.
+        if PERIOD_WORDS
+            .iter()
+            .any(|w| clause_before(simplified, start).contains(w))
+        {
+            continue;
+        }
         let year = explicit_year(&simplified[..start]).or(match kind {
             TargetKind::Target => ctx.year,
             TargetKind::Achieved => ctx.review_year,
@@ -177,10 +221,18 @@ pub fn extract_sentence(
         // At most one rate and one level per mention (完成1557.64亿元、增长3.2%).
         let mut seen: Vec<Measure> = Vec::new();
         for figure in pick_figures(span) {
-            let lead = figure.lead.as_str();
+            let lead = format!("{verb}{}", figure.lead);
+            let lead = lead.as_str();
             // A share of the indicator (…之比3%, 占…比重52%) is not its value.
             if RATIO_WORDS.iter().any(|w| lead.contains(w)) {
                 break;
+            }
+            // 年均增长, 累计增长, 高于全国0.4个百分点: a figure for another
+            // period or a comparison, not the indicator's value for the year.
+            if PERIOD_WORDS.iter().any(|w| lead.contains(w))
+                || COMPARISON_WORDS.iter().any(|w| lead.contains(w))
+            {
+                continue;
             }
             let measure = if figure.unit == "个百分点"
                 || figure.unit == "%" && GROWTH.iter().any(|w| lead.contains(w))
@@ -194,6 +246,7 @@ pub fn extract_sentence(
             }
             seen.push(measure);
             let declining = DECLINE.iter().any(|w| tail_has(lead, w));
+            let sign = if declining { -1.0 } else { 1.0 };
             let qualifier = figure.after.clone().or_else(|| {
                 LEADING_QUALIFIERS
                     .iter()
@@ -202,11 +255,8 @@ pub fn extract_sentence(
             });
             rows.push(TargetRow {
                 indicator: name.to_string(),
-                value: if declining {
-                    -figure.value
-                } else {
-                    figure.value
-                },
+                value: sign * figure.value,
+                upper: figure.upper.map(|u| sign * u),
                 unit: figure.unit,
                 qualifier,
                 kind,
@@ -221,6 +271,93 @@ pub fn extract_sentence(
     }
     rows
 }
+
+/// Folds the forms reports print figures in to one: full-width digits and
+/// signs (`５．５％`, `﹪`), tildes and dashes between figures (`６．５％～７％`,
+/// `6.5%－7%`), so the figure pattern meets one spelling.
+fn fold_forms(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let prev_digit = i > 0 && is_digit(chars[i - 1]);
+        let next_digit = chars.get(i + 1).is_some_and(|&n| is_digit(n));
+        let folded = match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+            '％' | '﹪' => '%',
+            // A dot between digits is a decimal point in any width.
+            '．' | '·' if prev_digit && next_digit => '.',
+            '～' | '〜' | '~' => '~',
+            // Dashes join the ends of a range (5%－6%); elsewhere they are
+            // list marks and stay as they are.
+            '－' | '–' | '—' | '−' if next_digit => '-',
+            _ => c,
+        };
+        out.push(folded);
+    }
+    out
+}
+
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c)
+}
+
+/// The text from the start of the clause holding byte `at` up to `at`.
+fn clause_before(s: &str, at: usize) -> &str {
+    let head = &s[..at];
+    let from = head
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| CLAUSE_ENDS.contains(&c))
+        .map(|(i, c)| i + c.len_utf8())
+        .unwrap_or(0);
+    &head[from..]
+}
+
+/// Marks that end a clause (a comma between digits is a thousands mark and
+/// is skipped by `own_clauses`).
+const CLAUSE_ENDS: &[char] = &['，', ',', '；', ';', '：', ':', '。'];
+
+/// Words that make a figure one of another period: averages over years,
+/// cumulative growth, quarters and half-years.
+const PERIOD_WORDS: &[&str] = &[
+    "年均",
+    "累计",
+    "平均增长",
+    "两年平均",
+    "季度",
+    "上半年",
+    "下半年",
+];
+
+/// Words that make a figure a gap to something else (高于全国0.4个百分点).
+const COMPARISON_WORDS: &[&str] = &["高于", "低于", "高出", "快于", "慢于", "超出"];
+
+/// Words that, opening a clause after the one naming an indicator, carry on
+/// its predicate (地区生产总值2375.3亿元，同比增长1.5%): the clause has no
+/// subject of its own.
+const CONTINUATIONS: &[&str] = &[
+    "同比",
+    "比上年",
+    "较上年",
+    "增长",
+    "增速",
+    "增",
+    "下降",
+    "降",
+    "达",
+    "实现",
+    "完成",
+    "突破",
+    "超",
+    "全年",
+    "总量",
+    "按可比价",
+    "可比",
+    "预计",
+    "力争",
+    "约",
+    "为",
+];
 
 /// Words by which a figure after an indicator states a share, not a value.
 const RATIO_WORDS: &[&str] = &["之比", "比重", "占比", "占全"];
@@ -237,8 +374,11 @@ fn names_another_place(prefix: &str, district: Option<&str>) -> bool {
         return false;
     };
     let place = &c[1];
-    // 全区, 本市, 我县, 城区: the reporting unit speaking of itself.
-    if place.chars().count() <= 2 || place.starts_with(['全', '本', '我', '该', '城']) {
+    // 全区, 本市, 我县, 城区: the reporting unit speaking of itself, also
+    // after a verb the lazy match took in (实现本区).
+    let chars: Vec<char> = place.chars().collect();
+    let tail = chars[chars.len().saturating_sub(2)..].first();
+    if chars.len() <= 2 || tail.is_some_and(|c| ['全', '本', '我', '该', '城'].contains(c)) {
         return false;
     }
     match district {
@@ -261,6 +401,8 @@ struct Figure {
     /// Text between the previous figure (or the indicator) and this one.
     lead: String,
     value: f64,
+    /// Upper end of a range.
+    upper: Option<f64>,
     unit: String,
     after: Option<String>,
 }
@@ -268,7 +410,9 @@ struct Figure {
 /// The figures that state the indicator's value in `span`, in order. When the
 /// span lists per-period figures (分别…、…, 前三季度…) the whole-year one (全年)
 /// is the statement a comparison wants; a breakdown (其中…, 分别…) after the
-/// first figure is not about the indicator itself.
+/// first figure is not about the indicator itself; a later clause counts only
+/// while it carries on the indicator's predicate (`CONTINUATIONS`), since a
+/// clause with its own subject states someone else's figure.
 fn pick_figures(span: &str) -> Vec<Figure> {
     let mut from = 0;
     if let Some(first) = NUMBER.find(span) {
@@ -280,7 +424,7 @@ fn pick_figures(span: &str) -> Vec<Figure> {
             from = whole_year;
         }
     }
-    let mut span = span;
+    let mut span = &span[..from + own_clauses(&span[from..])];
     if let Some(first) = NUMBER.find(&span[from..]) {
         let after_first = from + first.end();
         if let Some(cut) = ["其中", "分别"]
@@ -302,6 +446,7 @@ fn pick_figures(span: &str) -> Vec<Figure> {
         out.push(Figure {
             lead: span[last..start].to_string(),
             value,
+            upper: c.name("hi").and_then(|h| h.as_str().parse().ok()),
             unit: c["unit"].to_string(),
             after: c.name("after").map(|a| a.as_str().to_string()),
         });
@@ -310,9 +455,92 @@ fn pick_figures(span: &str) -> Vec<Figure> {
     out
 }
 
-/// Indicator mentions in order: (byte start, byte end, normalised name),
-/// without overlaps (the longest spelling at a position wins).
-fn indicator_mentions(s: &str) -> Vec<(usize, usize, &'static str)> {
+/// Byte length of the part of `span` that belongs to the indicator named
+/// just before it: its first clause, then each following clause that opens
+/// with a continuation of its predicate.
+fn own_clauses(span: &str) -> usize {
+    let mut end = 0;
+    let mut first = true;
+    let bytes = span.as_bytes();
+    for (i, c) in span.char_indices() {
+        if !CLAUSE_ENDS.contains(&c) {
+            continue;
+        }
+        // 1,234: a thousands mark, not a clause end.
+        if c == ',' && i > 0 && bytes[i - 1].is_ascii_digit() {
+            if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                continue;
+            }
+        }
+        let clause = &span[end..i];
+        if !first && !continues(clause) {
+            return end;
+        }
+        first = false;
+        end = i + c.len_utf8();
+    }
+    if !first && !continues(&span[end..]) {
+        return end;
+    }
+    span.len()
+}
+
+fn continues(clause: &str) -> bool {
+    let c = clause.trim_start();
+    CONTINUATIONS.iter().any(|w| c.starts_with(w))
+}
+
+/// One place an indicator is named.
+struct Mention {
+    start: usize,
+    end: usize,
+    name: &'static str,
+    /// False when the name only modifies another noun (万元GDP能耗,
+    /// 单位生产总值, 人均GDP, 占GDP比重, 对GDP增长的贡献率, 海洋生产总值):
+    /// then the figure that follows is that other noun's.
+    subject: bool,
+}
+
+/// Words just before an indicator that make it a modifier of something else.
+const MODIFIER_BEFORE: &[&str] = &[
+    "万元",
+    "亿元",
+    "单位",
+    "人均",
+    "地均",
+    "每平方公里",
+    "海洋",
+    "占",
+    "对",
+    "与",
+    "于",
+    "出",
+    "超过",
+];
+/// Nouns right after an indicator (optionally after 的) that are the real
+/// head of the phrase: 能耗, 比重, 贡献率…
+const HEAD_AFTER: &[&str] = &[
+    "能耗",
+    "水耗",
+    "电耗",
+    "用水",
+    "建设用地",
+    "二氧化碳",
+    "比重",
+    "之比",
+    "比率",
+    "比例",
+    "产出",
+    "贡献",
+    "增长的贡献",
+    "增长贡献",
+    "增长的",
+    "增长率",
+];
+
+/// Indicator mentions in order, without overlaps (the longest spelling at a
+/// position wins).
+fn indicator_mentions(s: &str) -> Vec<Mention> {
     let mut found: Vec<(usize, usize, &'static str)> = Vec::new();
     for &(name, spellings) in INDICATORS {
         for sp in spellings {
@@ -322,12 +550,30 @@ fn indicator_mentions(s: &str) -> Vec<(usize, usize, &'static str)> {
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-    let mut out: Vec<(usize, usize, &'static str)> = Vec::new();
-    for m in found {
-        if out.last().is_some_and(|last| m.0 < last.1) {
+    let mut out: Vec<Mention> = Vec::new();
+    for (start, end, name) in found {
+        if out.last().is_some_and(|last| start < last.end) {
             continue;
         }
-        out.push(m);
+        let before = &s[..start];
+        let after = s[end..].strip_prefix('的').unwrap_or(&s[end..]);
+        let mut subject = !MODIFIER_BEFORE.iter().any(|w| before.ends_with(w))
+            && !HEAD_AFTER.iter().any(|w| after.starts_with(w));
+        // 经济增长 names GDP growth only where it opens a clause (目标是：经济
+        // 增长5%左右), not inside a longer noun (数字经济增长).
+        if s[start..end].starts_with("经济") {
+            let prev = before.chars().next_back();
+            if prev.is_some_and(|c| !(CLAUSE_ENDS.contains(&c) || c == '是' || c == '为')) {
+                continue;
+            }
+            subject = subject && after.starts_with(|c: char| c.is_ascii_digit());
+        }
+        out.push(Mention {
+            start,
+            end,
+            name,
+            subject,
+        });
     }
     out
 }
@@ -355,6 +601,17 @@ fn classify(simplified: &str, section_path: &[String]) -> Option<TargetKind> {
     const ACHIEVED_WORDS: &[&str] = &["预计", "完成了", "实现了", "同比", "较上年", "比上年"];
     const TARGET_SECTIONS: &[&str] = &["目标", "任务", "计划草案", "安排", "展望", "建议"];
     const ACHIEVED_SECTIONS: &[&str] = &["回顾", "执行情况", "过去", "成效", "成绩", "成就"];
+    // 高出预期目标1.2个百分点: a result measured against the goal.
+    const MEASURED_AGAINST: &[&str] = &[
+        "高出预期",
+        "超出预期",
+        "好于预期",
+        "超额完成",
+        "完成年度计划",
+    ];
+    if MEASURED_AGAINST.iter().any(|w| simplified.contains(w)) {
+        return Some(TargetKind::Achieved);
+    }
     if TARGET_WORDS.iter().any(|w| simplified.contains(w)) {
         return Some(TargetKind::Target);
     }
@@ -527,5 +784,55 @@ mod tests {
         assert!(extract_sentence(s, s, &ctx(&section)).is_empty());
         let s = "某区地区生产总值全年增长8.3%。";
         assert_eq!(extract_sentence(s, s, &ctx(&section)).len(), 1);
+    }
+
+    // Sentences below come from wide-dev reports outside the judged set.
+
+    #[test]
+    fn full_width_signs_and_ranges() {
+        let s = "经济社会发展的主要预期目标是：生产总值增长５％左右，固定资产投资增速保持在全国平均水平以上，一般公共预算收入增长3％。";
+        let rows = extract_sentence(s, s, &ctx(&[]));
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.indicator.as_str(), r.value, r.qualifier.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("地区生产总值", 5.0, Some("左右")),
+                ("一般公共预算收入", 3.0, None)
+            ]
+        );
+        let s = "今年经济社会发展的主要预期目标是：地区生产总值增长保持在8.1%-8.6%之间，社会消费品零售总额增长8.5%。";
+        let rows = extract_sentence(s, s, &ctx(&[]));
+        assert_eq!((rows[0].value, rows[0].upper), (8.1, Some(8.6)));
+        let s = "今年经济社会发展主要目标是：地区生产总值增长4.5%—5%，固定资产投资增长5%。";
+        let rows = extract_sentence(s, s, &ctx(&[]));
+        assert_eq!((rows[0].value, rows[0].upper), (4.5, Some(5.0)));
+        assert_eq!(rows[1].indicator, "固定资产投资");
+    }
+
+    #[test]
+    fn modified_indicator_is_not_the_subject() {
+        let section = vec!["一、2015年工作回顾".to_string()];
+        for s in [
+            "万元GDP能耗为0.39吨标准煤，下降4.25%；",
+            "金融业实现增加值1109.49亿元，增长13.2%，占地区生产总值比重达34.1%，对辖区经济增长贡献率达48.0%。",
+            "旅游业国际影响力大幅提升，对GDP综合贡献率达33.4%。",
+        ] {
+            let rows = extract_sentence(s, s, &ctx(&section));
+            assert!(
+                !rows.iter().any(|r| r.indicator == "地区生产总值"),
+                "{s}: {rows:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn averages_over_years_are_not_the_year() {
+        let section = vec!["一、过去五年工作回顾".to_string()];
+        let s = "地区生产总值跨过3万亿元、年均增长5.2％，较“十三五”末净增1万亿元。";
+        let rows = extract_sentence(s, s, &ctx(&section));
+        assert!(rows.iter().all(|r| r.measure == Measure::Level), "{rows:?}");
     }
 }
