@@ -306,8 +306,10 @@ mod tests {
 
     #[test]
     fn uncertain_fields_include_empty_ones_with_low_confidence() {
-        let mut m = DocumentMeta::default();
-        m.year = Some(2024);
+        let mut m = DocumentMeta {
+            year: Some(2024),
+            ..Default::default()
+        };
         m.confidence.insert("year".into(), 0.9);
         m.confidence.insert("district".into(), 0.3);
         m.confidence.insert("speaker".into(), 0.59);

@@ -467,10 +467,12 @@ fn own_clauses(span: &str) -> usize {
             continue;
         }
         // 1,234: a thousands mark, not a clause end.
-        if c == ',' && i > 0 && bytes[i - 1].is_ascii_digit() {
-            if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-                continue;
-            }
+        if c == ','
+            && i > 0
+            && bytes[i - 1].is_ascii_digit()
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+        {
+            continue;
         }
         let clause = &span[end..i];
         if !first && !continues(clause) {
