@@ -296,10 +296,18 @@ pub struct DocumentListing {
     pub removed: BTreeMap<String, u64>,
     /// Seconds since the Unix epoch when it was ingested.
     pub ingested_at: i64,
+    /// How sure inference is of each field, 0–1 (1.0 once corrected).
+    #[schema(example = json!({"district": 0.95, "year": 0.55}))]
+    pub confidence: BTreeMap<String, f32>,
+    /// Fields whose confidence is below 0.6 (or left empty with a
+    /// confidence): worth checking before relying on them.
+    #[schema(example = json!(["year"]))]
+    pub uncertain: Vec<String>,
 }
 
 impl From<index::DocumentSummary> for DocumentListing {
     fn from(d: index::DocumentSummary) -> Self {
+        let uncertain = d.uncertain_fields();
         let index::DocumentSummary {
             doc_id,
             file,
@@ -318,6 +326,7 @@ impl From<index::DocumentSummary> for DocumentListing {
             passages,
             removed,
             ingested_at,
+            confidence,
         } = d;
         DocumentListing {
             doc_id,
@@ -337,6 +346,8 @@ impl From<index::DocumentSummary> for DocumentListing {
             passages,
             removed,
             ingested_at,
+            confidence,
+            uncertain,
         }
     }
 }
@@ -435,12 +446,17 @@ pub struct DocumentWithPassages {
     pub removed: BTreeMap<String, u64>,
     /// Seconds since the Unix epoch when it was ingested.
     pub ingested_at: i64,
+    /// How sure inference is of each field, 0–1 (1.0 once corrected).
+    pub confidence: BTreeMap<String, f32>,
+    /// Fields whose confidence is below 0.6: worth checking.
+    pub uncertain: Vec<String>,
     pub passages: Vec<Passage>,
 }
 
 impl From<index::DocumentRecord> for DocumentWithPassages {
     fn from(d: index::DocumentRecord) -> Self {
         let index::DocumentRecord { summary, passages } = d;
+        let uncertain = summary.uncertain_fields();
         let index::DocumentSummary {
             doc_id,
             file,
@@ -459,6 +475,7 @@ impl From<index::DocumentRecord> for DocumentWithPassages {
             passages: _, // the count: the list's length
             removed,
             ingested_at,
+            confidence,
         } = summary;
         DocumentWithPassages {
             doc_id,
@@ -477,6 +494,8 @@ impl From<index::DocumentRecord> for DocumentWithPassages {
             script,
             removed,
             ingested_at,
+            confidence,
+            uncertain,
             passages: passages.into_iter().map(Into::into).collect(),
         }
     }
@@ -685,6 +704,117 @@ impl From<service::IngestedDocument> for IngestedDocument {
             script,
         }
     }
+}
+
+/// `PATCH /api/documents/{id}`: the fields to correct. A field left out is
+/// kept, `null` or `""` clears it; naming a district refills its city,
+/// province and level from the divisions table unless they are given too.
+/// Corrected fields get confidence 1.0 and survive a re-ingest.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetaPatch {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "2024年某区政府工作报告")]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "萧山区")]
+    pub district: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub city: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub province: Option<Option<String>>,
+    /// `province`, `prefecture` or `county`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "county")]
+    pub level: Option<Option<String>>,
+    /// 1900–2200.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, example = 2024)]
+    pub year: Option<Option<i32>>,
+    /// 1900–2200.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
+    pub review_year: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "政府工作报告")]
+    pub doc_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub meeting_date: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub speaker: Option<Option<String>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl MetaPatch {
+    /// The fields given, as (name, text) pairs; '' clears, as in a
+    /// corrections file.
+    pub fn fields(&self) -> Vec<(String, String)> {
+        fn text(v: &Option<Option<String>>) -> Option<String> {
+            v.as_ref().map(|v| v.clone().unwrap_or_default())
+        }
+        fn year(v: &Option<Option<i32>>) -> Option<String> {
+            v.as_ref()
+                .map(|v| v.map(|y| y.to_string()).unwrap_or_default())
+        }
+        [
+            ("district", text(&self.district)),
+            ("city", text(&self.city)),
+            ("province", text(&self.province)),
+            ("level", text(&self.level)),
+            ("year", year(&self.year)),
+            ("review_year", year(&self.review_year)),
+            ("doc_type", text(&self.doc_type)),
+            ("title", text(&self.title)),
+            ("meeting_date", text(&self.meeting_date)),
+            ("speaker", text(&self.speaker)),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| v.map(|v| (f.to_string(), v)))
+        .collect()
+    }
+}
+
+/// One field a correction changed (`null`: empty).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldChange {
+    #[schema(example = "year")]
+    pub field: String,
+    #[schema(example = "2023")]
+    pub old: Option<String>,
+    #[schema(example = "2024")]
+    pub new: Option<String>,
+}
+
+impl From<service::corrections::FieldChange> for FieldChange {
+    fn from(c: service::corrections::FieldChange) -> Self {
+        FieldChange {
+            field: c.field,
+            old: c.old,
+            new: c.new,
+        }
+    }
+}
+
+/// `PATCH /api/documents/{id}`: what changed and the document as stored now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MetaPatched {
+    pub doc_id: String,
+    /// Only the fields whose value changed (a correction to the same value
+    /// still sets its confidence to 1.0).
+    pub changes: Vec<FieldChange>,
+    pub document: DocumentListing,
 }
 
 /// `DELETE /api/documents/{id}`.

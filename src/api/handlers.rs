@@ -10,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{
     Deleted, DocumentList, DocumentWithPassages, FacetCounts, IngestedDocument, LibraryStats,
-    MetaOverride, SearchResults, SimilarResults, SummarizeBody, Summary, TargetsTable,
+    MetaOverride, MetaPatch, MetaPatched, SearchResults, SimilarResults, SummarizeBody, Summary,
+    TargetsTable,
 };
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
@@ -453,6 +454,51 @@ pub async fn delete_document(
     Ok(Json(Deleted {
         doc_id,
         deleted: true,
+    }))
+}
+
+/// Corrects a document's metadata without re-embedding it: filters, facets,
+/// groups, targets and exports see the new values at once.
+#[utoipa::path(
+    patch,
+    path = "/api/documents/{id}",
+    tag = "documents",
+    params(("id" = String, Path, description = "Document id")),
+    request_body(content = MetaPatch, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Corrected; what changed and the document now", body = MetaPatched),
+        (status = 400, description = "No field given, a year outside 1900–2200, an unknown level", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (when one is configured)", body = ErrorBody),
+        (status = 404, description = "No such document", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Malformed JSON, an unknown field or a value of the wrong type", body = ErrorBody),
+    )
+)]
+pub async fn patch_document(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<MetaPatch>,
+) -> Result<Json<MetaPatched>, ApiError> {
+    let fields = patch.fields();
+    if fields.is_empty() {
+        return Err(ApiError::bad_request(
+            "no_fields",
+            "give at least one metadata field to correct",
+        ));
+    }
+    crate::service::corrections::overrides_of(fields.iter().map(|(f, v)| (f.as_str(), v.as_str())))
+        .map_err(|e| ApiError::bad_request("invalid_metadata", e.to_string()))?;
+    let (changes, record) = blocking(&state, move |s| {
+        let changes = s.patch_document(&id, fields)?;
+        let record = s.library().document(&id)?;
+        Ok::<_, crate::service::ServiceError>((changes, record))
+    })
+    .await?;
+    Ok(Json(MetaPatched {
+        doc_id: record.summary.doc_id.clone(),
+        changes: changes.into_iter().map(Into::into).collect(),
+        document: record.summary.into(),
     }))
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Reads (`GET /api/search`, `POST /api/similar`, `GET /api/documents…`,
 //! `GET /api/facets`) are open; writes (`POST /api/documents`,
-//! `DELETE /api/documents/{id}`) need a bearer token when one is configured.
+//! `PATCH` and `DELETE /api/documents/{id}`) need a bearer token when one is
+//! configured.
 //! CPU-bound work (embedding, ranking, ingest) runs on the blocking pool so
 //! the async workers keep answering.
 //!
@@ -127,6 +128,12 @@ fn endpoints() -> Vec<Endpoint> {
             "/api/documents/{id}",
             Token,
             handlers::delete_document,
+        ),
+        endpoint(
+            M::PATCH,
+            "/api/documents/{id}",
+            Token,
+            handlers::patch_document,
         ),
         endpoint(M::GET, "/api/facets", Open, handlers::facets),
         endpoint(M::GET, "/api/stats", Open, handlers::stats),

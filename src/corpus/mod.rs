@@ -125,16 +125,18 @@ impl DocumentMeta {
     /// [`META_FIELDS`] order. A field left empty but carrying a confidence
     /// counts too: inference looked for it and was unsure.
     pub fn uncertain_fields(&self) -> Vec<String> {
-        META_FIELDS
-            .iter()
-            .filter(|f| {
-                self.confidence
-                    .get(**f)
-                    .is_some_and(|c| *c < UNCERTAIN_BELOW)
-            })
-            .map(|f| f.to_string())
-            .collect()
+        uncertain_in(&self.confidence)
     }
+}
+
+/// The fields a confidence map puts below [`UNCERTAIN_BELOW`], in
+/// [`META_FIELDS`] order (for stored records that carry only the map).
+pub fn uncertain_in(confidence: &BTreeMap<String, f32>) -> Vec<String> {
+    META_FIELDS
+        .iter()
+        .filter(|f| confidence.get(**f).is_some_and(|c| *c < UNCERTAIN_BELOW))
+        .map(|f| f.to_string())
+        .collect()
 }
 
 /// A parsed document: everything ingestion learned about one file.

@@ -146,6 +146,15 @@ pub struct DocumentSummary {
     pub removed: BTreeMap<String, u64>,
     /// Seconds since the Unix epoch when it was ingested.
     pub ingested_at: i64,
+    /// Confidence of each inferred field (1.0 for a corrected one).
+    pub confidence: BTreeMap<String, f32>,
+}
+
+impl DocumentSummary {
+    /// Fields below [`crate::corpus::UNCERTAIN_BELOW`] confidence.
+    pub fn uncertain_fields(&self) -> Vec<String> {
+        crate::corpus::uncertain_in(&self.confidence)
+    }
 }
 
 /// New metadata for one stored document, and the corrections (field,
@@ -287,8 +296,6 @@ impl Library {
         self.inner.add_document(doc, vectors)
     }
 
-    /// True when a document with this id is stored (lets ingestion skip
-    /// embedding a file it already has).
     /// A stored document's metadata with its confidences.
     pub fn document_meta(&self, doc_id: &str) -> Result<crate::corpus::DocumentMeta> {
         self.inner.document_meta(doc_id)
@@ -305,6 +312,8 @@ impl Library {
         self.inner.update_metadata(updates)
     }
 
+    /// True when a document with this id is stored (lets ingestion skip
+    /// embedding a file it already has).
     pub fn contains_document(&self, doc_id: &str) -> Result<bool> {
         self.inner.contains_document(doc_id)
     }

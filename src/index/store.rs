@@ -1016,7 +1016,7 @@ impl Inner {
                     (SELECT count(*) FROM passages p WHERE p.doc_row = d.doc_row),
                     (SELECT json_group_object(kind, removed) FROM cleaning_report c
                        WHERE c.doc_row = d.doc_row),
-                    d.ingested_at
+                    d.ingested_at, d.confidence
              FROM documents d WHERE {where_clause}
              ORDER BY d.district IS NULL, d.district, d.year, d.file"
         )
@@ -1044,6 +1044,10 @@ impl Inner {
                 .and_then(|s| serde_json::from_str(&s).ok())
                 .unwrap_or_default(),
             ingested_at: r.get(16)?,
+            confidence: r
+                .get::<_, Option<String>>(17)?
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
         })
     }
 
