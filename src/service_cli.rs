@@ -215,16 +215,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             if g.json {
                 return print_json(&changes);
             }
-            for c in &changes {
-                println!(
-                    "{} {}: {} {} -> {}",
-                    c.doc_id,
-                    c.file,
-                    c.field,
-                    c.old.as_deref().unwrap_or("-"),
-                    c.new.as_deref().unwrap_or("-")
-                );
-            }
+            print_changes(&changes);
             let verb = if dry_run { "would change" } else { "changed" };
             println!("{verb} {} field(s)", changes.len());
             Ok(())
@@ -238,6 +229,9 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             let report = ingest_with_progress(&service, &paths, &corrections)?;
             if g.json {
                 print_json(&report)?;
+            } else if !report.corrected.is_empty() {
+                println!("corrected already stored documents:");
+                print_changes(&report.corrected);
             }
             if !report.failed.is_empty() {
                 anyhow::bail!(
@@ -510,6 +504,20 @@ fn ingest_with_progress(
         report.failed.len()
     );
     Ok(report)
+}
+
+/// One line per changed field: doc, file, field, old -> new ('-' empty).
+fn print_changes(changes: &[service::corrections::FieldChange]) {
+    for c in changes {
+        println!(
+            "{} {}: {} {} -> {}",
+            c.doc_id,
+            c.file,
+            c.field,
+            c.old.as_deref().unwrap_or("-"),
+            c.new.as_deref().unwrap_or("-")
+        );
+    }
 }
 
 fn short_name(file: &str) -> String {

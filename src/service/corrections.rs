@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Service, ServiceError};
 use crate::corpus::{DocumentMeta, MetaOverrides};
@@ -22,7 +22,7 @@ pub struct Correction {
 }
 
 /// A field whose value a correction changed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FieldChange {
     pub doc_id: String,
     pub file: String,
@@ -122,16 +122,25 @@ pub fn names_file(key: &str, path: &str) -> bool {
     key == path || name.as_deref() == Some(key) || stem.as_deref() == Some(key)
 }
 
+/// The corrections addressed to the file at `path`: (field, value) in
+/// file order.
+pub fn fields_for_file(corrections: &[Correction], path: &str) -> Vec<(String, String)> {
+    corrections
+        .iter()
+        .filter(|c| names_file(&c.file, path))
+        .map(|c| (c.field.clone(), c.value.clone()))
+        .collect()
+}
+
 /// The corrections addressed to the file at `path`, as overrides.
 pub fn overrides_for_file(
     corrections: &[Correction],
     path: &str,
 ) -> Result<MetaOverrides, ServiceError> {
     overrides_of(
-        corrections
+        fields_for_file(corrections, path)
             .iter()
-            .filter(|c| names_file(&c.file, path))
-            .map(|c| (c.field.as_str(), c.value.as_str())),
+            .map(|(f, v)| (f.as_str(), v.as_str())),
     )
 }
 
@@ -230,7 +239,9 @@ impl Service {
         self.patch_documents(by_doc, false)
     }
 
-    fn patch_documents(
+    /// Applies (field, value) corrections to stored documents, keyed by doc
+    /// id with their file, in one transaction; with `dry_run` only reports.
+    pub(super) fn patch_documents(
         &self,
         by_doc: BTreeMap<String, (String, Vec<(String, String)>)>,
         dry_run: bool,

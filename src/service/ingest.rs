@@ -6,15 +6,15 @@
 //! in one transaction by [`Library::add_document`], so a bad file never
 //! changes what is already indexed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::corrections::{overrides_for_file, Correction};
+use super::corrections::{fields_for_file, overrides_for_file, Correction, FieldChange};
 use super::{Service, ServiceError};
 use crate::corpus::{parse_document, parse_file, Document};
-use crate::index::AddOutcome;
+use crate::index::{AddOutcome, MetaUpdate};
 
 /// Passages embedded per model call during ingestion: large enough to keep
 /// the matrix kernels busy, small enough for a smooth progress bar.
@@ -130,6 +130,9 @@ pub struct IngestReport {
     /// Files that could not be ingested; nothing of them was stored.
     pub failed: Vec<FileProblem>,
     pub passages: usize,
+    /// Fields of already stored documents changed by the run's corrections.
+    #[serde(default)]
+    pub corrected: Vec<FieldChange>,
 }
 
 /// Progress of [`Service::ingest_files`], for progress bars.
@@ -234,8 +237,10 @@ impl Service {
         let mut report = IngestReport::default();
         let mut todo: Vec<Document> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
+        let mut run_fixes: BTreeMap<String, (String, Vec<(String, String)>)> = BTreeMap::new();
         for path in &files {
             // Sidecar, then corrections stored earlier, then this run's.
+            let fixes = fields_for_file(corrections, &path.display().to_string());
             let parsed = overrides_for_file(corrections, &path.display().to_string())
                 .and_then(|o| {
                     let mut doc = parse_file(path, &opts)?;
@@ -254,7 +259,17 @@ impl Service {
                     report.failed.push(problem);
                 }
                 Ok(doc) => {
-                    if !seen.insert(doc.id.clone()) || self.library.contains_document(&doc.id)? {
+                    let stored = self.library.contains_document(&doc.id)?;
+                    if !fixes.is_empty() {
+                        // Kept with the document, so a later ingest of the
+                        // same content (or a stored one now) gets them.
+                        run_fixes
+                            .entry(doc.id.clone())
+                            .or_insert_with(|| (doc.file.clone(), Vec::new()))
+                            .1
+                            .extend(fixes);
+                    }
+                    if !seen.insert(doc.id.clone()) || stored {
                         let problem = FileProblem {
                             file: path.display().to_string(),
                             problem: format!("already indexed as document {}", doc.id),
@@ -266,6 +281,16 @@ impl Service {
                     }
                 }
             }
+        }
+        // Documents already stored take this run's corrections without
+        // being embedded again.
+        let already: BTreeMap<_, _> = run_fixes
+            .iter()
+            .filter(|(id, _)| !todo.iter().any(|d| &d.id == *id))
+            .map(|(id, v)| (id.clone(), v.clone()))
+            .collect();
+        if !already.is_empty() {
+            report.corrected = self.patch_documents(already, false)?;
         }
         progress(IngestEvent::Planned {
             documents: todo.len(),
@@ -279,6 +304,13 @@ impl Service {
                 })
             })?;
             let outcome = self.library.add_document(doc, &vectors)?;
+            if let Some((_, fixes)) = run_fixes.get(&doc.id) {
+                self.library.update_metadata(&[MetaUpdate {
+                    doc_id: doc.id.clone(),
+                    meta: doc.meta.clone(),
+                    corrections: fixes.clone(),
+                }])?;
+            }
             let stored = IngestedDocument::of(doc, outcome);
             progress(IngestEvent::Stored { document: &stored });
             report.passages += stored.passages;
