@@ -446,3 +446,135 @@ fn uncertain_fields_are_listed_by_the_api_until_corrected() {
     assert_eq!(done["document"]["uncertain"], json!(["speaker"]));
     assert_eq!(doc_of(NEWS)["uncertain"], json!(["speaker"]));
 }
+
+/// `zhengce` as a user runs it, on a data dir of its own.
+fn zhengce(data_dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zhengce"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--data-dir")
+        .arg(data_dir);
+    c
+}
+
+fn run_ok(c: &mut std::process::Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Exported passages' (doc_id, district, year), one per document.
+fn exported(data_dir: &std::path::Path) -> Vec<(String, Value, Value)> {
+    let mut docs: Vec<(String, Value, Value)> = run_ok(zhengce(data_dir).arg("export"))
+        .lines()
+        .map(|l| {
+            let r: Value = serde_json::from_str(l).unwrap();
+            (
+                r["doc_id"].as_str().unwrap().to_string(),
+                r["district"].clone(),
+                r["year"].clone(),
+            )
+        })
+        .collect();
+    docs.dedup();
+    docs
+}
+
+#[test]
+fn the_cli_applies_corrections_before_and_after_ingest() {
+    let dir = common::fresh_data_dir("meta-cli");
+    let (inputs, data) = (dir.join("inputs"), dir.join("data"));
+    std::fs::create_dir_all(&inputs).unwrap();
+    let file = inputs.join(NEWS);
+    std::fs::copy(zhengce::service::bundled_corpus_dir().join(NEWS), &file).unwrap();
+    let fixes = dir.join("fixes.csv");
+    std::fs::write(
+        &fixes,
+        format!("file,field,value\n{NEWS},district,萧山区\n"),
+    )
+    .unwrap();
+
+    // inspect --meta: the corrected value, its table-filled parents, 1.0.
+    let shown: Value = serde_json::from_str(
+        run_ok(
+            zhengce(&data)
+                .args(["inspect", "--json", "--meta"])
+                .arg(&fixes)
+                .arg(&file),
+        )
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(shown["metadata"]["district"], "萧山区");
+    assert_eq!(shown["metadata"]["city"], "杭州市");
+    assert_eq!(shown["metadata"]["confidence"]["district"], 1.0);
+    let text = run_ok(
+        zhengce(&data)
+            .args(["inspect", "--meta"])
+            .arg(&fixes)
+            .arg(&file),
+    );
+    assert!(text.contains("district: 萧山区 (1.00)"), "{text}");
+
+    // ingest --meta stores the corrected values.
+    run_ok(
+        zhengce(&data)
+            .args(["ingest", "--meta"])
+            .arg(&fixes)
+            .arg(&inputs),
+    );
+    let docs = exported(&data);
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let (id, district, year) = docs[0].clone();
+    assert_eq!(district, "萧山区");
+    let new_year = year.as_i64().unwrap() - 3;
+
+    // meta apply: a dry run shows the change and writes nothing.
+    let by_id = dir.join("by-id.csv");
+    std::fs::write(&by_id, format!("file,field,value\n{id},year,{new_year}\n")).unwrap();
+    let dry = run_ok(
+        zhengce(&data)
+            .args(["meta", "apply", "--dry-run"])
+            .arg(&by_id),
+    );
+    assert!(
+        dry.contains(&format!("year {year} -> {new_year}")) && dry.contains("would change 1 field"),
+        "{dry}"
+    );
+    assert_eq!(exported(&data)[0].2, year);
+    let done = run_ok(zhengce(&data).args(["meta", "apply"]).arg(&by_id));
+    assert!(done.contains("changed 1 field"), "{done}");
+    assert_eq!(exported(&data)[0].2, json!(new_year));
+
+    // A bad file fails the command, names its line, and changes nothing.
+    let bad = dir.join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!("file,field,value\n{id},year,2001\n{id},year,3001\n"),
+    )
+    .unwrap();
+    let out = zhengce(&data)
+        .args(["meta", "apply"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3"), "{err}");
+    assert_eq!(exported(&data)[0].2, json!(new_year));
+
+    // ingest --meta on a file already stored corrects it without embedding.
+    let more = dir.join("more.csv");
+    std::fs::write(&more, format!("file,field,value\n{NEWS},district,余杭区\n")).unwrap();
+    let again = run_ok(
+        zhengce(&data)
+            .args(["ingest", "--meta"])
+            .arg(&more)
+            .arg(&file),
+    );
+    assert!(again.contains("district 萧山区 -> 余杭区"), "{again}");
+    assert_eq!(exported(&data)[0].1, "余杭区");
+}
