@@ -62,10 +62,14 @@ fn server() -> &'static str {
         }
         let ingested = common::ingested_service("browser-test-data", &[]);
         assert!(ingested.report.added.len() >= 5, "{:?}", ingested.report);
+        let _ = SERVICE.set(ingested.service.clone());
         let state = AppState::new(ingested.service, ApiConfig::default());
         format!("http://{}", common::serve(state))
     })
 }
+
+/// The library behind [`server`] when it runs in this process.
+static SERVICE: OnceLock<Arc<zhengce::service::Service>> = OnceLock::new();
 
 /// Where Chromium is: `$CHROME`, else the first of the usual names on `PATH`.
 fn chromium_path() -> PathBuf {
@@ -897,4 +901,76 @@ fn targets_table_and_the_empty_and_error_states() {
         ) == "alert"
     );
     shoot(&tab, LAPTOP, "error");
+}
+
+#[test]
+fn an_uncertain_field_is_marked_in_the_document_view() {
+    server();
+    let Some(service) = SERVICE.get() else {
+        eprintln!("skipped: needs the in-process server (ZHENGCE_E2E_URL is set)");
+        return;
+    };
+    // A stored report whose year inference was unsure of: the value stays,
+    // its confidence drops below the threshold (what the store keeps from
+    // inference), as the lead's calibration may leave any field.
+    let doc = service
+        .library()
+        .documents()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.year.is_some() && d.district.is_some())
+        .expect("a bundled report with a year and a district");
+    let mut meta = service.library().document_meta(&doc.doc_id).unwrap();
+    meta.confidence.insert("year".into(), 0.35);
+    service
+        .library()
+        .update_metadata(&[zhengce::index::MetaUpdate {
+            doc_id: doc.doc_id.clone(),
+            meta,
+            corrections: Vec::new(),
+        }])
+        .unwrap();
+
+    let tab = open(LAPTOP);
+    ask(
+        &tab,
+        &format!("{}的经济发展", doc.district.as_deref().unwrap()),
+    );
+    settled(&tab, "search");
+    click(&tab, &format!("#view [data-doc=\"{}\"]", doc.doc_id));
+    settled(&tab, "document");
+    wait_for(
+        &tab,
+        "document view",
+        "document.querySelector('#view .doc .tags')",
+    );
+    let tags = js(
+        &tab,
+        "[...document.querySelectorAll('#view .doc .tags [data-field]')].map((t) => ({
+           field: t.dataset.field, text: t.textContent, title: t.title,
+           marked: !!t.querySelector('.q'), uncertain: t.classList.contains('uncertain')}))",
+    );
+    let tag = |f: &str| {
+        tags.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["field"] == f)
+            .unwrap_or_else(|| panic!("no {f} tag in {tags:#}"))
+            .clone()
+    };
+    let year = tag("year");
+    assert!(
+        year["marked"] == true && year["uncertain"] == true,
+        "{year:#}"
+    );
+    assert!(year["text"].as_str().unwrap().contains('?'), "{year:#}");
+    let title = year["title"].as_str().unwrap();
+    assert!(title.contains("0.35") && title.contains("核对"), "{year:#}");
+    let district = tag("district");
+    assert!(
+        district["marked"] == false && district["title"] == "",
+        "{district:#}"
+    );
+    js(&tab, "window.scrollTo(0, 0) || true");
+    shoot(&tab, LAPTOP, "document-uncertain");
 }
