@@ -198,6 +198,13 @@ fn exercise(method: &str, path: &str) -> (Response, u16) {
                 .unwrap(),
             401,
         ),
+        ("PATCH", "/api/documents/{id}") => (
+            c.patch(url(&format!("/api/documents/{doc}")))
+                .json(&json!({"year": 2024}))
+                .send()
+                .unwrap(),
+            401,
+        ),
         ("POST", "/api/summarize") => (
             c.post(url(path))
                 .json(&json!({"doc_id": doc, "max_sentences": 3}))

@@ -307,7 +307,6 @@ pub struct DocumentListing {
 
 impl From<index::DocumentSummary> for DocumentListing {
     fn from(d: index::DocumentSummary) -> Self {
-        let uncertain = d.uncertain_fields();
         let index::DocumentSummary {
             doc_id,
             file,
@@ -327,6 +326,7 @@ impl From<index::DocumentSummary> for DocumentListing {
             removed,
             ingested_at,
             confidence,
+            uncertain,
         } = d;
         DocumentListing {
             doc_id,
@@ -456,7 +456,6 @@ pub struct DocumentWithPassages {
 impl From<index::DocumentRecord> for DocumentWithPassages {
     fn from(d: index::DocumentRecord) -> Self {
         let index::DocumentRecord { summary, passages } = d;
-        let uncertain = summary.uncertain_fields();
         let index::DocumentSummary {
             doc_id,
             file,
@@ -476,6 +475,7 @@ impl From<index::DocumentRecord> for DocumentWithPassages {
             removed,
             ingested_at,
             confidence,
+            uncertain,
         } = summary;
         DocumentWithPassages {
             doc_id,

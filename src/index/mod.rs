@@ -148,13 +148,10 @@ pub struct DocumentSummary {
     pub ingested_at: i64,
     /// Confidence of each inferred field (1.0 for a corrected one).
     pub confidence: BTreeMap<String, f32>,
-}
-
-impl DocumentSummary {
-    /// Fields below [`crate::corpus::UNCERTAIN_BELOW`] confidence.
-    pub fn uncertain_fields(&self) -> Vec<String> {
-        crate::corpus::uncertain_in(&self.confidence)
-    }
+    /// The fields `confidence` puts below
+    /// [`crate::corpus::UNCERTAIN_BELOW`], computed when read.
+    #[serde(default)]
+    pub uncertain: Vec<String>,
 }
 
 /// New metadata for one stored document, and the corrections (field,

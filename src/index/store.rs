@@ -1024,6 +1024,10 @@ impl Inner {
 
     fn summary_from_row(r: &rusqlite::Row) -> rusqlite::Result<DocumentSummary> {
         let removed: Option<String> = r.get(15)?;
+        let confidence: BTreeMap<String, f32> = r
+            .get::<_, Option<String>>(17)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
         Ok(DocumentSummary {
             doc_id: r.get(0)?,
             file: r.get(1)?,
@@ -1044,10 +1048,8 @@ impl Inner {
                 .and_then(|s| serde_json::from_str(&s).ok())
                 .unwrap_or_default(),
             ingested_at: r.get(16)?,
-            confidence: r
-                .get::<_, Option<String>>(17)?
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or_default(),
+            uncertain: crate::corpus::uncertain_in(&confidence),
+            confidence,
         })
     }
 
