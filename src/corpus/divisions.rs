@@ -63,6 +63,16 @@ pub enum Level {
     County,
 }
 
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Province => "province",
+            Level::Prefecture => "prefecture",
+            Level::County => "county",
+        }
+    }
+}
+
 pub fn level_of(code: u32) -> Level {
     if code.is_multiple_of(10_000) {
         Level::Province

@@ -53,27 +53,12 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
+use super::divisions::level_of;
+pub use super::divisions::Level;
 use super::words::jieba;
 use super::DocumentMeta;
 
 const DIVISIONS_TSV: &str = include_str!("../../data/divisions/divisions.tsv");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Province,
-    Prefecture,
-    County,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Province => "province",
-            Level::Prefecture => "prefecture",
-            Level::County => "county",
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Division {
@@ -138,18 +123,6 @@ fn stem(name: &str, level: Level) -> Option<String> {
     (s.chars().count() >= 2 && s != name).then(|| s.to_string())
 }
 
-/// The level a code denotes: `PP0000` province, `PPCC00` prefecture, else
-/// county.
-fn level_of_code(code: u32) -> Level {
-    if code.is_multiple_of(10000) {
-        Level::Province
-    } else if code.is_multiple_of(100) {
-        Level::Prefecture
-    } else {
-        Level::County
-    }
-}
-
 pub static TABLE: LazyLock<Table> = LazyLock::new(|| Table::load(DIVISIONS_TSV));
 
 /// A division named in a text: where, as which name, and which divisions
@@ -173,7 +146,7 @@ impl Table {
             let Ok(code) = code.trim().parse::<u32>() else {
                 continue;
             };
-            let level = level_of_code(code);
+            let level = level_of(code);
             divisions.push(Division {
                 code,
                 name: name.trim().to_string(),
@@ -194,7 +167,7 @@ impl Table {
                         retired.push(Division {
                             code: n.code,
                             name: n.name.clone(),
-                            level: level_of_code(n.code),
+                            level: level_of(n.code),
                             until: Some(to),
                         });
                     }
@@ -431,7 +404,7 @@ static LEVEL_WORDS: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Units run by a management committee, outside the divisions table.
 static FUNCTIONAL_AREA: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\p{Han}{2,4}?(?:新区|开发区|高新区|试验区|管理区|合作区)").expect("valid regex")
+    Regex::new(r"\p{Han}{2,4}?(新区|开发区|高新区|试验区|管理区|合作区)").expect("valid regex")
 });
 
 fn plausible_year(y: &str) -> Option<i32> {
@@ -443,19 +416,12 @@ fn cn_number(s: &str) -> Option<i32> {
     if s.chars().all(|c| c.is_ascii_digit()) {
         return s.parse().ok();
     }
-    let digit = |c: char| {
-        "〇一二三四五六七八九"
-            .find(c)
-            .map(|_| {
-                "〇一二三四五六七八九"
-                    .chars()
-                    .position(|d| d == c)
-                    .unwrap_or(0) as i32
-            })
-            .or(match c {
-                '○' | '零' => Some(0),
-                _ => None,
-            })
+    let digit = |c: char| match c {
+        '○' | '零' => Some(0),
+        _ => "〇一二三四五六七八九"
+            .chars()
+            .position(|d| d == c)
+            .map(|d| d as i32),
     };
     if !s.contains('十') {
         return s
@@ -830,13 +796,10 @@ fn spoken_level(body: &str) -> Option<String> {
 /// name is the shortest stem before the suffix that starts a word.
 fn functional_area(body: &str) -> Option<String> {
     let mut n: HashMap<&str, usize> = HashMap::new();
-    for m in FUNCTIONAL_AREA.find_iter(body) {
+    for c in FUNCTIONAL_AREA.captures_iter(body) {
+        let (m, suffix) = (c.get(0).expect("match"), c.get(1).expect("suffix"));
         let whole = m.as_str();
-        let suffix_at = ["新区", "开发区", "高新区", "试验区", "管理区", "合作区"]
-            .iter()
-            .filter_map(|s| whole.rfind(s))
-            .min()
-            .unwrap_or(whole.len());
+        let suffix_at = suffix.start() - m.start();
         let stems: Vec<usize> = whole[..suffix_at].char_indices().map(|(i, _)| i).collect();
         // Shortest stem first: `推进大鹏新区` is 大鹏新区, not 推进大鹏新区.
         let Some(&start) = stems

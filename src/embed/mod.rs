@@ -206,12 +206,7 @@ pub struct PassageTokens {
 impl PassageTokens {
     /// Loads `tokenizer.json` and the prompt settings of a model folder.
     pub fn load(dir: &Path) -> Result<PassageTokens, EmbedError> {
-        let config: BertConfig =
-            read_json(dir, &dir.join("config.json"))?.ok_or_else(|| EmbedError::Model {
-                dir: dir.to_path_buf(),
-                problem: "config.json not found (fetch the model with scripts/fetch-model.sh)"
-                    .into(),
-            })?;
+        let config = read_config(dir)?;
         let settings = ModelSettings::for_folder(dir, &config)?;
         Ok(PassageTokens {
             passage_prefix: settings.passage_prefix,
@@ -223,6 +218,14 @@ impl PassageTokens {
     pub fn count(&self, text: &str) -> usize {
         passage_token_count(&self.tokenizer, &self.passage_prefix, text)
     }
+}
+
+/// The folder's `config.json`, which every use of a model folder needs.
+fn read_config(dir: &Path) -> Result<BertConfig, EmbedError> {
+    read_json(dir, &dir.join("config.json"))?.ok_or_else(|| EmbedError::Model {
+        dir: dir.to_path_buf(),
+        problem: "config.json not found (fetch the model with scripts/fetch-model.sh)".into(),
+    })
 }
 
 /// Specials plus content ids of a passage with its prefix; 0 when the text
@@ -270,12 +273,7 @@ impl Embedder {
     /// Loads a model folder in the standard Hugging Face layout
     /// (`config.json`, `model.safetensors`, `tokenizer.json`).
     pub fn load(dir: &Path) -> Result<Embedder, EmbedError> {
-        let config: BertConfig =
-            read_json(dir, &dir.join("config.json"))?.ok_or_else(|| EmbedError::Model {
-                dir: dir.to_path_buf(),
-                problem: "config.json not found (fetch the model with scripts/fetch-model.sh)"
-                    .into(),
-            })?;
+        let config = read_config(dir)?;
         if config
             .position_embedding_type
             .as_deref()

@@ -850,6 +850,12 @@ impl Inner {
                     id: u.doc_id.clone(),
                 });
             };
+            let key = place_key(
+                m.district.as_deref(),
+                m.city.as_deref(),
+                m.province.as_deref(),
+                m.year,
+            );
             tx.execute(
                 "UPDATE documents SET title=?1, district=?2, city=?3, province=?4, level=?5,
                      year=?6, review_year=?7, doc_type=?8, meeting_date=?9, speaker=?10,
@@ -867,12 +873,7 @@ impl Inner {
                     m.speaker,
                     serde_json::to_string(&m.confidence).unwrap_or_else(|_| "{}".into()),
                     row,
-                    place_key(
-                        m.district.as_deref(),
-                        m.city.as_deref(),
-                        m.province.as_deref(),
-                        m.year
-                    ),
+                    key,
                 ],
             )
             .map_err(err)?;
@@ -884,12 +885,12 @@ impl Inner {
                 )
                 .map_err(err)?;
             }
-            rows.push(row);
+            rows.push((row, key));
         }
         tx.commit().map_err(err)?;
         drop(conn);
         let mut st = self.state.write().map_err(|_| poisoned())?;
-        for (u, row) in updates.iter().zip(rows) {
+        for (u, (row, key)) in updates.iter().zip(rows) {
             let keys = st
                 .catalog
                 .docs
@@ -905,12 +906,7 @@ impl Inner {
                     province: u.meta.province.clone(),
                     year: u.meta.year,
                     doc_type: u.meta.doc_type.clone(),
-                    place_key: place_key(
-                        u.meta.district.as_deref(),
-                        u.meta.city.as_deref(),
-                        u.meta.province.as_deref(),
-                        u.meta.year,
-                    ),
+                    place_key: key,
                     keys,
                 }),
             );
