@@ -85,7 +85,8 @@ pub struct DocumentMeta {
     pub district: Option<String>,
     pub city: Option<String>,
     pub province: Option<String>,
-    /// Administrative level of `district`: "province" | "prefecture" | "county".
+    /// Administrative level of `district`: "province" | "prefecture" |
+    /// "county", or "national" for the State Council's reports (no place).
     pub level: Option<String>,
     /// The year the report plans for (e.g. 2025 for a report given in early 2025).
     pub year: Option<i32>,
@@ -421,9 +422,11 @@ impl MetaOverrides {
             "city" => self.city = Some(text()),
             "province" => self.province = Some(text()),
             "level" => {
-                if !value.is_empty() && !["province", "prefecture", "county"].contains(&value) {
+                if !value.is_empty()
+                    && !["province", "prefecture", "county", "national"].contains(&value)
+                {
                     return Err(format!(
-                        "level must be province, prefecture or county, not {value:?}"
+                        "level must be province, prefecture, county or national, not {value:?}"
                     ));
                 }
                 self.level = Some(text())
