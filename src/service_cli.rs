@@ -139,6 +139,11 @@ pub enum ServiceCommand {
         /// Passages per district kept for find-similar queries.
         #[arg(long, default_value_t = 3)]
         per_district: usize,
+        /// QUERIES is a judged relevance set (`eval/relevance-judged.jsonl`):
+        /// write each judged passage's relevance evidence and estimate
+        /// instead of search results (`scripts/fit-relevance.py` reads them).
+        #[arg(long)]
+        relevance_features: bool,
     },
 }
 
@@ -276,7 +281,12 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             match &resp.groups {
                 Some(groups) => {
                     for grp in groups {
-                        println!("== {}", grp.district);
+                        let note = if grp.relevant {
+                            ""
+                        } else {
+                            "  (does not address the question: nearest passages only)"
+                        };
+                        println!("== {}{note}", grp.district);
                         print_hits(&grp.hits);
                     }
                 }
@@ -399,6 +409,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             out,
             k,
             per_district,
+            relevance_features,
         } => {
             let service = open(g)?;
             let opts = eval::EvalOptions {
@@ -410,7 +421,11 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = std::io::BufWriter::new(f);
             let started = Instant::now();
-            let n = eval::run(&service, &queries, &opts, &mut w)?;
+            let n = if relevance_features {
+                eval::relevance_features(&service, &queries, &mut w)?
+            } else {
+                eval::run(&service, &queries, &opts, &mut w)?
+            };
             w.flush()?;
             let secs = started.elapsed().as_secs_f64();
             if g.json {
@@ -438,8 +453,13 @@ fn print_hits(hits: &[Hit]) {
         .collect::<Vec<_>>()
         .join(", ");
         let year = h.year.map(|y| y.to_string()).unwrap_or_default();
+        let relevance = match h.relevance {
+            Some(r) if r >= search::RELEVANT => format!(" relevant {:.0}%", r * 100.0),
+            Some(r) => format!(" maybe unrelated {:.0}%", r * 100.0),
+            None => String::new(),
+        };
         println!(
-            "{:>2}. [{:.4}] {} {} ({}) {}",
+            "{:>2}. [{:.4}{relevance}] {} {} ({}) {}",
             i + 1,
             h.score,
             place,
@@ -604,11 +624,18 @@ fn print_summary(summary: &summarize::Summary) {
     match summary {
         summarize::Summary::Topic(t) => {
             println!("Topic: {}", t.query);
+            if t.districts.is_empty() {
+                println!("\nNo report in scope speaks about this topic.");
+            }
             for d in &t.districts {
                 println!("\n== {}", d.district);
                 for s in &d.sentences {
                     println!("  · {}  {}", s.text, cite(s));
                 }
+            }
+            if !t.not_mentioned.is_empty() {
+                println!("\n== Not mentioned (searched, nothing relevant)");
+                println!("  {}", t.not_mentioned.join("、"));
             }
             if !t.in_common.is_empty() {
                 println!("\n== In common");

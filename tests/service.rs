@@ -216,11 +216,28 @@ fn group_by_district_spans_districts_best_first() {
         for h in hits {
             assert_eq!(h["district"], d);
         }
-        best_scores.push(hits[0]["score"].as_f64().unwrap());
+        let relevant = g["relevant"].as_bool().expect("relevant flag");
+        let estimates: Vec<f64> = hits
+            .iter()
+            .map(|h| h["relevance"].as_f64().expect("relevance"))
+            .collect();
+        assert!(estimates.iter().all(|r| (0.0..=1.0).contains(r)), "{g:#}");
+        assert_eq!(
+            relevant,
+            estimates.iter().any(|&r| r >= 0.5),
+            "a group is relevant when one of its hits is: {g:#}"
+        );
+        best_scores.push((!relevant, -hits[0]["score"].as_f64().unwrap()));
     }
+    // Districts whose reports address the question first, each part by best
+    // score.
     assert!(
-        best_scores.windows(2).all(|w| w[0] >= w[1]),
-        "districts ordered by best score: {best_scores:?}"
+        best_scores.windows(2).all(|w| w[0] <= w[1]),
+        "districts ordered by relevance, then best score: {best_scores:?}"
+    );
+    assert!(
+        groups.iter().any(|g| g["relevant"] == true),
+        "some district's report addresses elderly meals: {body:#}"
     );
     let flat = body["hits"].as_array().unwrap();
     assert_eq!(
@@ -712,6 +729,47 @@ fn a_topic_found_in_three_districts_names_three() {
     // The same request gives the same summary.
     let (_, again) = post_json("/api/summarize", &json!({"query": "落实河湖长制"}), None);
     assert_eq!(body, again);
+}
+
+#[test]
+fn a_topic_no_report_mentions_gives_an_empty_summary() {
+    let _read = LIBRARY_LOCK.read().unwrap();
+    let (_, list) = get("/api/documents");
+    let mut all: Vec<String> = list["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["district"].as_str().map(str::to_string))
+        .collect();
+    all.sort();
+    all.dedup();
+    // No bundled report speaks of sea ranching or of a space programme.
+    for query in ["海洋牧场建设", "载人航天发射场"] {
+        let (status, body) = post_json("/api/summarize", &json!({"query": query}), None);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["districts"], json!([]), "{query}: {body:#}");
+        assert_eq!(body["in_common"], json!([]), "{query}: {body:#}");
+        let mut missing: Vec<String> = body["not_mentioned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap().to_string())
+            .collect();
+        missing.sort();
+        assert_eq!(missing, all, "{query}: every district searched is listed");
+    }
+    // A topic some reports speak of: summarised and unmentioned districts
+    // split the districts searched between them.
+    let (_, body) = post_json("/api/summarize", &json!({"query": "落实河湖长制"}), None);
+    let mut named: Vec<String> = body["districts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(body["not_mentioned"].as_array().unwrap())
+        .map(|d| d["district"].as_str().or(d.as_str()).unwrap().to_string())
+        .collect();
+    named.sort();
+    assert_eq!(named, all, "{body:#}");
 }
 
 #[test]

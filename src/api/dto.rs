@@ -73,6 +73,11 @@ pub struct Hit {
     /// Which retrievers found it: `dense`, `lexical`.
     #[schema(example = json!(["dense", "lexical"]))]
     pub retrievers: Vec<String>,
+    /// Estimated probability (0–1) that the passage addresses the question;
+    /// 0.5 and above counts as relevant. Absent for find-similar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 0.91, minimum = 0.0, maximum = 1.0)]
+    pub relevance: Option<f32>,
 }
 
 impl From<search::Hit> for Hit {
@@ -93,6 +98,7 @@ impl From<search::Hit> for Hit {
             term,
             highlights,
             retrievers,
+            relevance,
         } = h;
         Hit {
             passage_id,
@@ -110,6 +116,7 @@ impl From<search::Hit> for Hit {
             term,
             highlights: highlights.into_iter().map(Into::into).collect(),
             retrievers,
+            relevance,
         }
     }
 }
@@ -127,6 +134,10 @@ pub struct DistrictGroup {
     /// names, units merged into it).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub other_names: Vec<String>,
+    /// Whether the district's reports address the question (one of its hits
+    /// has relevance ≥ 0.5). Such districts come first; the others only
+    /// hold the nearest passages.
+    pub relevant: bool,
     pub hits: Vec<Hit>,
 }
 
@@ -210,11 +221,13 @@ impl From<search::SearchResponse> for SearchResults {
                         let search::Group {
                             district,
                             other_names,
+                            relevant,
                             hits: h,
                         } = g;
                         DistrictGroup {
                             district,
                             other_names,
+                            relevant,
                             hits: hits(h),
                         }
                     })
@@ -954,7 +967,12 @@ pub struct CommonStatement {
 pub struct TopicSummary {
     #[schema(example = "哪些地区在推进农村户厕改造")]
     pub query: String,
+    /// Districts whose reports speak about the topic; empty when none does.
     pub districts: Vec<DistrictSummary>,
+    /// Districts in scope whose reports were searched and say nothing
+    /// relevant (未提及).
+    #[schema(example = json!(["麒麟区"]))]
+    pub not_mentioned: Vec<String>,
     pub in_common: Vec<CommonStatement>,
 }
 
@@ -990,10 +1008,12 @@ impl From<summarize::Summary> for Summary {
                 let summarize::TopicSummary {
                     query,
                     districts,
+                    not_mentioned,
                     in_common,
                 } = t;
                 Summary::Topic(TopicSummary {
                     query,
+                    not_mentioned,
                     districts: districts
                         .into_iter()
                         .map(|d| {

@@ -392,6 +392,13 @@ impl Library {
         self.inner.dense_search(query, k, filter)
     }
 
+    /// Up to `n` stored vectors (concatenated, `dim` floats each), spread
+    /// evenly over the library and fixed until it changes: a background
+    /// against which a query's similarities can be judged.
+    pub fn background_sample(&self, n: usize) -> Result<std::sync::Arc<Vec<f32>>> {
+        self.inner.background_sample(n)
+    }
+
     /// BM25 search of a query (any script; folded to simplified and
     /// segmented here) among passages matching `filter`, best first.
     pub fn lexical_search(

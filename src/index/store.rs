@@ -204,6 +204,9 @@ pub(super) struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     state: RwLock<DenseState>,
+    /// A fixed sample of passage vectors and the generation it was drawn at
+    /// (see [`Inner::background_sample`]).
+    background: Mutex<Option<(i64, Arc<Vec<f32>>)>>,
 }
 
 fn now_secs() -> i64 {
@@ -436,6 +439,7 @@ impl Inner {
                 generation,
                 dumped_generation,
             }),
+            background: Mutex::new(None),
         };
         inner.flush()?;
         Ok(inner)
@@ -1231,6 +1235,31 @@ impl Inner {
 
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// Up to `n` stored passage vectors, concatenated, spread evenly over
+    /// the passages in rowid order: the same sample for every query until
+    /// the library changes, so a query's background (and every relevance
+    /// estimate built on it) is reproducible.
+    pub fn background_sample(&self, n: usize) -> Result<Arc<Vec<f32>>> {
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let mut cached = self.background.lock().map_err(|_| poisoned())?;
+        if let Some((g, v)) = cached.as_ref() {
+            if *g == st.generation && v.len() == n.min(st.catalog.passages.len()) * self.dim {
+                return Ok(Arc::clone(v));
+            }
+        }
+        let mut keys: Vec<i64> = st.catalog.passages.keys().copied().collect();
+        keys.sort_unstable();
+        let take = n.min(keys.len());
+        let mut out = Vec::with_capacity(take * self.dim);
+        for i in 0..take {
+            let key = keys[i * keys.len() / take];
+            out.extend_from_slice(&st.catalog.passages[&key].1);
+        }
+        let out = Arc::new(out);
+        *cached = Some((st.generation, Arc::clone(&out)));
+        Ok(out)
     }
 
     pub fn dense_search(

@@ -6,6 +6,7 @@
 //! controls how much the top ranks dominate.
 
 pub mod places;
+pub mod relevance;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,7 @@ use crate::index::{
     ScoredPassage, StoredPassage,
 };
 pub use places::{InferredPlace, PlaceLevel};
+pub use relevance::{Features, QueryEvidence, RELEVANT};
 
 /// Upper bound on `k` / `per_group` accepted by [`search`] and [`similar`].
 pub const MAX_K: usize = 200;
@@ -147,6 +149,10 @@ pub struct Hit {
     pub highlights: Vec<Highlight>,
     /// Which retrievers found it: "dense", "lexical".
     pub retrievers: Vec<String>,
+    /// Estimated probability that the passage addresses the question
+    /// (see [`relevance`]); 0.5 and above counts as relevant. Estimated for
+    /// questions, not for find-similar (`None`).
+    pub relevance: Option<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +163,10 @@ pub struct Group {
     /// later names, or units merged into it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_names: Vec<String>,
+    /// Whether the district's reports address the question: one of its hits
+    /// is estimated relevant. Groups that do come first; the others only
+    /// hold the nearest passages.
+    pub relevant: bool,
     pub hits: Vec<Hit>,
 }
 
@@ -265,7 +275,13 @@ fn check_filter(f: &Filter) -> Result<(), SearchError> {
     Ok(())
 }
 
-fn make_hit(p: StoredPassage, score: f32, terms: &[String], retrievers: Vec<String>) -> Hit {
+fn make_hit(
+    p: StoredPassage,
+    score: f32,
+    terms: &[String],
+    retrievers: Vec<String>,
+    relevance: Option<f32>,
+) -> Hit {
     let highlights = highlight_spans(&p.text, &p.text_simplified, terms);
     Hit {
         passage_id: p.passage_id,
@@ -283,6 +299,7 @@ fn make_hit(p: StoredPassage, score: f32, terms: &[String], retrievers: Vec<Stri
         term: p.term,
         highlights,
         retrievers,
+        relevance,
     }
 }
 
@@ -335,27 +352,12 @@ pub fn search(
     } else {
         (wanted * 3).clamp(50, MAX_DEPTH)
     };
-    let mut filter = req.filter.clone();
-    let mut query = req.query.clone();
-    let mut place = None;
-    if req.infer_places
-        && filter.district.is_none()
-        && filter.city.is_none()
-        && filter.province.is_none()
-    {
-        let known = lib.places()?;
-        if let Some((p, rest)) = places::narrow(&req.query, &known) {
-            // A query that is nothing but the place ("麒麟区") keeps its words.
-            if rest.chars().any(char::is_alphanumeric) {
-                query = rest;
-            }
-            p.apply(&mut filter);
-            place = Some(p);
-        }
-    }
+    let (query, filter, place) = narrow_to_place(lib, req)?;
+    // The query vector is needed in every mode: relevance is judged densely
+    // too.
+    let vector = encoder.encode_query(&query)?;
     let dense = if req.mode != Mode::Lexical {
-        let v = encoder.encode_query(&query)?;
-        lib.dense_search(&v, depth, &filter)?
+        lib.dense_search(&vector, depth, &filter)?
     } else {
         Vec::new()
     };
@@ -366,6 +368,10 @@ pub fn search(
         )
     } else {
         (Vec::new(), None)
+    };
+    let evidence = QueryEvidence::new(lib, &vector, &query)?;
+    let relevance_of = |p: &StoredPassage| -> Result<f32, SearchError> {
+        Ok(evidence.features(p, &lib.passage_vector(p.key)?).estimate())
     };
     let ranked: Vec<ScoredPassage> = match req.mode {
         Mode::Dense => dense.clone(),
@@ -400,9 +406,16 @@ pub fn search(
             .into_iter()
             .map(|p| {
                 let key = p.key;
-                make_hit(p, scores[&key], &terms, retrievers(&key))
+                let relevance = relevance_of(&p)?;
+                Ok(make_hit(
+                    p,
+                    scores[&key],
+                    &terms,
+                    retrievers(&key),
+                    Some(relevance),
+                ))
             })
-            .collect();
+            .collect::<Result<_, SearchError>>()?;
         return Ok(SearchResponse {
             hits,
             groups: None,
@@ -440,13 +453,11 @@ pub fn search(
                 i
             }
             None => {
-                if groups.len() == req.k {
-                    continue;
-                }
                 index_of.insert(group_key, groups.len());
                 groups.push(Group {
                     district,
                     other_names: Vec::new(),
+                    relevant: false,
                     hits: Vec::new(),
                 });
                 groups.len() - 1
@@ -454,11 +465,22 @@ pub fn search(
         };
         if groups[gi].hits.len() < req.per_group {
             let key = p.key;
-            groups[gi]
-                .hits
-                .push(make_hit(p, scores[&key], &terms, retrievers(&key)));
+            let relevance = relevance_of(&p)?;
+            let g = &mut groups[gi];
+            g.relevant |= relevance >= RELEVANT;
+            g.hits.push(make_hit(
+                p,
+                scores[&key],
+                &terms,
+                retrievers(&key),
+                Some(relevance),
+            ));
         }
     }
+    // Districts whose reports address the question first, each part in
+    // rank order (the sort is stable); then the k best.
+    groups.sort_by_key(|g| !g.relevant);
+    groups.truncate(req.k);
     let hits = groups.iter().flat_map(|g| g.hits.iter().cloned()).collect();
     Ok(SearchResponse {
         hits,
@@ -466,6 +488,59 @@ pub fn search(
         place,
         lexical_weight,
     })
+}
+
+/// The query's words and filter after reading a place out of the query
+/// (see [`SearchRequest::infer_places`]).
+fn narrow_to_place(
+    lib: &Library,
+    req: &SearchRequest,
+) -> Result<(String, Filter, Option<InferredPlace>), SearchError> {
+    let mut filter = req.filter.clone();
+    let mut query = req.query.clone();
+    let mut place = None;
+    if req.infer_places
+        && filter.district.is_none()
+        && filter.city.is_none()
+        && filter.province.is_none()
+    {
+        let known = lib.places()?;
+        if let Some((p, rest)) = places::narrow(&req.query, &known) {
+            // A query that is nothing but the place ("麒麟区") keeps its words.
+            if rest.chars().any(char::is_alphanumeric) {
+                query = rest;
+            }
+            p.apply(&mut filter);
+            place = Some(p);
+        }
+    }
+    Ok((query, filter, place))
+}
+
+/// The relevance evidence (see [`relevance`]) for stored passages, by id,
+/// as [`search`] would judge them for `req`: what `scripts/fit-relevance.py`
+/// fits and evaluates the estimate on. Unknown ids are skipped.
+pub fn relevance_features(
+    lib: &Library,
+    encoder: &dyn QueryEncoder,
+    req: &SearchRequest,
+    passage_ids: &[String],
+) -> Result<Vec<(String, Features)>, SearchError> {
+    check_text("query", &req.query)?;
+    let (query, _, _) = narrow_to_place(lib, req)?;
+    let vector = encoder.encode_query(&query)?;
+    let evidence = QueryEvidence::new(lib, &vector, &query)?;
+    let mut out = Vec::new();
+    for id in passage_ids {
+        let p = match lib.passage(id) {
+            Ok(p) => p,
+            Err(IndexError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let v = lib.passage_vector(p.key)?;
+        out.push((id.clone(), evidence.features(&p, &v)));
+    }
+    Ok(out)
 }
 
 /// Share of the query's idf mass carried by words the library contains (see
@@ -666,7 +741,7 @@ pub fn similar(
             if lexical_keys.contains(&sp.key) {
                 retrievers.push("lexical".to_string());
             }
-            hits.push(make_hit(p, sp.score, &[], retrievers));
+            hits.push(make_hit(p, sp.score, &[], retrievers, None));
             if hits.len() == req.k {
                 break;
             }

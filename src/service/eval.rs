@@ -34,6 +34,8 @@ struct ResultItem<'a> {
     district: Option<&'a str>,
     passage_id: &'a str,
     score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relevance: Option<f32>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +92,7 @@ pub fn run(
                     district: h.district.as_deref(),
                     passage_id: &h.passage_id,
                     score: h.score,
+                    relevance: h.relevance,
                 })
                 .collect(),
         };
@@ -100,6 +103,85 @@ pub fn run(
             source,
         })?;
         n += 1;
+    }
+    Ok(n)
+}
+
+/// One query of a judged relevance set: the passages judged for it.
+#[derive(Debug, Deserialize)]
+struct JudgedQuery {
+    id: serde_json::Value,
+    query: String,
+    judged: Vec<Judged>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Judged {
+    passage_id: String,
+    grade: u8,
+}
+
+#[derive(Serialize)]
+struct FeatureLine<'a> {
+    id: &'a serde_json::Value,
+    passage_id: &'a str,
+    grade: u8,
+    features: search::Features,
+    relevance: f32,
+}
+
+/// For every judged passage of a judged relevance set (JSON lines of
+/// `{"id", "query", "judged": [{"passage_id", "grade"}]}`), the relevance
+/// evidence search would weigh for it and the current estimate, one JSON
+/// line each. Judged passages the library lacks are skipped. Returns the
+/// number of lines written.
+pub fn relevance_features(
+    service: &Service,
+    judged: &Path,
+    out: &mut dyn Write,
+) -> Result<usize, ServiceError> {
+    let io = |source| ServiceError::Io {
+        path: judged.to_path_buf(),
+        source,
+    };
+    let reader = std::io::BufReader::new(std::fs::File::open(judged).map_err(io)?);
+    let mut n = 0;
+    for (lineno, line) in reader.lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let q: JudgedQuery = serde_json::from_str(&line).map_err(|e| {
+            ServiceError::Invalid(format!("{}:{}: {e}", judged.display(), lineno + 1))
+        })?;
+        let ids: Vec<String> = q.judged.iter().map(|j| j.passage_id.clone()).collect();
+        let req = SearchRequest {
+            query: q.query.clone(),
+            ..SearchRequest::default()
+        };
+        let features =
+            search::relevance_features(service.library(), service.encoder(), &req, &ids)?;
+        for (id, f) in &features {
+            let grade = q
+                .judged
+                .iter()
+                .find(|j| &j.passage_id == id)
+                .map_or(0, |j| j.grade);
+            let line = FeatureLine {
+                id: &q.id,
+                passage_id: id,
+                grade,
+                features: *f,
+                relevance: f.estimate(),
+            };
+            serde_json::to_writer(&mut *out, &line)
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+            out.write_all(b"\n").map_err(|source| ServiceError::Io {
+                path: "features".into(),
+                source,
+            })?;
+            n += 1;
+        }
     }
     Ok(n)
 }

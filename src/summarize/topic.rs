@@ -1,11 +1,17 @@
-//! A topic across districts: per district, the few sentences that best cover
-//! the query without repeating each other; then what two or more districts
-//! say alike.
+//! A topic across districts: per district whose reports speak about it, the
+//! few sentences that best cover it without repeating each other; the
+//! districts searched where nothing relevant was found; then what two or
+//! more districts say alike.
 //!
-//! Retrieval is the search module's (hybrid, grouped by district); sentences
-//! are then scored with the model's own embeddings, so "covers the topic"
-//! means the same thing here as in search, and selection is MMR (Carbonell &
-//! Goldstein, 1998): relevance minus redundancy with what is already chosen.
+//! Retrieval is the search module's (hybrid, grouped by district), and only
+//! hits that search estimates relevant ([`crate::search::relevance`]) are
+//! summarised: a district whose nearest passages are not about the topic is
+//! listed as not mentioning it rather than summarised with whatever came
+//! closest. Within those hits, sentences are scored with the model's own
+//! embeddings and the query's words; a sentence that carries none of the
+//! query's words while others do is about something else in the same
+//! passage. Selection is MMR (Carbonell & Goldstein, 1998): relevance minus
+//! redundancy with what is already chosen.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +22,7 @@ use super::text::sentence_spans;
 use super::SummarizeError;
 use crate::embed::Embedder;
 use crate::index::{Filter, Library};
-use crate::search::{self, Mode, SearchRequest};
+use crate::search::{self, places, Mode, QueryEvidence, SearchRequest, RELEVANT};
 
 /// Weight of relevance against novelty in MMR. Even: multilingual-e5 packs
 /// both relevance and sentence-to-sentence similarity into a narrow band
@@ -59,7 +65,12 @@ pub struct CommonStatement {
 #[derive(Debug, Clone, Serialize)]
 pub struct TopicSummary {
     pub query: String,
+    /// Districts whose reports speak about the topic, most relevant first.
+    /// Empty when no report in scope does.
     pub districts: Vec<DistrictSummary>,
+    /// Districts in scope (the filter, or the place the query names) whose
+    /// reports were searched and say nothing relevant (未提及).
+    pub not_mentioned: Vec<String>,
     pub in_common: Vec<CommonStatement>,
 }
 
@@ -88,11 +99,16 @@ pub fn summarize_topic(
     )?;
     let groups = found.groups.unwrap_or_default();
 
-    // Candidate sentences, per district, in retrieval order.
+    // Candidate sentences, per district, in retrieval order: from the hits
+    // estimated relevant only.
     let mut candidates: Vec<(String, Vec<SummarySentence>)> = Vec::new();
-    for g in &groups {
+    for g in groups.iter().filter(|g| g.relevant) {
         let mut sentences = Vec::new();
-        for hit in &g.hits {
+        for hit in g
+            .hits
+            .iter()
+            .filter(|h| h.relevance.is_some_and(|r| r >= RELEVANT))
+        {
             for (a, b) in sentence_spans(&hit.text) {
                 let text = hit.text[a..b].trim();
                 if text.chars().count() < 8 {
@@ -113,6 +129,7 @@ pub fn summarize_topic(
             candidates.push((g.district.clone(), sentences));
         }
     }
+    let not_mentioned = unmentioned(lib, req, found.place.as_ref(), &groups, &candidates)?;
 
     // One batch for every sentence: the model is fastest on batches.
     let texts: Vec<&str> = candidates
@@ -121,6 +138,11 @@ pub fn summarize_topic(
         .collect();
     let vectors = embedder.embed_passages(&texts)?;
     let query = embedder.embed_queries(&[req.query.as_str()])?.remove(0);
+    let words = match places::narrow(&req.query, &lib.places()?) {
+        Some((_, rest)) if rest.chars().any(char::is_alphanumeric) => rest,
+        _ => req.query.clone(),
+    };
+    let evidence = QueryEvidence::new(lib, &query, &words)?;
 
     let mut districts = Vec::new();
     let mut chosen_all: Vec<(usize, SummarySentence, Vec<f32>)> = Vec::new();
@@ -129,12 +151,11 @@ pub fn summarize_topic(
         let vecs = &vectors[offset..offset + sentences.len()];
         offset += sentences.len();
         let relevance: Vec<f32> = vecs.iter().map(|v| dot(v, &query)).collect();
-        // Sentences well below the district's best are off topic, however
-        // novel: MMR alone would fill the quota with them.
-        let best = relevance.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let on_topic: Vec<usize> = (0..relevance.len())
-            .filter(|&i| relevance[i] >= best - RELEVANCE_MARGIN)
+        let coverage: Vec<f32> = sentences
+            .iter()
+            .map(|s| evidence.coverage(&crate::corpus::to_simplified(&s.text)))
             .collect();
+        let on_topic = on_topic(&relevance, &coverage);
         let picked: Vec<usize> = mmr(
             &on_topic.iter().map(|&i| relevance[i]).collect::<Vec<_>>(),
             &on_topic
@@ -163,8 +184,65 @@ pub fn summarize_topic(
     Ok(TopicSummary {
         query: req.query.clone(),
         districts,
+        not_mentioned,
         in_common,
     })
+}
+
+/// The sentences of one district that are about the topic. Where some carry
+/// the query's words, those with at least half the best share of them
+/// (a sentence without them, in a passage about the topic, is about its
+/// neighbour); where none do (a paraphrase, another language), those within
+/// [`RELEVANCE_MARGIN`] of the best similarity. Either way, sentences far
+/// below the best similarity are dropped: MMR alone would fill the quota
+/// with novel but off-topic ones.
+fn on_topic(relevance: &[f32], coverage: &[f32]) -> Vec<usize> {
+    let best = relevance.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let most = coverage.iter().copied().fold(0.0f32, f32::max);
+    (0..relevance.len())
+        .filter(|&i| {
+            if most > 0.0 {
+                coverage[i] > 0.0
+                    && coverage[i] >= 0.5 * most
+                    && relevance[i] >= best - 2.0 * RELEVANCE_MARGIN
+            } else {
+                relevance[i] >= best - RELEVANCE_MARGIN
+            }
+        })
+        .collect()
+}
+
+/// Districts in scope that the summary does not cover: every district of the
+/// documents the filter (with the place the query names) admits, less those
+/// summarised, by name or by another name of the same place.
+fn unmentioned(
+    lib: &Library,
+    req: &TopicRequest,
+    place: Option<&places::InferredPlace>,
+    groups: &[search::Group],
+    covered: &[(String, Vec<SummarySentence>)],
+) -> Result<Vec<String>, SummarizeError> {
+    let mut filter = req.filter.clone();
+    if let Some(p) = place {
+        p.apply(&mut filter);
+    }
+    let facets = lib.facets(&filter)?;
+    let covered_names: Vec<&str> = covered
+        .iter()
+        .flat_map(|(d, _)| {
+            let g = groups.iter().find(|g| &g.district == d);
+            std::iter::once(d.as_str()).chain(
+                g.into_iter()
+                    .flat_map(|g| g.other_names.iter().map(String::as_str)),
+            )
+        })
+        .collect();
+    Ok(facets
+        .district
+        .keys()
+        .filter(|d| !covered_names.contains(&d.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// Maximal marginal relevance: indices of up to `n` items, each the best
