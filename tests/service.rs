@@ -732,6 +732,40 @@ fn a_topic_found_in_three_districts_names_three() {
 }
 
 #[test]
+fn relevance_separates_what_reports_say_from_what_they_do_not() {
+    let _r = LIBRARY_LOCK.read().unwrap_or_else(|e| e.into_inner());
+    // Sea ranching: no bundled report speaks of it, so no district addresses
+    // it, though every district has nearest passages.
+    let (status, body) = get(&format!(
+        "/api/search?q={}&group=district&k=10",
+        enc("海洋牧场建设")
+    ));
+    assert_eq!(status, 200, "{body}");
+    let groups = body["groups"].as_array().unwrap();
+    assert!(!groups.is_empty(), "{body:#}");
+    assert!(
+        groups.iter().all(|g| g["relevant"] == false),
+        "no district addresses sea ranching: {body:#}"
+    );
+    // River chiefs: three reports speak of them; their best hits are relevant
+    // and come before the districts that only hold near passages.
+    let (_, body) = get(&format!("/api/search?q={}&k=10", enc("河湖长制")));
+    let hits = body["hits"].as_array().unwrap();
+    let relevant: Vec<&Value> = hits
+        .iter()
+        .filter(|h| h["relevance"].as_f64().unwrap() >= 0.5)
+        .collect();
+    assert!(!relevant.is_empty(), "{body:#}");
+    for h in &relevant {
+        let text = to_simplified(h["text"].as_str().unwrap());
+        assert!(
+            text.contains("河") || text.contains("湖"),
+            "a hit judged relevant to river chiefs speaks of rivers: {h}"
+        );
+    }
+}
+
+#[test]
 fn a_topic_no_report_mentions_gives_an_empty_summary() {
     let _read = LIBRARY_LOCK.read().unwrap();
     let (_, list) = get("/api/documents");

@@ -41,7 +41,7 @@ pub const RELEVANT: f32 = 0.5;
 
 /// Logistic coefficients: intercept, then one per [`Features`] input in the
 /// order of [`Features::inputs`].
-const COEFFICIENTS: [f32; 7] = [-7.0, 1.1, 3.0, 0.8, 0.0, 0.0, 0.0];
+const COEFFICIENTS: [f32; 7] = [-4.9566, 1.1067, 2.3083, -0.5192, -0.6091, 2.6809, 0.2398];
 
 /// The evidence about one hit, as the estimate sees it.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
