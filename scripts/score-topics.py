@@ -111,16 +111,32 @@ class Simplifier:
             die(f"export failed on {data_dir}: {p.stderr.strip()[:500]}")
         self.passages = {}
         self.charmap = {}
+        self.meta = []
         for line in p.stdout.splitlines():
             if not line.startswith("{"):
                 continue
             d = json.loads(line)
             text, simp = d.get("text", ""), d.get("text_simplified") or d.get("text", "")
             self.passages[d["passage_id"]] = (text, simp)
+            self.meta.append(d)
             if len(text) == len(simp):
                 for a, b in zip(text, simp):
                     if a != b:
                         self.charmap[a] = b
+
+    def units(self, filters):
+        """Reporting units the library holds under a topic's filters, as summaries name them."""
+        lo = filters.get("year", filters.get("year_from"))
+        hi = filters.get("year", filters.get("year_to"))
+        out = set()
+        for d in self.meta:
+            if any(filters.get(k) and d.get(k) != filters[k] for k in ("district", "city", "province", "doc_type")):
+                continue
+            year = d.get("year")
+            if (lo is not None and (year is None or year < lo)) or (hi is not None and (year is None or year > hi)):
+                continue
+            out.add(d.get("district") or d.get("province") or "")
+        return out
 
     def chars(self, s):
         return "".join(self.charmap.get(c, c) for c in s)
@@ -171,6 +187,15 @@ def district_sentences(out):
     return res
 
 
+def common_groups(out):
+    """[(districts, [sentence dicts])] of the summary's `in_common` groups, if it has any."""
+    res = []
+    for g in out.get("in_common") or []:
+        sents = [s for s in g.get("sentences") or [] if (s.get("text") or "").strip()]
+        res.append((list(g.get("districts") or []), sents))
+    return res
+
+
 def new_tally():
     return collections.Counter()
 
@@ -191,6 +216,9 @@ def report(tallies, as_json):
             "unmentioned_topics": t["none_topics"],
             "unmentioned_empty_rate": t["none_empty"] / t["none_topics"] if t["none_topics"] else None,
             "exact_district_sets": t["exact"] / t["topics"] if t["topics"] else None,
+            "in_common_groups": t["c_groups"],
+            "in_common_groups_all_judged": t["c_right"] / t["c_groups"] if t["c_groups"] else None,
+            "in_common_on_topic_share": t["c_on"] / t["c_sents"] if t["c_sents"] else None,
             "errors": t["errors"],
         }
     if as_json:
@@ -207,6 +235,20 @@ def report(tallies, as_json):
             f"{fmt(t['tp'], t['tp'] + t['fn']):>8}{fmt(t['on'], t['sents']):>9}{t['sents']:>7}"
             f"{empty:>19}{fmt(t['exact'], t['topics']):>10}{t['errors']:>7}"
         )
+    print(f"{'in_common':<16}{'groups':>7}{'all_judged':>11}{'on_topic':>9}{'sents':>7}")
+    for name, t in tallies.items():
+        print(
+            f"{name:<16}{t['c_groups']:>7}{fmt(t['c_right'], t['c_groups']):>11}"
+            f"{fmt(t['c_on'], t['c_sents']):>9}{t['c_sents']:>7}"
+        )
+
+
+def write_row(tsv, t, lib, district, judged, text, ok, why):
+    clean = " ".join(text.split())
+    tsv.write(
+        f"{t['id']}\t{t['split']}\t{lib}\t{t['topic']}\t{district}\t{int(judged)}\t{clean}\t"
+        f"{'on' if ok else 'off'}\t{why}\t\n"
+    )
 
 
 def audit(path):
@@ -273,6 +315,7 @@ def main():
     extra = args.extra.split()
 
     simplifiers = {}
+    scope_checked = set()
     tallies = collections.OrderedDict((k, new_tally()) for k in ("train", "heldout", "all"))
     tsv = open(args.tsv, "w", encoding="utf-8") if args.tsv else None
     if tsv:
@@ -283,10 +326,22 @@ def main():
         if lib not in simplifiers:
             simplifiers[lib] = Simplifier(args.bin, libs[lib])
         simp = simplifiers[lib]
+        key = (lib, json.dumps(t.get("filters") or {}, sort_keys=True))
+        if key not in scope_checked:
+            scope_checked.add(key)
+            held = simp.units(t.get("filters") or {})
+            if held != set(t["in_scope"]):
+                print(
+                    f"score-topics: warning: {lib} {key[1]} holds units {sorted(held)}, the topic set "
+                    f"was judged on {sorted(t['in_scope'])}; the library's metadata differ from the "
+                    "judged library, district figures for these topics are not comparable",
+                    file=sys.stderr,
+                )
         out, err = summarize(args.bin, libs[lib], t, extra)
         mentioned = set(t["mentioned"])
         covered = set()
         on = n = 0
+        c_groups = c_right = c_on = c_n = 0
         if err:
             print(f"{t['id']}: summarize failed: {' '.join(err)}", file=sys.stderr)
         else:
@@ -298,11 +353,18 @@ def main():
                     on += ok
                     n += 1
                     if tsv:
-                        clean = " ".join(text.split())
-                        tsv.write(
-                            f"{t['id']}\t{t['split']}\t{lib}\t{t['topic']}\t{district}\t"
-                            f"{int(district in mentioned)}\t{clean}\t{'on' if ok else 'off'}\t{why}\t\n"
-                        )
+                        write_row(tsv, t, lib, district, district in mentioned, text, ok, why)
+            for names, sents in common_groups(out):
+                c_groups += 1
+                c_right += bool(names) and all(x in mentioned for x in names)
+                for s in sents:
+                    text = s["text"]
+                    district = s.get("district") or ""
+                    ok, why = verdict(text, simp.sentence(text, s.get("passage_id")), t, district, simp)
+                    c_on += ok
+                    c_n += 1
+                    if tsv:
+                        write_row(tsv, t, lib, "in_common:" + district, district in mentioned, text, ok, why)
         tp, fp, fn = len(covered & mentioned), len(covered - mentioned), len(mentioned - covered)
         for name in (t["split"], "all"):
             tl = tallies[name]
@@ -313,6 +375,10 @@ def main():
             tl["on"] += on
             tl["sents"] += n
             tl["exact"] += covered == mentioned
+            tl["c_groups"] += c_groups
+            tl["c_right"] += c_right
+            tl["c_on"] += c_on
+            tl["c_sents"] += c_n
             tl["errors"] += err is not None
             if not mentioned:
                 tl["none_topics"] += 1
@@ -321,7 +387,8 @@ def main():
             print(
                 f"{t['id']} [{t['split']}/{lib}] {t['topic']}: judged {len(mentioned)}/"
                 f"{len(t['in_scope'])}, covered {len(covered)} (tp {tp} fp {fp} fn {fn}), "
-                f"on-topic {on}/{n}" + (" ERROR" if err else "")
+                f"on-topic {on}/{n}, in_common groups {c_right}/{c_groups} all judged, "
+                f"on-topic {c_on}/{c_n}" + (" ERROR" if err else "")
             )
     if tsv:
         tsv.close()
