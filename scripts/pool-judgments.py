@@ -107,7 +107,7 @@ def cmd_show(args):
         print(f"=== {qid} [{r['lang']}/{r['kind']}] {r['query']}")
         for n, c in enumerate(r["candidates"]):
             place = c["district"] or c["city"] or c["province"] or "national"
-            sec = " > ".join(c["section_path"])[-40:]
+            sec = " > ".join(c["section_path"])[-24:]
             print(f"[{n}] {place} {c['year']} | {sec}\n{c['text']}")
         print()
 
