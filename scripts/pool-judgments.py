@@ -18,9 +18,10 @@ Anchors are chosen against a library export (`zhengce export`, one passage a lin
 anchor names one passage library-wide, not only within its query's pool: a scorer that credits a
 result by "text contains anchor" then credits exactly the judged passage.
 
-The split is by query, decided from the query ids alone (never from results or scores): within
-each stratum (kind × language) queries are ordered by sha256 of their id and every third, from
-the first, is held out.
+The split is by query, decided from the query ids alone (never from results or scores) and
+stored in the query file, so queries added later never move an earlier query between parts:
+within each stratum (kind × language) of a batch of queries, queries are ordered by sha256 of
+their id and every third, from the first, is held out (`splits`).
 
 Usage
   scripts/pool-judgments.py pool --bin BIN --data-dir LIB [--pool bench-out/relevance-pool.jsonl]
@@ -56,11 +57,14 @@ def write_jsonl(path, rows):
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def splits(queries):
-    """Query id -> "train" | "heldout", from ids and strata only."""
+def splits(queries, stratified=True):
+    """Query id -> "train" | "heldout", from ids and strata only.
+
+    A batch too small to fill its strata (each stratum one query) is split as one stratum, else
+    every one-query stratum would be held out."""
     strata = defaultdict(list)
     for q in queries:
-        strata[(q["kind"], q["lang"])].append(q["id"])
+        strata[(q["kind"], q["lang"]) if stratified else None].append(q["id"])
     out = {}
     for ids in strata.values():
         ids.sort(key=lambda i: hashlib.sha256(i.encode()).hexdigest())
@@ -138,6 +142,7 @@ def pick_anchor(text, others_blob):
 def cmd_assemble(args):
     queries = read_jsonl(QUERIES)
     split = splits(queries)
+    split.update({q["id"]: q["split"] for q in queries if q.get("split")})
     pool = {r["id"]: r for r in read_jsonl(args.pool)}
     previous = {}
     if os.path.exists(JUDGED):
