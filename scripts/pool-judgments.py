@@ -23,9 +23,9 @@ stored in the query file, so queries added later never move an earlier query bet
 within each stratum (kind × language) of a batch of queries, queries are ordered by sha256 of
 their id and every third, from the first, is held out (`splits`).
 
-Usage
-  scripts/pool-judgments.py pool --bin BIN --data-dir LIB [--pool bench-out/relevance-pool.jsonl]
-  scripts/pool-judgments.py show r001 [--pool ...]
+Usage (--pool, default bench-out/relevance-pool.jsonl, goes before the subcommand)
+  scripts/pool-judgments.py pool --bin BIN --data-dir LIB [--only r001 r002 ...]
+  scripts/pool-judgments.py show r001 [r002 ...]
   scripts/pool-judgments.py assemble --grades eval/relevance-grades.txt --export EXPORT.jsonl
   scripts/pool-judgments.py check [--export EXPORT.jsonl]
 """
