@@ -24,7 +24,8 @@ import sys
 def inputs(f):
     # Must match Features::inputs in src/search/relevance.rs.
     return [f["z"], f["lexical"], f["heading"], f["lexical_weight"],
-            f["lexical"] * f["lexical_weight"], f["pairs"]]
+            f["lexical"] * f["lexical_weight"], f["pairs"], f["sentence"], f["gap"],
+            f["other_year"]]
 
 
 def sigmoid(x):

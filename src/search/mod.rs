@@ -369,7 +369,7 @@ pub fn search(
     } else {
         (Vec::new(), None)
     };
-    let evidence = QueryEvidence::new(lib, &vector, &query)?;
+    let evidence = QueryEvidence::new(lib, &vector, &query, &filter)?;
     let relevance_of = |p: &StoredPassage| -> Result<f32, SearchError> {
         Ok(evidence.features(p, &lib.passage_vector(p.key)?).estimate())
     };
@@ -527,9 +527,9 @@ pub fn relevance_features(
     passage_ids: &[String],
 ) -> Result<Vec<(String, Features)>, SearchError> {
     check_text("query", &req.query)?;
-    let (query, _, _) = narrow_to_place(lib, req)?;
+    let (query, filter, _) = narrow_to_place(lib, req)?;
     let vector = encoder.encode_query(&query)?;
-    let evidence = QueryEvidence::new(lib, &vector, &query)?;
+    let evidence = QueryEvidence::new(lib, &vector, &query, &filter)?;
     let mut out = Vec::new();
     for id in passage_ids {
         let p = match lib.passage(id) {

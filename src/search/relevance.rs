@@ -16,6 +16,14 @@
 //!   occur in the passage, and in its section headings; and the share of the
 //!   words' character pairs, which credits a report that writes 老年助餐点
 //!   where the question says 老年食堂.
+//! - **Standing among the query's own best**: how far the hit's cosine is
+//!   below the best the library (under the search's filter) has for it.
+//! - **Where the words meet**: the best coverage within one sentence, since
+//!   words scattered over a passage about several things say less than one
+//!   sentence holding them together.
+//! - **The year asked about**: a question that names a year is not answered
+//!   by a report of another year (the plan of that year, or the review of it
+//!   a year later, is what it asks for).
 //! - **How much of the query the library speaks at all** (the share of its
 //!   idf mass found anywhere): an English question shares no words with a
 //!   Chinese report, and the dense side must then carry the estimate alone.
@@ -25,9 +33,13 @@
 //! `scripts/fit-relevance.py`, which also reports ROC AUC and calibration on
 //! the held-out split; the coefficients below are its output.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
+
 use crate::corpus::to_simplified;
 use crate::index::lexical::query_terms;
-use crate::index::{Library, StoredPassage};
+use crate::index::{Filter, Library, StoredPassage};
 
 use super::SearchError;
 
@@ -41,7 +53,9 @@ pub const RELEVANT: f32 = 0.5;
 
 /// Logistic coefficients: intercept, then one per [`Features`] input in the
 /// order of [`Features::inputs`].
-const COEFFICIENTS: [f32; 7] = [-4.9566, 1.1067, 2.3083, -0.5192, -0.6091, 2.6809, 0.2398];
+const COEFFICIENTS: [f32; 10] = [
+    -3.2493, 0.7710, 1.8179, -0.8162, -0.0534, 1.1514, 0.7376, 0.8810, -0.1892, -2.8660,
+];
 
 /// The evidence about one hit, as the estimate sees it.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -57,13 +71,20 @@ pub struct Features {
     /// Share of the character pairs of the query's words found in the
     /// passage.
     pub pairs: f32,
+    /// The best `lexical` of any one sentence of the passage.
+    pub sentence: f32,
+    /// The best cosine under the search's filter minus this one.
+    pub gap: f32,
+    /// 1 when the query names years and the passage's report is neither of
+    /// one of them nor of the year after (which reviews it), else 0.
+    pub other_year: f32,
     /// Share of the query's idf mass whose words occur in the library.
     pub lexical_weight: f32,
 }
 
 impl Features {
     /// The regression's inputs (see [`COEFFICIENTS`]).
-    pub fn inputs(&self) -> [f32; 6] {
+    pub fn inputs(&self) -> [f32; 9] {
         [
             self.z,
             self.lexical,
@@ -71,6 +92,9 @@ impl Features {
             self.lexical_weight,
             self.lexical * self.lexical_weight,
             self.pairs,
+            self.sentence,
+            self.gap,
+            self.other_year,
         ]
     }
 
@@ -98,15 +122,37 @@ pub struct QueryEvidence {
     pairs: Vec<String>,
     idf_total: f32,
     lexical_weight: f32,
+    /// Best cosine among the passages the filter admits.
+    top: f32,
+    /// Years the query names.
+    years: Vec<i32>,
+}
+
+/// A year in a question: `2024年`, or `2024` standing alone in Latin text
+/// (not `2000亿`, not part of a longer number).
+static YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^\d])((?:19[5-9]|20\d)\d)(?:\s*年|[^\d\p{Han}]|$)").expect("valid regex")
+});
+
+/// The years a question names.
+pub fn query_years(query: &str) -> Vec<i32> {
+    let mut out: Vec<i32> = YEAR
+        .captures_iter(query)
+        .filter_map(|c| c[1].parse().ok())
+        .collect();
+    out.dedup();
+    out
 }
 
 impl QueryEvidence {
     /// `vector` is the query's (unit) vector, `lexical_query` the text whose
     /// words the lexical side searched for.
+    /// `filter` is the search's, place included.
     pub fn new(
         lib: &Library,
         vector: &[f32],
         lexical_query: &str,
+        filter: &Filter,
     ) -> Result<QueryEvidence, SearchError> {
         let dim = vector.len();
         let sample = lib.background_sample(BACKGROUND)?;
@@ -141,7 +187,13 @@ impl QueryEvidence {
             }
             terms.push((w, idf));
         }
+        let top = lib
+            .dense_search(vector, 1, filter)?
+            .first()
+            .map_or(0.0, |s| s.score);
         Ok(QueryEvidence {
+            top,
+            years: query_years(lexical_query),
             vector: vector.to_vec(),
             mean,
             sd,
@@ -174,6 +226,22 @@ impl QueryEvidence {
                     .filter(|p| text.contains(p.as_str()))
                     .count() as f32
                     / self.pairs.len() as f32
+            },
+            sentence: text
+                .split(['。', '！', '？', '；', '!', '?', ';'])
+                .map(|s| self.coverage_lower(s))
+                .fold(0.0, f32::max),
+            gap: (self.top - cosine).max(0.0),
+            other_year: match p.year {
+                Some(y) if !self.years.is_empty() => {
+                    let asked = self.years.iter().any(|&q| y == q || y == q + 1);
+                    if asked {
+                        0.0
+                    } else {
+                        1.0
+                    }
+                }
+                _ => 0.0,
             },
             lexical_weight: self.lexical_weight,
         }
@@ -221,6 +289,9 @@ mod tests {
             lexical,
             heading: 0.0,
             pairs: lexical,
+            sentence: lexical,
+            gap: 0.0,
+            other_year: 0.0,
             lexical_weight: 1.0,
         }
     }
@@ -235,5 +306,17 @@ mod tests {
         }
         assert!(low < RELEVANT, "an average passage is not relevant: {low}");
         assert!(low < dense && dense < both, "{low} {dense} {both}");
+    }
+
+    #[test]
+    fn years_are_read_from_questions_in_either_language() {
+        assert_eq!(
+            query_years("六盘水市2024年地区生产总值预期增长多少？"),
+            vec![2024]
+        );
+        assert_eq!(query_years("What was the GDP target for 2023?"), vec![2023]);
+        assert_eq!(query_years("2021年至2022年的情况"), vec![2021, 2022]);
+        assert!(query_years("营收突破2000亿元").is_empty());
+        assert!(query_years("新增学位12024个").is_empty());
     }
 }
