@@ -5,6 +5,7 @@
 //! which live on unrelated scales, and one constant (`rrf_k`, default 60)
 //! controls how much the top ranks dominate.
 
+pub mod crosslingual;
 pub mod places;
 
 use serde::{Deserialize, Serialize};
@@ -360,9 +361,12 @@ pub fn search(
         Vec::new()
     };
     let (lexical, lexical_weight) = if req.mode != Mode::Dense {
+        // English words are read through the bilingual lexicon, in the
+        // senses the first dense hits use.
+        let lq = crosslingual::lexical_query(lib, &query, &dense)?;
         (
-            lib.lexical_search(&query, depth, &filter)?,
-            Some(lexical_weight(lib, &query)?),
+            lib.lexical_search(&lq.text, depth, &filter)?,
+            Some(lq.weight),
         )
     } else {
         (Vec::new(), None)
