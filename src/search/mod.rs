@@ -172,9 +172,11 @@ pub struct SearchResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub place: Option<InferredPlace>,
     /// Weight of the lexical list in the fusion (0–1): the share of the
-    /// query's idf mass whose words occur in the library at all. An English
-    /// question over Chinese reports scores near 0, so stray matches on a
-    /// year or a number do not outvote the dense retriever.
+    /// query's idf mass whose words occur in the library at all, so stray
+    /// matches on a year or a number do not outvote the dense retriever.
+    /// An English question is searched through its Chinese translations
+    /// (see [`crosslingual`]), scaled by the share of its English words
+    /// that found one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lexical_weight: Option<f32>,
 }
