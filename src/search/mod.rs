@@ -5,6 +5,7 @@
 //! which live on unrelated scales, and one constant (`rrf_k`, default 60)
 //! controls how much the top ranks dominate.
 
+pub mod crosslingual;
 pub mod places;
 pub mod relevance;
 
@@ -181,9 +182,11 @@ pub struct SearchResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub place: Option<InferredPlace>,
     /// Weight of the lexical list in the fusion (0–1): the share of the
-    /// query's idf mass whose words occur in the library at all. An English
-    /// question over Chinese reports scores near 0, so stray matches on a
-    /// year or a number do not outvote the dense retriever.
+    /// query's idf mass whose words occur in the library at all, so stray
+    /// matches on a year or a number do not outvote the dense retriever.
+    /// An English question is searched through its Chinese translations
+    /// (see [`crosslingual`]), scaled by the share of its English words
+    /// that found one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lexical_weight: Option<f32>,
 }
@@ -362,9 +365,12 @@ pub fn search(
         Vec::new()
     };
     let (lexical, lexical_weight) = if req.mode != Mode::Dense {
+        // English words are read through the bilingual lexicon, in the
+        // senses the first dense hits use.
+        let lq = crosslingual::lexical_query(lib, &query, &dense)?;
         (
-            lib.lexical_search(&query, depth, &filter)?,
-            Some(lexical_weight(lib, &query)?),
+            lib.lexical_search(&lq.text, depth, &filter)?,
+            Some(lq.weight),
         )
     } else {
         (Vec::new(), None)
