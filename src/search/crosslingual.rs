@@ -66,6 +66,10 @@ pub struct LexicalQuery {
     /// Chinese words that stand in for the query's English words, in
     /// order; empty for a query without English words.
     pub translations: Vec<String>,
+    /// The query's words as relevance weighs them: each Chinese word alone,
+    /// each translated English word or phrase as its alternatives (a
+    /// passage that uses one of them has the word).
+    pub groups: Vec<Vec<String>>,
 }
 
 fn lexicon() -> &'static HashMap<&'static str, Vec<&'static str>> {
@@ -248,6 +252,7 @@ pub fn lexical_query(
             text: query.to_string(),
             weight: super::lexical_weight(lib, query)?,
             translations: Vec::new(),
+            groups: query_terms(query).into_iter().map(|w| vec![w]).collect(),
         });
     }
     let units = english_units(&english);
@@ -274,6 +279,7 @@ pub fn lexical_query(
             .collect()
     };
     let mut translations: Vec<String> = Vec::new();
+    let mut groups: Vec<Vec<String>> = Vec::new();
     let mut untranslated: Vec<String> = Vec::new();
     let mut found = 0usize;
     for (key, words) in &units {
@@ -282,6 +288,7 @@ pub fn lexical_query(
             untranslated.push(key.clone());
         } else {
             found += 1;
+            groups.push(kept.iter().map(|w| w.to_string()).collect());
             for w in kept {
                 if !translations.iter().any(|t| t == w) {
                     translations.push(w.to_string());
@@ -290,6 +297,8 @@ pub fn lexical_query(
         }
     }
     let rest_terms = query_terms(&rest);
+    groups.extend(rest_terms.iter().map(|w| vec![w.clone()]));
+    groups.extend(untranslated.iter().map(|w| vec![w.clone()]));
     let mut parts: Vec<String> = rest_terms;
     parts.extend(untranslated);
     parts.extend(translations.iter().cloned());
@@ -304,6 +313,7 @@ pub fn lexical_query(
         text,
         weight,
         translations,
+        groups,
     })
 }
 

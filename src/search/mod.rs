@@ -364,10 +364,10 @@ pub fn search(
     } else {
         Vec::new()
     };
+    // English words are read through the bilingual lexicon, in the senses
+    // the first dense hits use; relevance weighs the same words.
+    let lq = crosslingual::lexical_query(lib, &query, &dense)?;
     let (lexical, lexical_weight) = if req.mode != Mode::Dense {
-        // English words are read through the bilingual lexicon, in the
-        // senses the first dense hits use.
-        let lq = crosslingual::lexical_query(lib, &query, &dense)?;
         (
             lib.lexical_search(&lq.text, depth, &filter)?,
             Some(lq.weight),
@@ -375,7 +375,7 @@ pub fn search(
     } else {
         (Vec::new(), None)
     };
-    let evidence = QueryEvidence::new(lib, &vector, &query, &filter)?;
+    let evidence = QueryEvidence::new(lib, &vector, &lq.groups, &query, &filter)?;
     let relevance_of = |p: &StoredPassage| -> Result<f32, SearchError> {
         Ok(evidence.features(p, &lib.passage_vector(p.key)?).estimate())
     };
@@ -399,7 +399,9 @@ pub fn search(
         }
         r
     };
-    let terms = query_terms(&req.query);
+    // Highlight the query's words and the Chinese words standing in for its
+    // English ones.
+    let terms = query_terms(&format!("{} {}", req.query, lq.translations.join(" ")));
     let to_load: Vec<PassageKey> = if req.group_by_district {
         ranked.iter().map(|s| s.key).collect()
     } else {
@@ -535,7 +537,9 @@ pub fn relevance_features(
     check_text("query", &req.query)?;
     let (query, filter, _) = narrow_to_place(lib, req)?;
     let vector = encoder.encode_query(&query)?;
-    let evidence = QueryEvidence::new(lib, &vector, &query, &filter)?;
+    let dense = lib.dense_search(&vector, crosslingual::FEEDBACK_DEPTH, &filter)?;
+    let lq = crosslingual::lexical_query(lib, &query, &dense)?;
+    let evidence = QueryEvidence::new(lib, &vector, &lq.groups, &query, &filter)?;
     let mut out = Vec::new();
     for id in passage_ids {
         let p = match lib.passage(id) {

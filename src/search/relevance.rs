@@ -38,7 +38,6 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::corpus::to_simplified;
-use crate::index::lexical::query_terms;
 use crate::index::{Filter, Library, StoredPassage};
 
 use super::SearchError;
@@ -54,7 +53,7 @@ pub const RELEVANT: f32 = 0.5;
 /// Logistic coefficients: intercept, then one per [`Features`] input in the
 /// order of [`Features::inputs`].
 const COEFFICIENTS: [f32; 10] = [
-    -3.2493, 0.7710, 1.8179, -0.8162, -0.0534, 1.1514, 0.7376, 0.8810, -0.1892, -2.8660,
+    -3.4723, 0.7590, 1.8086, -0.7376, -0.1706, 1.2422, 1.3334, 0.7623, -0.1294, -2.9210,
 ];
 
 /// The evidence about one hit, as the estimate sees it.
@@ -116,8 +115,9 @@ pub struct QueryEvidence {
     vector: Vec<f32>,
     mean: f32,
     sd: f32,
-    /// Content words (simplified, lower-case) with their idf.
-    terms: Vec<(String, f32)>,
+    /// Content words (simplified, lower-case; alternatives that stand for
+    /// one word) with their idf.
+    terms: Vec<(Vec<String>, f32)>,
     /// Distinct character pairs of the words the library uses.
     pairs: Vec<String>,
     idf_total: f32,
@@ -147,11 +147,17 @@ pub fn query_years(query: &str) -> Vec<i32> {
 impl QueryEvidence {
     /// `vector` is the query's (unit) vector, `lexical_query` the text whose
     /// words the lexical side searched for.
-    /// `filter` is the search's, place included.
+    /// `words` are the query's words as [`crosslingual::LexicalQuery::groups`]
+    /// gives them (alternatives that stand for one word), `filter` the
+    /// search's, place included, `query` the question (for the years it
+    /// names).
+    ///
+    /// [`crosslingual::LexicalQuery::groups`]: super::crosslingual::LexicalQuery::groups
     pub fn new(
         lib: &Library,
         vector: &[f32],
-        lexical_query: &str,
+        words: &[Vec<String>],
+        query: &str,
         filter: &Filter,
     ) -> Result<QueryEvidence, SearchError> {
         let dim = vector.len();
@@ -165,27 +171,37 @@ impl QueryEvidence {
         let var = sims.iter().map(|s| (s - mean).powi(2)).sum::<f32>() / n;
         // A library of one passage has no spread; keep z finite.
         let sd = var.sqrt().max(1e-3);
-        let words = query_terms(lexical_query);
-        let stats = lib.term_statistics(&words)?;
+        let flat: Vec<String> = words.iter().flatten().map(|w| w.to_lowercase()).collect();
+        let stats = lib.term_statistics(&flat)?;
         let mut terms = Vec::with_capacity(words.len());
         let mut pairs: Vec<String> = Vec::new();
         let (mut seen, mut idf_total) = (0.0f32, 0.0f32);
-        for (i, w) in words.into_iter().enumerate() {
-            let idf = stats.idf(i);
-            idf_total += idf;
-            if stats.document_frequency[i] > 0 {
-                seen += idf;
-            }
-            if stats.document_frequency[i] > 0 {
-                let chars: Vec<char> = w.chars().collect();
-                for p in chars.windows(2) {
-                    let p: String = p.iter().collect();
-                    if !pairs.contains(&p) {
-                        pairs.push(p);
+        let mut i = 0;
+        for group in words {
+            // A word counts once, at the idf of its rarest spelling.
+            let mut idf = 0.0f32;
+            let mut used = false;
+            let mut alternatives = Vec::with_capacity(group.len());
+            for w in group {
+                idf = idf.max(stats.idf(i));
+                if stats.document_frequency[i] > 0 {
+                    used = true;
+                    let chars: Vec<char> = flat[i].chars().collect();
+                    for p in chars.windows(2) {
+                        let p: String = p.iter().collect();
+                        if !pairs.contains(&p) {
+                            pairs.push(p);
+                        }
                     }
                 }
+                alternatives.push(w.to_lowercase());
+                i += 1;
             }
-            terms.push((w, idf));
+            idf_total += idf;
+            if used {
+                seen += idf;
+            }
+            terms.push((alternatives, idf));
         }
         let top = lib
             .dense_search(vector, 1, filter)?
@@ -193,7 +209,7 @@ impl QueryEvidence {
             .map_or(0.0, |s| s.score);
         Ok(QueryEvidence {
             top,
-            years: query_years(lexical_query),
+            years: query_years(query),
             vector: vector.to_vec(),
             mean,
             sd,
@@ -271,7 +287,7 @@ impl QueryEvidence {
         let found: f32 = self
             .terms
             .iter()
-            .filter(|(w, _)| text.contains(w.as_str()))
+            .filter(|(alternatives, _)| alternatives.iter().any(|w| text.contains(w.as_str())))
             .map(|(_, idf)| idf)
             .sum();
         found / self.idf_total

@@ -158,7 +158,9 @@ pub fn summarize_topic(
         }
         None => req.query.clone(),
     };
-    let evidence = QueryEvidence::new(lib, &query, &words, &filter)?;
+    let feedback = lib.dense_search(&query, search::crosslingual::FEEDBACK_DEPTH, &filter)?;
+    let groups = search::crosslingual::lexical_query(lib, &words, &feedback)?.groups;
+    let evidence = QueryEvidence::new(lib, &query, &groups, &words, &filter)?;
 
     let mut districts = Vec::new();
     let mut chosen_all: Vec<(usize, SummarySentence, Vec<f32>)> = Vec::new();
