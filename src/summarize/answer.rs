@@ -215,8 +215,13 @@ const LEVEL_ZH: &[&str] = &[
     "多少吨",
     "总额是多少",
     "是多少",
+    "有多少",
 ];
+// "What was X's GDP in 2024?" without a word of change asks the amount.
 const LEVEL_EN: &[&str] = &[
+    "what was",
+    "what is",
+    "what's",
     "how many",
     "total",
     "amount",
@@ -466,6 +471,9 @@ mod tests {
             read_question("What is Bar City's surveyed unemployment rate goal for 2022?").unwrap();
         assert_eq!(q.indicator, "城镇调查失业率");
         assert_eq!(q.kind, Some(TargetKind::Target));
+        let q = read_question("What was Qux County's fiscal revenue in 2019?").unwrap();
+        assert_eq!(q.indicator, "一般公共预算收入");
+        assert_eq!(q.measure, Some(Measure::Level));
         let q = read_question("What was the energy intensity reduction target of Baz?").unwrap();
         assert_eq!(q.indicator, "单位地区生产总值能耗");
     }
