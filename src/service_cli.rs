@@ -268,10 +268,14 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 ..SearchRequest::default()
             };
             let service = open(g)?;
-            let resp = search::search(service.library(), service.encoder(), &req)?;
+            let answered = service.search(&req)?;
             if g.json {
-                return print_json(&resp);
+                return print_json(&answered);
             }
+            if let Some(a) = &answered.answer {
+                print_answer(a);
+            }
+            let resp = answered.response;
             if let Some(p) = &resp.place {
                 println!(
                     "(narrowed to {} — named as “{}”; --no-infer-places to search everywhere)",
@@ -439,6 +443,30 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The answer card of a figure question: the figure and the sentence that
+/// states it, cited.
+fn print_answer(a: &zhengce::summarize::Answer) {
+    let figure = match a.upper {
+        Some(u) => format!("{}–{}{}", a.figure, u, a.unit),
+        None => format!("{}{}", a.figure, a.unit),
+    };
+    let kind = match a.kind {
+        zhengce::summarize::TargetKind::Target => "目标 target",
+        zhengce::summarize::TargetKind::Achieved => "实绩 achieved",
+    };
+    let year = a.year.map(|y| format!("{y}年 ")).unwrap_or_default();
+    println!(
+        "答 {} {}{}: {}{} ({kind})",
+        a.place,
+        year,
+        a.indicator,
+        figure,
+        a.qualifier.as_deref().unwrap_or("")
+    );
+    println!("   “{}” [{}]", a.sentence, a.passage_id);
+    println!();
 }
 
 fn print_hits(hits: &[Hit]) {

@@ -816,6 +816,59 @@ fn summary_sentences_open_their_passages() {
 }
 
 #[test]
+fn a_figure_question_shows_its_answer_card_above_the_hits() {
+    let tab = open(LAPTOP);
+    ask(&tab, "六盘水市2024年地区生产总值预期增长多少？");
+    settled(&tab, "search");
+    wait_for(
+        &tab,
+        "answer card",
+        "document.querySelector('#view .answer')",
+    );
+    let card = js(
+        &tab,
+        "(() => { const a = document.querySelector('#view .answer');
+           const h = document.querySelector('#view .hit');
+           return {figure: a.querySelector('.figure').textContent,
+                   kind: a.querySelector('.kind').textContent,
+                   sentence: a.querySelector('.text').textContent,
+                   above: !!h && (a.compareDocumentPosition(h) & Node.DOCUMENT_POSITION_FOLLOWING) > 0}; })()",
+    );
+    assert_eq!(card["figure"], "增长 5.5%左右", "{card:#}");
+    assert_eq!(card["kind"], "预期目标", "{card:#}");
+    assert!(
+        card["sentence"].as_str().unwrap().contains("5.5%左右"),
+        "{card:#}"
+    );
+    assert_eq!(
+        card["above"], true,
+        "the card comes before the hits: {card:#}"
+    );
+    shoot(&tab, LAPTOP, "answer");
+    // Its sentence opens the report at the passage stating it.
+    click(&tab, "#view .answer [data-doc]");
+    settled(&tab, "document");
+    wait_for(
+        &tab,
+        "document view",
+        "document.querySelector('#view .doc .p.focus')",
+    );
+    let focus = js(
+        &tab,
+        "document.querySelector('#view .doc .p.focus').textContent",
+    );
+    assert!(focus.as_str().unwrap().contains("5.5%左右"), "{focus}");
+    // A question whose figure no report states shows no card.
+    ask(&tab, "南明区2024年地区生产总值预期增长多少？");
+    settled(&tab, "search");
+    wait_for(&tab, "hits", "document.querySelector('#view .hit')");
+    assert_eq!(
+        js(&tab, "document.querySelectorAll('#view .answer').length"),
+        0
+    );
+}
+
+#[test]
 fn targets_table_and_the_empty_and_error_states() {
     let tab = open(LAPTOP);
     click(&tab, "nav.tabs [data-tab=targets]");

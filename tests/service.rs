@@ -942,6 +942,85 @@ fn a_place_named_in_the_question_narrows_the_search() {
     assert!(body["lexical_weight"].as_f64().unwrap() > 0.8, "{body:#}");
 }
 
+/// Figure questions over the bundled reports: the card holds the figure the
+/// place's own report states for the year asked, with its sentence; an
+/// unstated figure, an unknown year or place, or a question asking for no
+/// figure gets none. The passages come below as for any search.
+#[test]
+fn figure_questions_get_an_answer_card() {
+    let _r = LIBRARY_LOCK.read().unwrap_or_else(|e| e.into_inner());
+    for (q, figure, qualifier, kind, place, anchor) in [
+        (
+            "六盤水市2024年固定資產投資預期增長多少？",
+            4.5,
+            Some("左右"),
+            "target",
+            "六盘水市",
+            "固定資產投資增長4.5%左右",
+        ),
+        (
+            "How much did Nan'an District's general public budget revenue grow in 2023?",
+            15.3,
+            None,
+            "achieved",
+            "南岸区",
+            "一般公共预算收入增长15.3%",
+        ),
+        (
+            "麒麟区2022年新增城镇就业多少人？",
+            1.11,
+            None,
+            "achieved",
+            "麒麟区",
+            "新增城鎮就業1.11萬人",
+        ),
+        (
+            "西乡塘区2025年粮食产量目标是多少？",
+            6.0,
+            Some("以上"),
+            "target",
+            "西乡塘区",
+            "粮食产量6万吨以上",
+        ),
+    ] {
+        let (status, body) = get(&format!("/api/search?q={}&k=5", enc(q)));
+        assert_eq!(status, 200, "{body}");
+        let a = &body["answer"];
+        assert_eq!(a["figure"].as_f64(), Some(figure), "{q}: {a:#}");
+        assert_eq!(a["qualifier"].as_str(), qualifier, "{q}: {a:#}");
+        assert_eq!(a["kind"], kind, "{q}: {a:#}");
+        assert_eq!(a["place"], place, "{q}: {a:#}");
+        assert!(
+            a["sentence"].as_str().unwrap().contains(anchor),
+            "{q}: {a:#}"
+        );
+        // The cited passage exists and holds the sentence verbatim.
+        let (status, doc) = get(&format!("/api/documents/{}", a["doc_id"].as_str().unwrap()));
+        assert_eq!(status, 200, "{doc}");
+        let cited = doc["passages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["passage_id"] == a["passage_id"])
+            .unwrap_or_else(|| panic!("{q}: cited passage not in its document"));
+        assert!(
+            cited["text"].as_str().unwrap().contains(anchor),
+            "{q}: {cited:#}"
+        );
+        assert!(!body["hits"].as_array().unwrap().is_empty(), "{q}");
+    }
+    for q in [
+        "南明区2024年社会消费品零售总额预期增长多少？",
+        "南岸区2031年GDP增长目标是多少？",
+        "南岸区如何稳住外贸规模？",
+        "What is the GDP growth target of Hangzhou for 2024?",
+    ] {
+        let (status, body) = get(&format!("/api/search?q={}&k=5", enc(q)));
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("answer").is_none(), "{q}: {body:#}");
+    }
+}
+
 #[test]
 fn pasted_text_from_a_report_counts_as_its_passage() {
     let _r = LIBRARY_LOCK.read().unwrap_or_else(|e| e.into_inner());

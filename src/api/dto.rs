@@ -157,6 +157,78 @@ pub struct SearchResults {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 0.93)]
     pub lexical_weight: Option<f32>,
+    /// The stated figure a figure question asks for ("…2024年地区生产总值预期增长多少？"),
+    /// from the report of the place it names; absent when no report states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<AnswerCard>,
+}
+
+/// A figure stated in a report, answering the question, with its sentence.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AnswerCard {
+    /// Signed (a stated decline is negative); the lower end of a range.
+    #[schema(example = 5.5)]
+    pub figure: f64,
+    /// Upper end when the report states a range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upper: Option<f64>,
+    #[schema(example = "%")]
+    pub unit: String,
+    /// 左右 / 以上 / 以内 … as the report qualifies the figure.
+    #[schema(example = "左右")]
+    pub qualifier: Option<String>,
+    /// `target` | `achieved`.
+    #[schema(example = "target")]
+    pub kind: String,
+    /// `growth` (a rate of change) | `level` (an amount).
+    #[schema(example = "growth")]
+    pub measure: String,
+    #[schema(example = "地区生产总值")]
+    pub indicator: String,
+    #[schema(example = 2024)]
+    pub year: Option<i32>,
+    /// The reporting unit whose report states it.
+    #[schema(example = "六盘水市")]
+    pub place: String,
+    /// The sentence as the report printed it.
+    pub sentence: String,
+    pub passage_id: String,
+    pub doc_id: String,
+}
+
+impl From<crate::summarize::Answer> for AnswerCard {
+    fn from(a: crate::summarize::Answer) -> Self {
+        let kind = match a.kind {
+            crate::summarize::TargetKind::Target => "target",
+            crate::summarize::TargetKind::Achieved => "achieved",
+        };
+        let measure = match a.measure {
+            crate::summarize::targets::Measure::Growth => "growth",
+            crate::summarize::targets::Measure::Level => "level",
+        };
+        AnswerCard {
+            figure: a.figure,
+            upper: a.upper,
+            unit: a.unit,
+            qualifier: a.qualifier,
+            kind: kind.to_string(),
+            measure: measure.to_string(),
+            indicator: a.indicator,
+            year: a.year,
+            place: a.place,
+            sentence: a.sentence,
+            passage_id: a.passage_id,
+            doc_id: a.doc_id,
+        }
+    }
+}
+
+impl From<crate::service::AnsweredSearch> for SearchResults {
+    fn from(r: crate::service::AnsweredSearch) -> Self {
+        let mut out = SearchResults::from(r.response);
+        out.answer = r.answer.map(Into::into);
+        out
+    }
 }
 
 /// A place named in the question, applied as a filter.
@@ -212,6 +284,7 @@ impl From<search::SearchResponse> for SearchResults {
             lexical_weight,
         } = r;
         SearchResults {
+            answer: None,
             place: place.map(Into::into),
             lexical_weight,
             hits: hits(h),

@@ -88,10 +88,7 @@ pub async fn search(
         infer_places: p.infer_places.unwrap_or(true),
         ..SearchRequest::default()
     };
-    let resp = blocking(&state, move |s| {
-        search::search(s.library(), s.encoder(), &req)
-    })
-    .await?;
+    let resp = blocking(&state, move |s| s.search(&req)).await?;
     Ok(Json(resp.into()))
 }
 

@@ -1,8 +1,8 @@
 //! The operations the CLI and the HTTP API share, gluing the modules
 //! together: open a library with its model, ingest files (parse → embed →
-//! store), export passages, run an evaluation query set. Searching itself is
-//! [`crate::search::search`] / [`crate::search::similar`] over
-//! [`Service::library`] and [`Service::embedder`].
+//! store), search with direct answers to figure questions ([`Service::search`]),
+//! export passages, run an evaluation query set. Find-similar is
+//! [`crate::search::similar`] over [`Service::library`] and [`Service::encoder`].
 
 pub mod corrections;
 mod encoder;
@@ -97,6 +97,40 @@ impl Service {
             max_passage_tokens: MAX_PASSAGE_TOKENS,
             token_counter: Some(Arc::new(move |t: &str| e.count_tokens(t))),
         }
+    }
+}
+
+/// A search's hits together with the stated figure the question asks for,
+/// when its place's report states one.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AnsweredSearch {
+    #[serde(flatten)]
+    pub response: crate::search::SearchResponse,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<crate::summarize::Answer>,
+}
+
+impl Service {
+    /// Runs [`crate::search::search`] and answers a figure question from the
+    /// stated figures of the place the question names (or the filter
+    /// restricts to): the answer does not depend on the sentence ranking.
+    pub fn search(
+        &self,
+        req: &crate::search::SearchRequest,
+    ) -> Result<AnsweredSearch, ServiceError> {
+        let response = crate::search::search(&self.library, &self.encoder, req)?;
+        let place = response
+            .place
+            .as_ref()
+            .map(|p| p.name.clone())
+            .or_else(|| req.filter.district.clone())
+            .or_else(|| req.filter.city.clone())
+            .or_else(|| req.filter.province.clone());
+        let answer = match place {
+            Some(place) => crate::summarize::answer(&self.library, &req.query, &place)?,
+            None => None,
+        };
+        Ok(AnsweredSearch { response, answer })
     }
 }
 

@@ -4,6 +4,7 @@
 //! the passage it came from: researchers quote these texts, and an invented
 //! figure is worse than no summary.
 
+pub mod answer;
 pub mod document;
 pub mod table;
 pub mod targets;
@@ -12,6 +13,7 @@ pub mod topic;
 
 use serde::{Deserialize, Serialize};
 
+pub use answer::{answer, Answer};
 pub use document::{summarize_document, DocumentSummary, SectionSummary, SummarySentence};
 pub use table::{targets_table, TargetsTable};
 pub use targets::{TargetKind, TargetRow};

@@ -671,6 +671,14 @@ pub fn normalize_indicator(name: &str) -> Option<&'static str> {
         .map(|(norm, _)| *norm)
 }
 
+/// Every (normalised name, spelling) pair of the lexicon, spellings in the
+/// simplified script (Latin ones upper-case: GDP, CPI).
+pub fn indicator_spellings() -> impl Iterator<Item = (&'static str, &'static str)> {
+    INDICATORS
+        .iter()
+        .flat_map(|(n, spellings)| spellings.iter().map(move |s| (*n, *s)))
+}
+
 /// Every normalised indicator name the extractor knows.
 pub fn known_indicators() -> impl Iterator<Item = &'static str> {
     INDICATORS.iter().map(|(n, _)| *n)
