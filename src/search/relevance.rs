@@ -186,12 +186,14 @@ impl QueryEvidence {
                 idf = idf.max(stats.idf(i));
                 if stats.document_frequency[i] > 0 {
                     used = true;
-                    let chars: Vec<char> = flat[i].chars().collect();
-                    for p in chars.windows(2) {
-                        let p: String = p.iter().collect();
-                        if !pairs.contains(&p) {
-                            pairs.push(p);
-                        }
+                }
+                // Pairs of every word, the library's or not: they are the
+                // evidence for a word the reports spell otherwise.
+                let chars: Vec<char> = flat[i].chars().collect();
+                for p in chars.windows(2) {
+                    let p: String = p.iter().collect();
+                    if !pairs.contains(&p) {
+                        pairs.push(p);
                     }
                 }
                 alternatives.push(w.to_lowercase());
