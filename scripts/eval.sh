@@ -24,6 +24,7 @@ SCORER="${SCORER:-$(dirname "$QUERIES")/score.py}"
 
 PROFILE="${PROFILE:-debug}"
 scripts/fetch-model.sh "$PROFILE"
+scripts/fetch-lexicon.sh
 if [ "$PROFILE" = "release" ]; then cargo build --quiet --release; else cargo build --quiet; fi
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/zhengce"
 

@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-model.sh release
+scripts/fetch-lexicon.sh
 exec target/release/zhengce serve "$@"

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-model.sh debug
+scripts/fetch-lexicon.sh
 cargo test --all-targets

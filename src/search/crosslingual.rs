@@ -18,8 +18,22 @@ use crate::index::{lexical::query_terms, Library, PassageKey, ScoredPassage};
 
 use super::SearchError;
 
-/// The lexicon: `english key \t 中文词 中文词 …`, best translation first.
-const LEXICON_TSV: &str = include_str!("../../data/lexicon/en-zh.tsv");
+/// Where the lexicon is (`english key \t 中文词 中文词 …`, best translation
+/// first): `ZHENGCE_LEXICON`, else `data/lexicon/en-zh.tsv` under the current
+/// directory, else under the source tree this binary was built from. It is
+/// built, not committed: `scripts/fetch-lexicon.sh`.
+pub fn lexicon_path() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("ZHENGCE_LEXICON") {
+        return p.into();
+    }
+    let rel = std::path::Path::new("data")
+        .join("lexicon")
+        .join("en-zh.tsv");
+    if rel.is_file() {
+        return rel;
+    }
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
 
 /// How many times more often than in the library at large a translation
 /// must occur in the feedback passages to be taken as the question's sense.
@@ -72,16 +86,36 @@ pub struct LexicalQuery {
     pub groups: Vec<Vec<String>>,
 }
 
-fn lexicon() -> &'static HashMap<&'static str, Vec<&'static str>> {
-    static LEXICON: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+/// The lexicon, read once. Without it English words reach only the dense
+/// retriever, as a warning says once.
+fn lexicon() -> &'static HashMap<String, Vec<String>> {
+    static LEXICON: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
     LEXICON.get_or_init(|| {
-        LEXICON_TSV
-            .lines()
-            .filter_map(|line| {
-                let (key, words) = line.split_once('\t')?;
-                Some((key, words.split(' ').filter(|w| !w.is_empty()).collect()))
-            })
-            .collect()
+        let path = lexicon_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .lines()
+                .filter_map(|line| {
+                    let (key, words) = line.split_once('\t')?;
+                    Some((
+                        key.to_string(),
+                        words
+                            .split(' ')
+                            .filter(|w| !w.is_empty())
+                            .map(str::to_string)
+                            .collect(),
+                    ))
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(
+                    "no English lexicon at {} ({e}): English questions are searched densely \
+                     only; scripts/fetch-lexicon.sh builds it",
+                    path.display()
+                );
+                HashMap::new()
+            }
+        }
     })
 }
 
@@ -165,7 +199,7 @@ fn base_forms(w: &str) -> Vec<String> {
 
 /// English words → lexicon keys, longest match first; words the lexicon
 /// does not know are kept as they are (names, acronyms such as "GDP").
-fn english_units(words: &[String]) -> Vec<(String, Option<&'static [&'static str]>)> {
+fn english_units(words: &[String]) -> Vec<(String, Option<&'static [String]>)> {
     let lex = lexicon();
     let mut out = Vec::new();
     let mut i = 0;
@@ -283,7 +317,12 @@ pub fn lexical_query(
     let mut untranslated: Vec<String> = Vec::new();
     let mut found = 0usize;
     for (key, words) in &units {
-        let kept = select(words.unwrap_or_default(), &df, passages, &feedback);
+        let words: Vec<&str> = words
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let kept = select(&words, &df, passages, &feedback);
         if kept.is_empty() {
             untranslated.push(key.clone());
         } else {
