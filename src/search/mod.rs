@@ -525,6 +525,22 @@ fn narrow_to_place(
     Ok((query, filter, place))
 }
 
+/// What [`search`] judges the relevance of `req`'s hits against: the query
+/// read as search reads it (the place it names taken out, English words
+/// through the lexicon in the senses of the first dense hits).
+pub fn query_evidence(
+    lib: &Library,
+    encoder: &dyn QueryEncoder,
+    req: &SearchRequest,
+) -> Result<QueryEvidence, SearchError> {
+    check_text("query", &req.query)?;
+    let (query, filter, _) = narrow_to_place(lib, req)?;
+    let vector = encoder.encode_query(&query)?;
+    let dense = lib.dense_search(&vector, crosslingual::FEEDBACK_DEPTH, &filter)?;
+    let lq = crosslingual::lexical_query(lib, &query, &dense)?;
+    QueryEvidence::new(lib, &vector, &lq.groups, &query, &filter)
+}
+
 /// The relevance evidence (see [`relevance`]) for stored passages, by id,
 /// as [`search`] would judge them for `req`: what `scripts/fit-relevance.py`
 /// fits and evaluates the estimate on. Unknown ids are skipped.
@@ -534,12 +550,7 @@ pub fn relevance_features(
     req: &SearchRequest,
     passage_ids: &[String],
 ) -> Result<Vec<(String, Features)>, SearchError> {
-    check_text("query", &req.query)?;
-    let (query, filter, _) = narrow_to_place(lib, req)?;
-    let vector = encoder.encode_query(&query)?;
-    let dense = lib.dense_search(&vector, crosslingual::FEEDBACK_DEPTH, &filter)?;
-    let lq = crosslingual::lexical_query(lib, &query, &dense)?;
-    let evidence = QueryEvidence::new(lib, &vector, &lq.groups, &query, &filter)?;
+    let evidence = query_evidence(lib, encoder, req)?;
     let mut out = Vec::new();
     for id in passage_ids {
         let p = match lib.passage(id) {

@@ -67,20 +67,8 @@ pub fn run(
     opts: &EvalOptions,
     out: &mut dyn Write,
 ) -> Result<usize, ServiceError> {
-    let io = |source| ServiceError::Io {
-        path: queries.to_path_buf(),
-        source,
-    };
-    let reader = std::io::BufReader::new(std::fs::File::open(queries).map_err(io)?);
     let mut n = 0;
-    for (lineno, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let q: EvalQuery = serde_json::from_str(&line).map_err(|e| {
-            ServiceError::Invalid(format!("{}:{}: {e}", queries.display(), lineno + 1))
-        })?;
+    for_each_line(queries, |q: EvalQuery| {
         let hits = run_one(service, &q, opts)?;
         let line = ResultLine {
             id: &q.id,
@@ -96,15 +84,44 @@ pub fn run(
                 })
                 .collect(),
         };
-        serde_json::to_writer(&mut *out, &line)
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        out.write_all(b"\n").map_err(|source| ServiceError::Io {
-            path: "results".into(),
-            source,
-        })?;
+        write_line(out, &line)?;
         n += 1;
-    }
+        Ok(())
+    })?;
     Ok(n)
+}
+
+/// Calls `f` with each non-blank line of the JSON-lines file `path`, parsed;
+/// a line that does not parse is an error naming the file and line.
+fn for_each_line<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    mut f: impl FnMut(T) -> Result<(), ServiceError>,
+) -> Result<(), ServiceError> {
+    let io = |source| ServiceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    for (lineno, line) in reader.lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item = serde_json::from_str(&line).map_err(|e| {
+            ServiceError::Invalid(format!("{}:{}: {e}", path.display(), lineno + 1))
+        })?;
+        f(item)?;
+    }
+    Ok(())
+}
+
+/// Writes `value` as one JSON line.
+fn write_line(out: &mut dyn Write, value: &impl Serialize) -> Result<(), ServiceError> {
+    serde_json::to_writer(&mut *out, value).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    out.write_all(b"\n").map_err(|source| ServiceError::Io {
+        path: "output".into(),
+        source,
+    })
 }
 
 /// One query of a judged relevance set: the passages judged for it.
@@ -140,20 +157,8 @@ pub fn relevance_features(
     judged: &Path,
     out: &mut dyn Write,
 ) -> Result<usize, ServiceError> {
-    let io = |source| ServiceError::Io {
-        path: judged.to_path_buf(),
-        source,
-    };
-    let reader = std::io::BufReader::new(std::fs::File::open(judged).map_err(io)?);
     let mut n = 0;
-    for (lineno, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let q: JudgedQuery = serde_json::from_str(&line).map_err(|e| {
-            ServiceError::Invalid(format!("{}:{}: {e}", judged.display(), lineno + 1))
-        })?;
+    for_each_line(judged, |q: JudgedQuery| {
         let ids: Vec<String> = q.judged.iter().map(|j| j.passage_id.clone()).collect();
         let req = SearchRequest {
             query: q.query.clone(),
@@ -174,15 +179,11 @@ pub fn relevance_features(
                 features: *f,
                 relevance: f.estimate(),
             };
-            serde_json::to_writer(&mut *out, &line)
-                .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-            out.write_all(b"\n").map_err(|source| ServiceError::Io {
-                path: "features".into(),
-                source,
-            })?;
+            write_line(out, &line)?;
             n += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok(n)
 }
 

@@ -22,7 +22,7 @@ use super::text::sentence_spans;
 use super::SummarizeError;
 use crate::embed::Embedder;
 use crate::index::{Filter, Library};
-use crate::search::{self, places, Mode, QueryEvidence, SearchRequest};
+use crate::search::{self, places, Mode, SearchRequest};
 
 /// Weight of relevance against novelty in MMR. Even: multilingual-e5 packs
 /// both relevance and sentence-to-sentence similarity into a narrow band
@@ -92,19 +92,16 @@ pub fn summarize_topic(
             "max_sentences and max_districts must be at least 1".into(),
         ));
     }
-    let found = search::search(
-        lib,
-        embedder,
-        &SearchRequest {
-            query: req.query.clone(),
-            k: req.max_districts,
-            mode: Mode::Hybrid,
-            filter: req.filter.clone(),
-            group_by_district: true,
-            per_group: PASSAGES_PER_DISTRICT,
-            ..SearchRequest::default()
-        },
-    )?;
+    let request = SearchRequest {
+        query: req.query.clone(),
+        k: req.max_districts,
+        mode: Mode::Hybrid,
+        filter: req.filter.clone(),
+        group_by_district: true,
+        per_group: PASSAGES_PER_DISTRICT,
+        ..SearchRequest::default()
+    };
+    let found = search::search(lib, embedder, &request)?;
     let groups = found.groups.unwrap_or_default();
 
     // Candidate sentences, per district, in retrieval order: from the hits
@@ -146,21 +143,7 @@ pub fn summarize_topic(
         .collect();
     let vectors = embedder.embed_passages(&texts)?;
     let query = embedder.embed_queries(&[req.query.as_str()])?.remove(0);
-    let mut filter = req.filter.clone();
-    let words = match places::narrow(&req.query, &lib.places()?) {
-        Some((p, rest)) => {
-            p.apply(&mut filter);
-            if rest.chars().any(char::is_alphanumeric) {
-                rest
-            } else {
-                req.query.clone()
-            }
-        }
-        None => req.query.clone(),
-    };
-    let feedback = lib.dense_search(&query, search::crosslingual::FEEDBACK_DEPTH, &filter)?;
-    let groups = search::crosslingual::lexical_query(lib, &words, &feedback)?.groups;
-    let evidence = QueryEvidence::new(lib, &query, &groups, &words, &filter)?;
+    let evidence = search::query_evidence(lib, embedder, &request)?;
 
     let mut districts = Vec::new();
     let mut chosen_all: Vec<(usize, SummarySentence, Vec<f32>)> = Vec::new();
