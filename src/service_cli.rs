@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use zhengce::api::{self, params::FilterParams, params::YearParam, ApiConfig};
 use zhengce::index::Filter;
 use zhengce::search::{self, Hit, Mode, SearchRequest, SimilarRequest};
-use zhengce::service::{self, eval, export::ExportFormat, IngestEvent, Service};
+use zhengce::service::{self, eval, export, export::ExportFormat, IngestEvent, Service};
 use zhengce::summarize;
 
 /// Options every command gets from the top level.
@@ -127,6 +127,9 @@ pub enum ServiceCommand {
         #[command(flatten)]
         filter: FilterArgs,
     },
+    /// Panels for research: place × year figures across the library.
+    #[command(subcommand)]
+    Panel(PanelCommand),
     /// Run an evaluation query set and write results for score.py.
     Eval {
         queries: PathBuf,
@@ -164,6 +167,39 @@ pub struct ServeArgs {
     /// Largest request body in bytes (uploads included).
     #[arg(long, default_value_t = api::Limits::default().max_body_bytes)]
     max_body_bytes: usize,
+}
+
+#[derive(Subcommand)]
+pub enum PanelCommand {
+    /// Target against achieved per place and year, beside the city's and the
+    /// province's targets for the same year, every figure cited.
+    Targets {
+        /// Indicator, any spelling or script (default 地区生产总值).
+        #[arg(long)]
+        indicator: Option<String>,
+        /// A place: its rows and those of the places within it.
+        #[arg(long)]
+        place: Option<String>,
+        #[arg(long)]
+        from: Option<i32>,
+        #[arg(long)]
+        to: Option<i32>,
+        /// Levels (亿元, 万人) instead of growth rates.
+        #[arg(long)]
+        levels: bool,
+        /// csv or xlsx (to --out, or stdout); a table or --json otherwise.
+        #[arg(long)]
+        format: Option<PanelFormat>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// File formats of a panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PanelFormat {
+    Csv,
+    Xlsx,
 }
 
 #[derive(Args, Default)]
@@ -351,6 +387,53 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 return print_json(&summary);
             }
             print_summary(&summary);
+            Ok(())
+        }
+        ServiceCommand::Panel(PanelCommand::Targets {
+            indicator,
+            place,
+            from,
+            to,
+            levels,
+            format,
+            out,
+        }) => {
+            let service = open(g)?;
+            let panel = summarize::target_panel(
+                service.library(),
+                &summarize::PanelRequest {
+                    indicator,
+                    place,
+                    year_from: from,
+                    year_to: to,
+                    measure: if levels {
+                        summarize::targets::Measure::Level
+                    } else {
+                        summarize::targets::Measure::Growth
+                    },
+                },
+            )?;
+            let write = |w: &mut dyn Write| -> anyhow::Result<()> {
+                match format {
+                    Some(PanelFormat::Csv) => export::write_panel_csv(&panel, w)?,
+                    Some(PanelFormat::Xlsx) => export::write_panel_xlsx(&panel, w)?,
+                    None if g.json => {
+                        serde_json::to_writer_pretty(&mut *w, &panel)?;
+                        writeln!(w)?;
+                    }
+                    None => print_panel(&panel, w)?,
+                }
+                Ok(())
+            };
+            match &out {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    write(&mut std::io::BufWriter::new(f))?;
+                    eprintln!("{} rows written to {}", panel.rows.len(), path.display());
+                }
+                None => write(&mut std::io::stdout().lock())?,
+            }
             Ok(())
         }
         ServiceCommand::Targets { indicator, filter } => {
@@ -689,6 +772,55 @@ fn print_summary(summary: &summarize::Summary) {
             }
         }
     }
+}
+
+fn print_panel(panel: &summarize::TargetPanel, w: &mut dyn Write) -> anyhow::Result<()> {
+    if panel.rows.is_empty() {
+        writeln!(w, "no stated {} figures found", panel.indicator)?;
+        return Ok(());
+    }
+    let fig = |f: &Option<summarize::panel::Figure>| {
+        f.as_ref().map_or("—".to_string(), |f| {
+            format!(
+                "{}{}{}",
+                f.value,
+                f.unit,
+                f.qualifier.as_deref().unwrap_or("")
+            )
+        })
+    };
+    writeln!(
+        w,
+        "{} (target / achieved / city / province)",
+        panel.indicator
+    )?;
+    let mut last = "";
+    for r in &panel.rows {
+        if r.place != last {
+            let also = if r.other_names.is_empty() {
+                String::new()
+            } else {
+                format!(" (also {})", r.other_names.join(", "))
+            };
+            writeln!(w, "\n{}{also}", r.place)?;
+            last = &r.place;
+        }
+        let met = match r.met {
+            Some(true) => " met",
+            Some(false) => " missed",
+            None => "",
+        };
+        writeln!(
+            w,
+            "  {}: {} / {}{met} / {} / {}",
+            r.year,
+            fig(&r.target),
+            fig(&r.achieved),
+            fig(&r.city_target),
+            fig(&r.province_target)
+        )?;
+    }
+    Ok(())
 }
 
 fn print_targets(table: &summarize::TargetsTable) {

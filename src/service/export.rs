@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use super::{Service, ServiceError};
 use crate::index::{Filter, IndexError, StoredPassage};
+use crate::summarize::panel::{PanelRow, TargetPanel};
+use crate::summarize::targets::Measure;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -119,4 +121,149 @@ impl Service {
         }
         Ok(n)
     }
+}
+
+/// One row of the target panel as a flat record: the column order of the
+/// panel's CSV and XLSX. Column names are stable; a figure's cells are
+/// empty where the library holds no such statement.
+#[derive(Serialize)]
+pub struct PanelRecord<'a> {
+    place: &'a str,
+    other_names: String,
+    level: Option<&'a str>,
+    city: Option<&'a str>,
+    province: Option<&'a str>,
+    year: i32,
+    indicator: &'a str,
+    measure: &'static str,
+    unit: Option<&'a str>,
+    target: Option<f64>,
+    target_upper: Option<f64>,
+    target_qualifier: Option<&'a str>,
+    achieved: Option<f64>,
+    met: Option<bool>,
+    gap: Option<f64>,
+    city_target: Option<f64>,
+    province_target: Option<f64>,
+    target_sentence: Option<&'a str>,
+    target_passage_id: Option<&'a str>,
+    achieved_sentence: Option<&'a str>,
+    achieved_passage_id: Option<&'a str>,
+    city_target_passage_id: Option<&'a str>,
+    province_target_passage_id: Option<&'a str>,
+}
+
+/// The column names of [`PanelRecord`], in order.
+pub const PANEL_COLUMNS: [&str; 23] = [
+    "place",
+    "other_names",
+    "level",
+    "city",
+    "province",
+    "year",
+    "indicator",
+    "measure",
+    "unit",
+    "target",
+    "target_upper",
+    "target_qualifier",
+    "achieved",
+    "met",
+    "gap",
+    "city_target",
+    "province_target",
+    "target_sentence",
+    "target_passage_id",
+    "achieved_sentence",
+    "achieved_passage_id",
+    "city_target_passage_id",
+    "province_target_passage_id",
+];
+
+impl<'a> PanelRecord<'a> {
+    pub fn of(r: &'a PanelRow) -> PanelRecord<'a> {
+        let unit = r
+            .target
+            .as_ref()
+            .or(r.achieved.as_ref())
+            .map(|f| f.unit.as_str());
+        PanelRecord {
+            place: &r.place,
+            other_names: r.other_names.join(";"),
+            level: r.level.as_deref(),
+            city: r.city.as_deref(),
+            province: r.province.as_deref(),
+            year: r.year,
+            indicator: &r.indicator,
+            measure: match r.measure {
+                Measure::Growth => "growth",
+                Measure::Level => "level",
+            },
+            unit,
+            target: r.target.as_ref().map(|f| f.value),
+            target_upper: r.target.as_ref().and_then(|f| f.upper),
+            target_qualifier: r.target.as_ref().and_then(|f| f.qualifier.as_deref()),
+            achieved: r.achieved.as_ref().map(|f| f.value),
+            met: r.met,
+            gap: r.gap,
+            city_target: r.city_target.as_ref().map(|f| f.value),
+            province_target: r.province_target.as_ref().map(|f| f.value),
+            target_sentence: r.target.as_ref().map(|f| f.sentence.as_str()),
+            target_passage_id: r.target.as_ref().map(|f| f.passage_id.as_str()),
+            achieved_sentence: r.achieved.as_ref().map(|f| f.sentence.as_str()),
+            achieved_passage_id: r.achieved.as_ref().map(|f| f.passage_id.as_str()),
+            city_target_passage_id: r.city_target.as_ref().map(|f| f.passage_id.as_str()),
+            province_target_passage_id: r.province_target.as_ref().map(|f| f.passage_id.as_str()),
+        }
+    }
+}
+
+/// Writes the panel as CSV (UTF-8, a header row, one row per place × year ×
+/// measure).
+pub fn write_panel_csv(panel: &TargetPanel, out: &mut dyn Write) -> Result<(), IndexError> {
+    let mut w = csv::Writer::from_writer(out);
+    if panel.rows.is_empty() {
+        w.write_record(PANEL_COLUMNS).map_err(write_error)?;
+    }
+    for r in &panel.rows {
+        w.serialize(PanelRecord::of(r)).map_err(write_error)?;
+    }
+    w.flush().map_err(write_error)
+}
+
+/// Writes the panel as an XLSX workbook (one sheet, the CSV's columns;
+/// numbers as numbers, empty cells where the CSV has empty fields).
+pub fn write_panel_xlsx(panel: &TargetPanel, out: &mut dyn Write) -> Result<(), IndexError> {
+    use rust_xlsxwriter::Workbook;
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("targets").map_err(write_error)?;
+    for (c, name) in PANEL_COLUMNS.iter().enumerate() {
+        sheet
+            .write_string(0, c as u16, *name)
+            .map_err(write_error)?;
+    }
+    for (r, row) in panel.rows.iter().enumerate() {
+        let record = serde_json::to_value(PanelRecord::of(row)).map_err(write_error)?;
+        let line = r as u32 + 1;
+        for (c, name) in PANEL_COLUMNS.iter().enumerate() {
+            let c = c as u16;
+            match &record[*name] {
+                serde_json::Value::Number(n) => {
+                    let n = n.as_f64().unwrap_or(f64::NAN);
+                    sheet.write_number(line, c, n).map_err(write_error)?;
+                }
+                serde_json::Value::Bool(b) => {
+                    sheet.write_boolean(line, c, *b).map_err(write_error)?;
+                }
+                serde_json::Value::String(s) if !s.is_empty() => {
+                    sheet.write_string(line, c, s).map_err(write_error)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    let bytes = book.save_to_buffer().map_err(write_error)?;
+    out.write_all(&bytes).map_err(write_error)?;
+    out.flush().map_err(write_error)
 }

@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod document;
+pub mod panel;
 pub mod table;
 pub mod targets;
 mod text;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use answer::{answer, Answer};
 pub use document::{summarize_document, DocumentSummary, SectionSummary, SummarySentence};
+pub use panel::{target_panel, PanelRequest, TargetPanel};
 pub use table::{targets_table, TargetsTable};
 pub use targets::{TargetKind, TargetRow};
 pub use topic::{summarize_topic, TopicRequest, TopicSummary};

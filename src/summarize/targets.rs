@@ -19,7 +19,7 @@ pub enum TargetKind {
 }
 
 /// Whether a figure is a rate of change or a level (an amount).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Measure {
     Growth,

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Check the target panel of a library (`zhengce panel targets`).
+
+1. Exports the panel as CSV and as XLSX and reads both back (pandas when it
+   is installed, with openpyxl for XLSX; the csv module otherwise), checking
+   they hold the same rows and columns.
+2. Every figure is checked against its cited sentence: the value (and the
+   range's upper end) must be written in the sentence.
+3. Consecutive years: for every place whose library holds work reports of
+   years Y and Y+1 where the Y report sets a target, the panel's row for Y
+   must carry both the target and the achieved figure; the misses are listed.
+
+Usage: scripts/panel-check.py --lib DIR [--bin target/release/zhengce] [--indicator 地区生产总值]
+"""
+
+import argparse
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+import tempfile
+
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True)
+    if p.returncode != 0:
+        sys.exit(f"panel-check: {' '.join(cmd)} failed: {p.stderr.decode()[-500:]}")
+    return p.stdout
+
+
+def written(value, sentence):
+    """Whether a number appears in a sentence as the report wrote it."""
+    s = sentence.replace("．", ".").replace("％", "%")
+    s = re.sub(r"[０-９]", lambda m: str(ord(m.group()) - 0xFF10), s)
+    v = abs(float(value))
+    forms = {f"{v:g}", f"{v:.1f}", f"{v:.2f}"}
+    return any(re.search(r"(?<![\d.])" + re.escape(f) + r"(?![\d])", s) for f in forms)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--bin", default="target/release/zhengce")
+    ap.add_argument("--indicator", default="地区生产总值")
+    a = ap.parse_args()
+    base = [a.bin, "--data-dir", a.lib]
+    panel = json.loads(run(base + ["--json", "panel", "targets", "--indicator", a.indicator]))
+    rows = panel["rows"]
+    csv_bytes = run(base + ["panel", "targets", "--indicator", a.indicator, "--format", "csv"])
+    with tempfile.NamedTemporaryFile(suffix=".xlsx") as x:
+        run(base + ["panel", "targets", "--indicator", a.indicator, "--format", "xlsx", "--out", x.name])
+        try:
+            import pandas as pd
+
+            c = pd.read_csv(io.BytesIO(csv_bytes))
+            e = pd.read_excel(x.name)
+            same = list(c.columns) == list(e.columns) and len(c) == len(e) == len(rows)
+            same = same and (c["year"].tolist() == e["year"].tolist())
+            same = same and c["target"].fillna(-1).tolist() == e["target"].fillna(-1).tolist()
+            reader = f"pandas {pd.__version__}"
+        except ImportError:
+            c = list(csv.DictReader(io.StringIO(csv_bytes.decode("utf-8"))))
+            same = len(c) == len(rows)
+            reader = "csv module (pandas not installed: XLSX not read back)"
+    print(f"rows {len(rows)}; CSV and XLSX read back with {reader}: {'same' if same else 'DIFFERENT'}")
+
+    figures = bad = 0
+    for r in rows:
+        for key in ("target", "achieved", "city_target", "province_target"):
+            f = r.get(key)
+            if not f:
+                continue
+            figures += 1
+            ok = written(f["value"], f["sentence"]) and (
+                f.get("upper") is None or written(f["upper"], f["sentence"])
+            )
+            if not ok:
+                bad += 1
+                print(f"  not in its sentence: {r['place']} {r['year']} {key} {f['value']}: {f['sentence'][:80]}")
+    print(f"figures {figures}, written in their cited sentence {figures - bad} ({(figures - bad) / max(figures, 1):.3f})")
+
+    # Work reports per place and year, from the library's passages.
+    docs = {}
+    for line in run(base + ["export", "--format", "jsonl"]).decode("utf-8").splitlines():
+        p = json.loads(line)
+        docs[p["doc_id"]] = (p.get("district"), p.get("year"), p.get("doc_type"))
+    have = {(d, y) for d, y, t in docs.values() if d and y and t in ("政府工作报告", "管委会工作报告")}
+    by_row = {}
+    for r in rows:
+        for name in [r["place"]] + r["other_names"]:
+            by_row[(name, r["year"])] = r
+    pairs = missed = 0
+    for d, y in sorted(have):
+        if (d, y + 1) not in have:
+            continue
+        r = by_row.get((d, y))
+        if not r or not r.get("target"):
+            continue
+        pairs += 1
+        if not r.get("achieved"):
+            missed += 1
+            print(f"  {d} {y}: target {r['target']['value']} but no achieved figure from the {y + 1} report")
+    print(f"consecutive report pairs with a target: {pairs}, achieved matched {pairs - missed}")
+    sys.exit(0 if same and bad == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
