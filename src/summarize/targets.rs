@@ -211,6 +211,7 @@ pub fn extract_sentence(
         if PERIOD_WORDS
             .iter()
             .any(|w| clause_before(simplified, start).contains(w))
+            || in_part_of_year(&simplified[..start])
         {
             continue;
         }
@@ -311,6 +312,22 @@ fn clause_before(s: &str, at: usize) -> &str {
         .map(|(i, c)| i + c.len_utf8())
         .unwrap_or(0);
     &head[from..]
+}
+
+/// Whether a sentence, up to a mention, has set a part of the year as the
+/// period it speaks of (今年一季度，我们…，地区生产总值增长9.6%): a quarter or
+/// half-year named earlier in the sentence holds until the whole year is
+/// named again.
+fn in_part_of_year(head: &str) -> bool {
+    let part = ["季度", "上半年", "下半年"]
+        .iter()
+        .filter_map(|w| head.rfind(w))
+        .max();
+    match (part, head.rfind("全年")) {
+        (Some(p), Some(w)) => p > w,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 /// Marks that end a clause (a comma between digits is a thousands mark and
@@ -724,6 +741,17 @@ mod tests {
             ]
         );
         assert!(rows.iter().all(|r| r.year == Some(2025)));
+    }
+
+    #[test]
+    fn a_quarter_named_earlier_in_the_sentence_holds_until_the_year_is() {
+        let section = vec!["一、2023年工作回顾".to_string()];
+        let s = "今年一季度，我们克服不利影响，实现开门红，地区生产总值增长9.6%、固定资产投资增长40.1%。";
+        assert_eq!(extract_sentence(s, s, &ctx(&section)), vec![]);
+        let s = "上半年经济受到冲击，全年地区生产总值仍增长3.1%。";
+        let rows = extract_sentence(s, s, &ctx(&section));
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].value, 3.1);
     }
 
     #[test]
