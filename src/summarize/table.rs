@@ -36,11 +36,22 @@ pub fn targets_table(
             ))
         })?),
     };
-    // Review years live on documents, not passages.
+    // Review years live on documents, not passages. A work report that
+    // does not name the year it reviews (过去一年工作回顾) reviews the year
+    // before its own: it is delivered at the start of its year.
     let review_years: HashMap<String, Option<i32>> = lib
         .documents()?
         .into_iter()
-        .map(|d| (d.doc_id, d.review_year))
+        .map(|d| {
+            let annual = matches!(
+                d.doc_type.as_deref(),
+                Some("政府工作报告" | "管委会工作报告")
+            );
+            let review = d
+                .review_year
+                .or_else(|| d.year.filter(|_| annual).map(|y| y - 1));
+            (d.doc_id, review)
+        })
         .collect();
     let mut rows = Vec::new();
     lib.for_each_passage(filter, &mut |p| {
