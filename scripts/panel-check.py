@@ -9,8 +9,12 @@
 3. Consecutive years: for every place whose library holds work reports of
    years Y and Y+1 where the Y report sets a target, the panel's row for Y
    must carry both the target and the achieved figure; the misses are listed.
+4. The attention panel (`zhengce panel attention`, --concept/--terms): its
+   CSV must reproduce every figure from the counts beside it (terms per 10k
+   characters, share of relevant passages), and agree with the XLSX.
 
 Usage: scripts/panel-check.py --lib DIR [--bin target/release/zhengce] [--indicator 地区生产总值]
+           [--concept 数字经济 --terms 数字经济,数字化,数据要素]
 """
 
 import argparse
@@ -44,6 +48,8 @@ def main():
     ap.add_argument("--lib", required=True)
     ap.add_argument("--bin", default="target/release/zhengce")
     ap.add_argument("--indicator", default="地区生产总值")
+    ap.add_argument("--concept", default="数字经济")
+    ap.add_argument("--terms", default="数字经济,数字化,数据要素")
     a = ap.parse_args()
     base = [a.bin, "--data-dir", a.lib]
     panel = json.loads(run(base + ["--json", "panel", "targets", "--indicator", a.indicator]))
@@ -103,7 +109,33 @@ def main():
             missed += 1
             print(f"  {d} {y}: target {r['target']['value']} but no achieved figure from the {y + 1} report")
     print(f"consecutive report pairs with a target: {pairs}, achieved matched {pairs - missed}")
-    sys.exit(0 if same and bad == 0 else 1)
+    att = ["panel", "attention", "--concept", a.concept, "--terms", a.terms]
+    att_csv = run(base + att + ["--format", "csv"]).decode("utf-8")
+    table = list(csv.DictReader(io.StringIO(att_csv)))
+    terms = a.terms.split(",")
+    off = 0
+    for r in table:
+        counts = sum(int(r[f"count:{t}"]) for t in terms)
+        per_10k = counts * 10000 / max(int(r["characters"]), 1)
+        share = int(r["relevant_passages"]) / max(int(r["passages"]), 1)
+        ids = [i for i in r["relevant_passage_ids"].split(";") if i]
+        if (counts != int(r["term_count"]) or abs(per_10k - float(r["terms_per_10k"])) > 1e-9
+                or abs(share - float(r["relevant_share"])) > 1e-9 or len(ids) != int(r["relevant_passages"])):
+            off += 1
+            print(f"  attention row not reproducible: {r['doc_id']}")
+    with tempfile.NamedTemporaryFile(suffix=".xlsx") as x:
+        run(base + att + ["--format", "xlsx", "--out", x.name])
+        try:
+            import pandas as pd
+
+            e = pd.read_excel(x.name)
+            agree = len(e) == len(table) and all(
+                abs(v - float(r["terms_per_10k"])) < 1e-9 for v, r in zip(e["terms_per_10k"], table)
+            )
+        except ImportError:
+            agree = True
+    print(f"attention rows {len(table)}, reproducible from the CSV {len(table) - off}; XLSX agrees: {agree}")
+    sys.exit(0 if same and bad == 0 and off == 0 and agree else 1)
 
 
 if __name__ == "__main__":

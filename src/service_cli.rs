@@ -193,6 +193,28 @@ pub enum PanelCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Per report: a concept's terms per 10,000 characters and the share of
+    /// passages that address the concept (relevance estimate ≥ 0.5).
+    Attention {
+        /// The concept, as a question would name it.
+        #[arg(long)]
+        concept: String,
+        /// Terms to count, comma-separated (default: the concept).
+        #[arg(long, value_delimiter = ',')]
+        terms: Vec<String>,
+        /// A place: its reports and those of the places within it.
+        #[arg(long)]
+        place: Option<String>,
+        #[arg(long)]
+        from: Option<i32>,
+        #[arg(long)]
+        to: Option<i32>,
+        /// csv or xlsx (to --out, or stdout); a table or --json otherwise.
+        #[arg(long)]
+        format: Option<PanelFormat>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// File formats of a panel.
@@ -413,7 +435,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                     },
                 },
             )?;
-            let write = |w: &mut dyn Write| -> anyhow::Result<()> {
+            write_out(out.as_deref(), panel.rows.len(), &mut |w| {
                 match format {
                     Some(PanelFormat::Csv) => export::write_panel_csv(&panel, w)?,
                     Some(PanelFormat::Xlsx) => export::write_panel_xlsx(&panel, w)?,
@@ -424,17 +446,41 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                     None => print_panel(&panel, w)?,
                 }
                 Ok(())
-            };
-            match &out {
-                Some(path) => {
-                    let f = std::fs::File::create(path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    write(&mut std::io::BufWriter::new(f))?;
-                    eprintln!("{} rows written to {}", panel.rows.len(), path.display());
+            })
+        }
+        ServiceCommand::Panel(PanelCommand::Attention {
+            concept,
+            terms,
+            place,
+            from,
+            to,
+            format,
+            out,
+        }) => {
+            let service = open(g)?;
+            let panel = summarize::attention_panel(
+                service.library(),
+                service.encoder(),
+                &summarize::AttentionRequest {
+                    concept,
+                    terms,
+                    place,
+                    year_from: from,
+                    year_to: to,
+                },
+            )?;
+            write_out(out.as_deref(), panel.rows.len(), &mut |w| {
+                match format {
+                    Some(PanelFormat::Csv) => export::write_attention_csv(&panel, w)?,
+                    Some(PanelFormat::Xlsx) => export::write_attention_xlsx(&panel, w)?,
+                    None if g.json => {
+                        serde_json::to_writer_pretty(&mut *w, &panel)?;
+                        writeln!(w)?;
+                    }
+                    None => print_attention(&panel, w)?,
                 }
-                None => write(&mut std::io::stdout().lock())?,
-            }
-            Ok(())
+                Ok(())
+            })
         }
         ServiceCommand::Targets { indicator, filter } => {
             let filter = filter.to_filter()?;
@@ -772,6 +818,54 @@ fn print_summary(summary: &summarize::Summary) {
             }
         }
     }
+}
+
+/// Writes to `out` (saying how many rows went there) or to stdout.
+fn write_out(
+    out: Option<&Path>,
+    rows: usize,
+    write: &mut dyn FnMut(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            write(&mut w)?;
+            w.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("{rows} rows written to {}", path.display());
+        }
+        None => write(&mut std::io::stdout().lock())?,
+    }
+    Ok(())
+}
+
+fn print_attention(panel: &summarize::AttentionPanel, w: &mut dyn Write) -> anyhow::Result<()> {
+    if panel.rows.is_empty() {
+        writeln!(w, "no reports in scope")?;
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "{} — terms {} (per 10k characters; share of passages addressing it)",
+        panel.concept,
+        panel.terms.join(", ")
+    )?;
+    for r in &panel.rows {
+        writeln!(
+            w,
+            "  {} {} {}: {:.2} per 10k, {}/{} passages ({:.1}%)",
+            r.place.as_deref().unwrap_or("?"),
+            r.year.map_or("?".to_string(), |y| y.to_string()),
+            r.doc_type.as_deref().unwrap_or(""),
+            r.terms_per_10k,
+            r.relevant_passages,
+            r.passages,
+            r.relevant_share * 100.0
+        )?;
+    }
+    Ok(())
 }
 
 fn print_panel(panel: &summarize::TargetPanel, w: &mut dyn Write) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Service, ServiceError};
 use crate::index::{Filter, IndexError, StoredPassage};
-use crate::summarize::panel::{PanelRow, TargetPanel};
+use crate::summarize::panel::{AttentionPanel, AttentionRow, PanelRow, TargetPanel};
 use crate::summarize::targets::Measure;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,21 +234,36 @@ pub fn write_panel_csv(panel: &TargetPanel, out: &mut dyn Write) -> Result<(), I
 /// Writes the panel as an XLSX workbook (one sheet, the CSV's columns;
 /// numbers as numbers, empty cells where the CSV has empty fields).
 pub fn write_panel_xlsx(panel: &TargetPanel, out: &mut dyn Write) -> Result<(), IndexError> {
+    let records = panel
+        .rows
+        .iter()
+        .map(|r| serde_json::to_value(PanelRecord::of(r)).map_err(write_error))
+        .collect::<Result<Vec<_>, _>>()?;
+    write_xlsx("targets", &PANEL_COLUMNS, &records, out)
+}
+
+/// One sheet: a header row of `columns`, then each record's fields under
+/// them (numbers as numbers, booleans as booleans, nulls as empty cells).
+fn write_xlsx(
+    sheet_name: &str,
+    columns: &[impl AsRef<str>],
+    records: &[serde_json::Value],
+    out: &mut dyn Write,
+) -> Result<(), IndexError> {
     use rust_xlsxwriter::Workbook;
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
-    sheet.set_name("targets").map_err(write_error)?;
-    for (c, name) in PANEL_COLUMNS.iter().enumerate() {
+    sheet.set_name(sheet_name).map_err(write_error)?;
+    for (c, name) in columns.iter().enumerate() {
         sheet
-            .write_string(0, c as u16, *name)
+            .write_string(0, c as u16, name.as_ref())
             .map_err(write_error)?;
     }
-    for (r, row) in panel.rows.iter().enumerate() {
-        let record = serde_json::to_value(PanelRecord::of(row)).map_err(write_error)?;
+    for (r, record) in records.iter().enumerate() {
         let line = r as u32 + 1;
-        for (c, name) in PANEL_COLUMNS.iter().enumerate() {
+        for (c, name) in columns.iter().enumerate() {
             let c = c as u16;
-            match &record[*name] {
+            match &record[name.as_ref()] {
                 serde_json::Value::Number(n) => {
                     let n = n.as_f64().unwrap_or(f64::NAN);
                     sheet.write_number(line, c, n).map_err(write_error)?;
@@ -266,4 +281,82 @@ pub fn write_panel_xlsx(panel: &TargetPanel, out: &mut dyn Write) -> Result<(), 
     let bytes = book.save_to_buffer().map_err(write_error)?;
     out.write_all(&bytes).map_err(write_error)?;
     out.flush().map_err(write_error)
+}
+
+/// The attention panel's columns: fixed ones, then `count:TERM` per term,
+/// then the relevant passages' ids (`;`-joined).
+fn attention_columns(panel: &AttentionPanel) -> Vec<String> {
+    let mut columns: Vec<String> = [
+        "doc_id",
+        "place",
+        "level",
+        "city",
+        "province",
+        "year",
+        "doc_type",
+        "concept",
+        "characters",
+        "passages",
+        "term_count",
+        "terms_per_10k",
+        "relevant_passages",
+        "relevant_share",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    columns.extend(panel.terms.iter().map(|t| format!("count:{t}")));
+    columns.push("relevant_passage_ids".into());
+    columns
+}
+
+fn attention_record(panel: &AttentionPanel, r: &AttentionRow) -> serde_json::Value {
+    let mut m = serde_json::json!({
+        "doc_id": r.doc_id,
+        "place": r.place,
+        "level": r.level,
+        "city": r.city,
+        "province": r.province,
+        "year": r.year,
+        "doc_type": r.doc_type,
+        "concept": panel.concept,
+        "characters": r.characters,
+        "passages": r.passages,
+        "term_count": r.term_counts.iter().map(|t| t.count).sum::<usize>(),
+        "terms_per_10k": r.terms_per_10k,
+        "relevant_passages": r.relevant_passages,
+        "relevant_share": r.relevant_share,
+        "relevant_passage_ids": r.relevant_passage_ids.join(";"),
+    });
+    for t in &r.term_counts {
+        m[format!("count:{}", t.term)] = t.count.into();
+    }
+    m
+}
+
+/// Writes the attention panel as CSV: one row per report.
+pub fn write_attention_csv(panel: &AttentionPanel, out: &mut dyn Write) -> Result<(), IndexError> {
+    let columns = attention_columns(panel);
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(&columns).map_err(write_error)?;
+    for r in &panel.rows {
+        let record = attention_record(panel, r);
+        let cells = columns.iter().map(|c| match &record[c.as_str()] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        });
+        w.write_record(cells).map_err(write_error)?;
+    }
+    w.flush().map_err(write_error)
+}
+
+/// Writes the attention panel as an XLSX workbook with the CSV's columns.
+pub fn write_attention_xlsx(panel: &AttentionPanel, out: &mut dyn Write) -> Result<(), IndexError> {
+    let records: Vec<serde_json::Value> = panel
+        .rows
+        .iter()
+        .map(|r| attention_record(panel, r))
+        .collect();
+    write_xlsx("attention", &attention_columns(panel), &records, out)
 }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 pub use answer::{answer, Answer};
 pub use document::{summarize_document, DocumentSummary, SectionSummary, SummarySentence};
-pub use panel::{target_panel, PanelRequest, TargetPanel};
+pub use panel::{
+    attention_panel, target_panel, AttentionPanel, AttentionRequest, PanelRequest, TargetPanel,
+};
 pub use table::{targets_table, TargetsTable};
 pub use targets::{TargetKind, TargetRow};
 pub use topic::{summarize_topic, TopicRequest, TopicSummary};

@@ -7,6 +7,12 @@
 //! one [`TargetRow`] of [`super::targets`], so it keeps the sentence and the
 //! passage it was read from.
 //!
+//! The attention panel: per report, how often it uses a concept's terms
+//! (per 10,000 characters) and what share of its passages the relevance
+//! estimate ([`crate::search::relevance`]) finds addressing the concept as
+//! a question: the word count misses what a report says in other words, the
+//! share is blind to a term list's choices; researchers want both.
+//!
 //! Places are keyed by the divisions table's current successor
 //! ([`crate::corpus::divisions::History::place_key_of`]): a county that
 //! became a district, or a 新区 that became a 区, is one series under the
@@ -19,7 +25,9 @@ use serde::Serialize;
 use super::table::targets_table;
 use super::targets::{Measure, TargetKind, TargetRow};
 use super::SummarizeError;
+use crate::corpus::to_simplified;
 use crate::index::{DocumentSummary, Filter, Library};
+use crate::search::{self, relevance, QueryEncoder, SearchRequest};
 
 /// The indicator a panel is built for when none is named.
 pub const DEFAULT_INDICATOR: &str = "地区生产总值";
@@ -159,6 +167,42 @@ fn unit(doc: &DocumentSummary) -> Option<Unit<'_>> {
     })
 }
 
+/// A place and everything within it, or everywhere.
+struct Scope {
+    name: Option<String>,
+    keys: Vec<String>,
+}
+
+impl Scope {
+    fn new(place: Option<&str>) -> Scope {
+        let name = place.map(str::trim).filter(|s| !s.is_empty());
+        Scope {
+            name: name.map(str::to_string),
+            keys: name
+                .map(|p| {
+                    [key_of(Some(p), None, None, None), Some(format!("name:{p}"))]
+                        .into_iter()
+                        .flatten()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn contains(&self, u: &Unit<'_>) -> bool {
+        let Some(name) = self.name.as_deref() else {
+            return true;
+        };
+        [Some(&u.key), u.city_key.as_ref(), u.province_key.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|k| self.keys.contains(k))
+            || [&u.doc.district, &u.doc.city, &u.doc.province]
+                .into_iter()
+                .any(|n| n.as_deref() == Some(name))
+    }
+}
+
 /// Preference among several reports of one place and year: the government's
 /// own work report first, then the plan report, then anything else.
 fn doc_rank(doc: &DocumentSummary) -> u8 {
@@ -241,17 +285,7 @@ pub fn target_panel(lib: &Library, req: &PanelRequest) -> Result<TargetPanel, Su
         }
     }
 
-    let wanted_place = req
-        .place
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let place_keys = wanted_place.map(|p| {
-        [key_of(Some(p), None, None, None), Some(format!("name:{p}"))]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-    });
+    let scope = Scope::new(req.place.as_deref());
 
     let mut cells: Vec<&Cell> = targets.keys().chain(achieved.keys()).collect();
     cells.sort();
@@ -265,17 +299,8 @@ pub fn target_panel(lib: &Library, req: &PanelRequest) -> Result<TargetPanel, Su
         let Some(u) = parents.get(key.as_str()) else {
             continue;
         };
-        if let Some(keys) = &place_keys {
-            let inside = [Some(&u.key), u.city_key.as_ref(), u.province_key.as_ref()]
-                .into_iter()
-                .flatten()
-                .any(|k| keys.contains(k));
-            let named = [&u.doc.district, &u.doc.city, &u.doc.province]
-                .into_iter()
-                .any(|n| n.as_deref() == wanted_place);
-            if !inside && !named {
-                continue;
-            }
+        if !scope.contains(u) {
+            continue;
         }
         let mut seen: Vec<(i32, &str)> = names.get(key.as_str()).cloned().unwrap_or_default();
         seen.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
@@ -327,14 +352,209 @@ pub fn target_panel(lib: &Library, req: &PanelRequest) -> Result<TargetPanel, Su
         });
     }
     rows.sort_by(|a, b| {
-        let level = |r: &PanelRow| match r.level.as_deref() {
-            Some("province") => 0,
-            Some("prefecture") => 1,
-            _ => 2,
-        };
-        (&a.province, level(a), &a.place, a.year).cmp(&(&b.province, level(b), &b.place, b.year))
+        (
+            &a.province,
+            level_rank(a.level.as_deref()),
+            &a.place,
+            a.year,
+        )
+            .cmp(&(
+                &b.province,
+                level_rank(b.level.as_deref()),
+                &b.place,
+                b.year,
+            ))
     });
     Ok(TargetPanel { indicator, rows })
+}
+
+/// What the attention panel measures.
+#[derive(Debug, Clone, Default)]
+pub struct AttentionRequest {
+    /// The concept as a question (数字经济, "digital economy").
+    pub concept: String,
+    /// Terms to count; the concept itself when empty.
+    pub terms: Vec<String>,
+    /// A place: its reports and those of the places within it.
+    pub place: Option<String>,
+    pub year_from: Option<i32>,
+    pub year_to: Option<i32>,
+}
+
+/// One term's occurrences in one report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TermCount {
+    pub term: String,
+    pub count: usize,
+}
+
+/// One report's attention to the concept.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttentionRow {
+    pub doc_id: String,
+    pub place: Option<String>,
+    pub level: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub year: Option<i32>,
+    pub doc_type: Option<String>,
+    /// Characters of the report's passages, whitespace not counted.
+    pub characters: usize,
+    pub passages: usize,
+    pub term_counts: Vec<TermCount>,
+    /// All terms' occurrences per 10,000 characters.
+    pub terms_per_10k: f64,
+    /// Passages estimated to address the concept (relevance ≥ 0.5).
+    pub relevant_passages: usize,
+    /// `relevant_passages / passages`.
+    pub relevant_share: f64,
+    /// The passages behind `relevant_passages`, in report order.
+    pub relevant_passage_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttentionPanel {
+    pub concept: String,
+    pub terms: Vec<String>,
+    pub rows: Vec<AttentionRow>,
+}
+
+#[derive(Default)]
+struct Tally {
+    characters: usize,
+    passages: usize,
+    counts: Vec<usize>,
+    relevant: Vec<String>,
+}
+
+pub fn attention_panel(
+    lib: &Library,
+    encoder: &dyn QueryEncoder,
+    req: &AttentionRequest,
+) -> Result<AttentionPanel, SummarizeError> {
+    let concept = req.concept.trim();
+    if concept.is_empty() {
+        return Err(SummarizeError::BadRequest(
+            "concept must not be empty".into(),
+        ));
+    }
+    let mut terms: Vec<String> = Vec::new();
+    for t in req.terms.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        let t = to_simplified(t);
+        if !terms.contains(&t) {
+            terms.push(t);
+        }
+    }
+    if terms.is_empty() {
+        // Counting an English phrase in Chinese reports measures nothing.
+        if !concept.chars().any(crate::corpus::text::is_cjk) {
+            return Err(SummarizeError::BadRequest(format!(
+                "name the Chinese terms to count for {concept:?} (terms)"
+            )));
+        }
+        terms.push(to_simplified(concept));
+    }
+    let evidence = search::query_evidence(
+        lib,
+        encoder,
+        &SearchRequest {
+            query: concept.to_string(),
+            infer_places: false,
+            ..SearchRequest::default()
+        },
+    )?;
+    let filter = Filter {
+        year_from: req.year_from,
+        year_to: req.year_to,
+        ..Filter::default()
+    };
+    let mut tallies: HashMap<String, Tally> = HashMap::new();
+    lib.for_each_passage(&filter, &mut |p| {
+        let t = tallies.entry(p.doc_id.clone()).or_insert_with(|| Tally {
+            counts: vec![0; terms.len()],
+            ..Tally::default()
+        });
+        let text = &p.text_simplified;
+        t.characters += text.chars().filter(|c| !c.is_whitespace()).count();
+        t.passages += 1;
+        for (n, term) in t.counts.iter_mut().zip(&terms) {
+            *n += text.matches(term.as_str()).count();
+        }
+        let v = lib.passage_vector(p.key)?;
+        if evidence.features(&p, &v).estimate() >= relevance::RELEVANT {
+            t.relevant.push(p.passage_id.clone());
+        }
+        Ok(())
+    })?;
+    let scope = Scope::new(req.place.as_deref());
+    let docs = lib.documents()?;
+    let mut rows: Vec<AttentionRow> = Vec::new();
+    for doc in &docs {
+        let Some(t) = tallies.remove(&doc.doc_id) else {
+            continue;
+        };
+        if !unit(doc).is_some_and(|u| scope.contains(&u)) && scope.name.is_some() {
+            continue;
+        }
+        let total: usize = t.counts.iter().sum();
+        rows.push(AttentionRow {
+            doc_id: doc.doc_id.clone(),
+            place: doc
+                .district
+                .clone()
+                .or(doc.city.clone())
+                .or(doc.province.clone()),
+            level: doc.level.clone(),
+            city: doc.city.clone(),
+            province: doc.province.clone(),
+            year: doc.year,
+            doc_type: doc.doc_type.clone(),
+            characters: t.characters,
+            passages: t.passages,
+            term_counts: terms
+                .iter()
+                .zip(&t.counts)
+                .map(|(term, &count)| TermCount {
+                    term: term.clone(),
+                    count,
+                })
+                .collect(),
+            terms_per_10k: total as f64 * 10_000.0 / t.characters.max(1) as f64,
+            relevant_passages: t.relevant.len(),
+            relevant_share: t.relevant.len() as f64 / t.passages.max(1) as f64,
+            relevant_passage_ids: t.relevant,
+        });
+    }
+    rows.sort_by(|a, b| {
+        (
+            &a.province,
+            level_rank(a.level.as_deref()),
+            &a.place,
+            a.year,
+            &a.doc_id,
+        )
+            .cmp(&(
+                &b.province,
+                level_rank(b.level.as_deref()),
+                &b.place,
+                b.year,
+                &b.doc_id,
+            ))
+    });
+    Ok(AttentionPanel {
+        concept: concept.to_string(),
+        terms,
+        rows,
+    })
+}
+
+/// Provinces, then prefectures, then counties.
+fn level_rank(level: Option<&str>) -> u8 {
+    match level {
+        Some("province") => 0,
+        Some("prefecture") => 1,
+        _ => 2,
+    }
 }
 
 #[cfg(test)]
@@ -444,6 +664,43 @@ mod tests {
         let g = row("光明区", 2017);
         assert_eq!(g.other_names, vec!["光明新区".to_string()]);
         assert_eq!(g.met, Some(true));
+    }
+
+    #[test]
+    fn attention_counts_terms_and_relevant_passages_per_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = library(dir.path());
+        let req = AttentionRequest {
+            concept: "地区生产总值".into(),
+            terms: vec!["地区生产总值".into(), "預期目標".into()],
+            place: Some("宝安区".into()),
+            ..AttentionRequest::default()
+        };
+        let panel = attention_panel(&lib, &crate::index::tests::BigramEncoder, &req).unwrap();
+        assert_eq!(panel.terms, ["地区生产总值", "预期目标"]);
+        assert_eq!(panel.rows.len(), 2, "{:#?}", panel.rows);
+        let r = &panel.rows[1];
+        assert_eq!((r.year, r.passages), (Some(2024), 2));
+        let counts: Vec<usize> = r.term_counts.iter().map(|t| t.count).collect();
+        assert_eq!(counts, [2, 1]);
+        let chars = "全年地区生产总值增长5.2%。今年主要预期目标是：地区生产总值增长5.5%以上。"
+            .chars()
+            .count();
+        assert_eq!(r.characters, chars);
+        assert_eq!(r.terms_per_10k, 3.0 * 10_000.0 / chars as f64);
+        assert_eq!(
+            r.relevant_share,
+            r.relevant_passages as f64 / r.passages as f64
+        );
+        assert_eq!(r.relevant_passage_ids.len(), r.relevant_passages);
+        let english = AttentionRequest {
+            concept: "GDP growth".into(),
+            ..AttentionRequest::default()
+        };
+        assert!(matches!(
+            attention_panel(&lib, &crate::index::tests::BigramEncoder, &english),
+            Err(SummarizeError::BadRequest(_))
+        ));
     }
 
     #[test]
