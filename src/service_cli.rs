@@ -157,13 +157,19 @@ pub struct ServeArgs {
     #[arg(long, env = "ZHENGCE_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// File holding the bearer token (its first line), kept out of `ps`.
-    #[arg(long, env = "ZHENGCE_TOKEN_FILE", conflicts_with = "token")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "ZHENGCE_TOKEN_FILE",
+        conflicts_with = "token"
+    )]
     token_file: Option<PathBuf>,
     /// Another host name the server answers to (repeatable; NAME or
     /// NAME:PORT), e.g. the name a reverse proxy forwards with. Loopback
     /// names and the bound address are always answered to.
     #[arg(
         long = "allow-host",
+        value_name = "NAME",
         env = "ZHENGCE_ALLOW_HOSTS",
         value_delimiter = ','
     )]
