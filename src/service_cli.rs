@@ -173,7 +173,7 @@ pub struct ServeArgs {
         env = "ZHENGCE_ALLOW_HOSTS",
         value_delimiter = ','
     )]
-    allow_hosts: Vec<api::guard::AllowedHost>,
+    allow_hosts: Vec<String>,
     /// Corpus ingested when the library is empty (default: the bundled data/corpus).
     #[arg(long)]
     corpus: Option<PathBuf>,
@@ -630,7 +630,13 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
             max_body_bytes: args.max_body_bytes,
             ..api::Limits::default()
         },
-        allow_hosts: args.allow_hosts,
+        // An empty entry (ZHENGCE_ALLOW_HOSTS= or a trailing comma) names nothing.
+        allow_hosts: args
+            .allow_hosts
+            .iter()
+            .filter(|h| !h.trim().is_empty())
+            .map(|h| h.parse())
+            .collect::<Result<_, _>>()?,
     };
     let auth = if config.token.is_some() {
         "writes need the bearer token"
