@@ -155,9 +155,28 @@ pub struct ServeArgs {
     /// Address to listen on (loopback unless told otherwise).
     #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], api::DEFAULT_PORT)))]
     addr: SocketAddr,
-    /// Bearer token required by the write endpoints.
+    /// Bearer token required by the write endpoints. A flag shows in `ps`:
+    /// prefer ZHENGCE_TOKEN or --token-file.
     #[arg(long, env = "ZHENGCE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// File holding the bearer token (its first line), kept out of `ps`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "ZHENGCE_TOKEN_FILE",
+        conflicts_with = "token"
+    )]
+    token_file: Option<PathBuf>,
+    /// Another host name the server answers to (repeatable; NAME or
+    /// NAME:PORT), e.g. the name a reverse proxy forwards with. Loopback
+    /// names and the bound address are always answered to.
+    #[arg(
+        long = "allow-host",
+        value_name = "NAME",
+        env = "ZHENGCE_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    allow_hosts: Vec<String>,
     /// Corpus ingested when the library is empty (default: the bundled data/corpus).
     #[arg(long)]
     corpus: Option<PathBuf>,
@@ -730,12 +749,23 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let token = match &args.token_file {
+        Some(path) => Some(read_token_file(path)?),
+        None => args.token.filter(|t| !t.is_empty()),
+    };
     let config = ApiConfig {
-        token: args.token.filter(|t| !t.is_empty()),
+        token,
         limits: api::Limits {
             max_body_bytes: args.max_body_bytes,
             ..api::Limits::default()
         },
+        // An empty entry (ZHENGCE_ALLOW_HOSTS= or a trailing comma) names nothing.
+        allow_hosts: args
+            .allow_hosts
+            .iter()
+            .filter(|h| !h.trim().is_empty())
+            .map(|h| h.parse())
+            .collect::<Result<_, _>>()?,
     };
     let auth = if config.token.is_some() {
         "writes need the bearer token"
@@ -756,6 +786,19 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
     })?;
     eprintln!("stopped");
     Ok(())
+}
+
+/// The token in `path`: its first line, surrounding whitespace removed.
+fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the token file {} is empty",
+        path.display()
+    );
+    Ok(token.to_string())
 }
 
 fn init_logging() {

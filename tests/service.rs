@@ -54,6 +54,7 @@ fn server() -> &'static Server {
                     max_body_bytes: 1024 * 1024,
                     ..api::Limits::default()
                 },
+                ..ApiConfig::default()
             },
         );
         let addr = common::serve(state);

@@ -76,6 +76,7 @@ fn server() -> &'static Server {
             ApiConfig {
                 token: Some(TOKEN.into()),
                 limits: api::Limits::default(),
+                ..ApiConfig::default()
             },
         );
         let addr = common::serve(state);

@@ -55,6 +55,31 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// The JSON error for a bare status, when whatever refused the request
+    /// (hyper, a layer) said nothing more than the status.
+    pub fn for_status(status: StatusCode) -> Self {
+        let code = match status.as_u16() {
+            400 => "bad_request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            408 => "request_timeout",
+            413 => "body_too_large",
+            414 => "uri_too_long",
+            415 => "unsupported_media_type",
+            421 => "misdirected_request",
+            422 => "invalid_body",
+            429 => "too_many_requests",
+            431 => "headers_too_large",
+            503 => "unavailable",
+            s if s >= 500 => "internal",
+            _ => "client_error",
+        };
+        let reason = status.canonical_reason().unwrap_or("error");
+        Self::new(status, code, format!("{} {reason}", status.as_u16()))
+    }
+
     /// A failure on our side: the details go to the log, not to the client.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!("{context}: {err}");

@@ -3,7 +3,9 @@
 //! Reads (`GET /api/search`, `POST /api/similar`, `GET /api/documents…`,
 //! `GET /api/facets`) are open; writes (`POST /api/documents`,
 //! `PATCH` and `DELETE /api/documents/{id}`) need a bearer token when one is
-//! configured.
+//! configured. Below the handlers, [`guard`] refuses foreign `Host`s and
+//! cross-site requests other than GET/HEAD, and every error answer, hyper's
+//! own included ([`wire`]), carries the JSON error body.
 //! CPU-bound work (embedding, ranking, ingest) runs on the blocking pool so
 //! the async workers keep answering.
 //!
@@ -14,10 +16,12 @@ mod auth;
 pub mod dto;
 pub mod error;
 mod extract;
+pub mod guard;
 mod handlers;
 pub mod openapi;
 pub mod params;
 pub mod vitals;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +51,9 @@ pub struct ApiConfig {
     /// When set, write endpoints require `Authorization: Bearer <token>`.
     pub token: Option<String>,
     pub limits: Limits,
+    /// Names the server answers to beside its own addresses (a reverse
+    /// proxy's); see [`guard`].
+    pub allow_hosts: Vec<guard::AllowedHost>,
 }
 
 /// What every handler can reach.
@@ -151,8 +158,9 @@ pub fn routes() -> Vec<Route> {
     endpoints().into_iter().map(|e| e.route).collect()
 }
 
-/// All routes, with body limit, auth on the writes, JSON fallbacks, request
-/// ids, per-request log lines and metrics.
+/// All routes, with body limit, auth on the writes, the Host and Origin
+/// checks, JSON fallbacks, request ids, per-request log lines and metrics.
+/// Served by [`serve`], which gives each request its connection's addresses.
 pub fn router(state: AppState) -> Router {
     let mut reads = Router::new();
     let mut writes = Router::new();
@@ -183,8 +191,13 @@ pub fn router(state: AppState) -> Router {
         .merge(writes)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check,
+        ))
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
         .layer(vitals)
+        .layer(axum::middleware::from_fn(guard::json_errors))
         .with_state(state)
 }
 
@@ -199,7 +212,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
             vitals::prometheus().run_upkeep();
         }
     });
-    let served = axum::serve(listener, router(state))
+    let listener = wire::GuardedListener::new(listener)?;
+    let app = router(state).into_make_service_with_connect_info::<wire::Arrival>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     upkeep.abort();
