@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::targets::{extract_passage, normalize_indicator, SentenceContext, TargetRow};
@@ -53,24 +54,29 @@ pub fn targets_table(
             (d.doc_id, review)
         })
         .collect();
-    let mut rows = Vec::new();
+    // Extraction is regex work per passage, independent across passages:
+    // spread over the cores, in library order.
+    let mut passages = Vec::new();
     lib.for_each_passage(filter, &mut |p| {
-        let review_year = review_years.get(&p.doc_id).copied().flatten();
-        let ctx = SentenceContext {
-            doc_id: &p.doc_id,
-            passage_id: &p.passage_id,
-            district: p.district.as_deref(),
-            year: p.year,
-            review_year,
-            section_path: &p.section_path,
-        };
-        rows.extend(
-            extract_passage(&p.text, &ctx)
-                .into_iter()
-                .filter(|r| wanted.is_none_or(|w| r.indicator == w)),
-        );
+        passages.push(p);
         Ok(())
     })?;
+    let rows: Vec<TargetRow> = passages
+        .par_iter()
+        .flat_map_iter(|p| {
+            let ctx = SentenceContext {
+                doc_id: &p.doc_id,
+                passage_id: &p.passage_id,
+                district: p.district.as_deref(),
+                year: p.year,
+                review_year: review_years.get(&p.doc_id).copied().flatten(),
+                section_path: &p.section_path,
+            };
+            extract_passage(&p.text, &ctx)
+                .into_iter()
+                .filter(|r| wanted.is_none_or(|w| r.indicator == w))
+        })
+        .collect();
     let order: BTreeMap<&str, usize> = super::targets::known_indicators()
         .enumerate()
         .map(|(i, n)| (n, i))
