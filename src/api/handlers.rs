@@ -166,10 +166,7 @@ pub async fn similar(
         include_same_district: b.include_same_district,
         filter: b.filter.to_filter()?,
     };
-    let resp = blocking(&state, move |s| {
-        search::similar(s.library(), s.encoder(), &req)
-    })
-    .await?;
+    let resp = blocking(&state, move |s| s.similar(&req)).await?;
     Ok(Json(resp.into()))
 }
 
