@@ -18,7 +18,7 @@ use super::extract::{ApiJson, ApiQuery};
 use super::params::{group_by_district, FilterParams, SearchParams};
 use super::AppState;
 use crate::index::{DocumentSummary, Filter};
-use crate::search::{self, Mode, SearchRequest, SimilarRequest};
+use crate::search::{Mode, SearchRequest, SimilarRequest};
 use crate::service::Service;
 use crate::summarize::{self, SummarizeRequest};
 
