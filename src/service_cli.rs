@@ -186,6 +186,21 @@ pub struct ServeArgs {
     /// Largest request body in bytes (uploads included).
     #[arg(long, default_value_t = api::Limits::default().max_body_bytes)]
     max_body_bytes: usize,
+    /// Most characters of text one request may have encoded (find-similar:
+    /// text plus negatives); more gets 413.
+    #[arg(long, default_value_t = service::Admission::default().max_request_chars)]
+    max_request_chars: usize,
+    /// Most characters of pasted text the requests in flight may have
+    /// reserved together; a request that would go over gets 503.
+    #[arg(long, default_value_t = service::Admission::default().max_inflight_chars)]
+    max_inflight_chars: usize,
+    /// Deadline for one request's model work, waiting included, in
+    /// milliseconds; past it the request gets 503.
+    #[arg(long, default_value_t = service::Admission::default().deadline.as_millis() as u64)]
+    model_deadline_ms: u64,
+    /// Most questions waiting for the model; more get 503.
+    #[arg(long, default_value_t = service::Admission::default().max_waiting_short)]
+    max_waiting_questions: usize,
 }
 
 #[derive(Subcommand)]
@@ -729,6 +744,12 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
     api::vitals::prometheus();
     let started = Instant::now();
     let service = open(g)?;
+    service.encoder().set_admission(service::Admission {
+        max_request_chars: args.max_request_chars,
+        max_inflight_chars: args.max_inflight_chars,
+        deadline: std::time::Duration::from_millis(args.model_deadline_ms),
+        max_waiting_short: args.max_waiting_questions,
+    });
     if !args.no_bootstrap && service.library().stats()?.documents == 0 {
         let corpus = args
             .corpus

@@ -112,6 +112,14 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer"),
             );
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Long model work finishes within seconds; sooner would only
+            // be refused again.
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("2"),
+            );
+        }
         resp
     }
 }
@@ -167,7 +175,15 @@ impl From<CorpusError> for ApiError {
 
 impl From<EmbedError> for ApiError {
     fn from(e: EmbedError) -> Self {
-        ApiError::internal("embedding", e)
+        match e {
+            EmbedError::TooMuchText(m) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_much_text", m)
+            }
+            e @ EmbedError::Overloaded(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
+            }
+            e => ApiError::internal("embedding", e),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use super::extract::{ApiJson, ApiQuery};
 use super::params::{group_by_district, FilterParams, SearchParams};
 use super::AppState;
 use crate::index::{DocumentSummary, Filter};
-use crate::search::{self, Mode, SearchRequest, SimilarRequest};
+use crate::search::{Mode, SearchRequest, SimilarRequest};
 use crate::service::Service;
 use crate::summarize::{self, SummarizeRequest};
 
@@ -166,10 +166,7 @@ pub async fn similar(
         include_same_district: b.include_same_district,
         filter: b.filter.to_filter()?,
     };
-    let resp = blocking(&state, move |s| {
-        search::similar(s.library(), s.encoder(), &req)
-    })
-    .await?;
+    let resp = blocking(&state, move |s| s.similar(&req)).await?;
     Ok(Json(resp.into()))
 }
 

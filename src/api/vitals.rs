@@ -120,6 +120,22 @@ fn describe() {
         "zhengce_query_pass_texts_total",
         "Texts encoded by those passes"
     );
+    describe_gauge!(
+        "zhengce_encoder_waiting",
+        "Texts waiting for the model, by lane (short questions, long pasted text)"
+    );
+    describe_gauge!(
+        "zhengce_encoder_inflight_chars",
+        "Characters of pasted text reserved by the requests being served"
+    );
+    describe_counter!(
+        "zhengce_encoder_rejections_total",
+        "Texts and requests refused with 503 because the model was saturated"
+    );
+    describe_counter!(
+        "zhengce_encoder_deadline_expiries_total",
+        "Texts refused with 503 because their request's deadline passed while waiting"
+    );
 }
 
 const INDEX_GAUGES: &[(&str, &str)] = &[
@@ -329,6 +345,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let (passes, texts) = state.service.encoder().batch_counts();
     metrics::counter!("zhengce_query_passes_total").absolute(passes);
     metrics::counter!("zhengce_query_pass_texts_total").absolute(texts);
+    let a = state.service.encoder().admission_counts();
+    metrics::gauge!("zhengce_encoder_waiting", "lane" => "short").set(a.waiting_short as f64);
+    metrics::gauge!("zhengce_encoder_waiting", "lane" => "long").set(a.waiting_long as f64);
+    metrics::gauge!("zhengce_encoder_inflight_chars").set(a.inflight_chars as f64);
+    metrics::counter!("zhengce_encoder_rejections_total").absolute(a.rejected);
+    metrics::counter!("zhengce_encoder_deadline_expiries_total").absolute(a.expired);
     Ok((
         [(
             header::CONTENT_TYPE,

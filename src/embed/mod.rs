@@ -39,6 +39,12 @@ pub enum EmbedError {
     Tokenize(String),
     #[error("encoder: {0}")]
     Compute(#[from] candle_core::Error),
+    /// More text than one request may have encoded (the client's to shorten).
+    #[error("{0}")]
+    TooMuchText(String),
+    /// The model is saturated or the request's deadline passed: try later.
+    #[error("the model is busy: {0}")]
+    Overloaded(String),
 }
 
 /// How token states become one vector.

@@ -11,7 +11,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::embed::{EmbedError, Embedder};
 use crate::search::QueryEncoder;
@@ -32,28 +34,96 @@ type PassFn = dyn Fn(TextSide, &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> + S
 /// its token budget; this bounds how long the first request in it waits).
 const MAX_TEXTS_PER_PASS: usize = 32;
 
-/// Folds concurrent encode requests into shared model passes.
+/// Texts up to this many characters (questions, keywords) go to the short
+/// lane; longer ones (pasted passages) to the long lane. A question is rarely
+/// longer than a sentence, and a pass over 128 characters already costs
+/// several short passes.
+pub const SHORT_TEXT_CHARS: usize = 128;
+
+/// The limits on model work the service admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Most characters one request may have encoded (for find-similar: its
+    /// text plus its negative examples).
+    pub max_request_chars: usize,
+    /// Most characters of long text the requests being served may have
+    /// reserved together; a request that would go over is refused at once
+    /// rather than queued behind the others.
+    pub max_inflight_chars: usize,
+    /// Longest a request's model work may take, waiting included; a text
+    /// still waiting for the model when it passes is refused.
+    pub deadline: Duration,
+    /// Most short texts waiting for the model before new ones are refused.
+    pub max_waiting_short: usize,
+}
+
+impl Default for Admission {
+    /// One find-similar request as large as the API's per-field limits allow
+    /// (a 2,000-character text and ten 2,000-character negatives, ~9 s of
+    /// model time on two cores) is admitted, but only one such at a time.
+    fn default() -> Self {
+        Admission {
+            max_request_chars: 22_000,
+            max_inflight_chars: 22_000,
+            deadline: Duration::from_secs(15),
+            max_waiting_short: 256,
+        }
+    }
+}
+
+/// What admission control has done so far (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmissionCounts {
+    /// Short texts waiting for the model now.
+    pub waiting_short: usize,
+    /// Long texts waiting for the model now.
+    pub waiting_long: usize,
+    /// Characters of long text reserved by the requests being served now.
+    pub inflight_chars: usize,
+    /// Texts and requests refused because the model was saturated.
+    pub rejected: u64,
+    /// Texts refused because their request's deadline passed while waiting.
+    pub expired: u64,
+}
+
+/// Folds concurrent encode requests into shared model passes, in two lanes:
+/// short texts are never queued behind long ones, and long texts run on
+/// threads the OS schedules after the short lane's.
 pub struct Batcher {
     pass: Box<PassFn>,
     state: Mutex<BatchState>,
     finished: Condvar,
+    /// Where long-lane passes run (the caller's pool when `None`).
+    long_pool: Option<rayon::ThreadPool>,
 }
 
 #[derive(Default)]
 struct BatchState {
     next_id: u64,
-    queue: VecDeque<Job>,
-    /// A pass is running (its runner holds no lock meanwhile).
-    running: bool,
+    lanes: [Lane; 2],
     results: HashMap<u64, Result<Vec<f32>, EmbedError>>,
     passes: u64,
     texts: u64,
+    rejected: u64,
+    expired: u64,
+    max_waiting_short: usize,
 }
+
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<Job>,
+    /// A pass is running (its runner holds no lock meanwhile).
+    running: bool,
+}
+
+const SHORT: usize = 0;
+const LONG: usize = 1;
 
 struct Job {
     id: u64,
     side: TextSide,
     text: String,
+    deadline: Instant,
 }
 
 impl Batcher {
@@ -62,17 +132,24 @@ impl Batcher {
     ) -> Self {
         Batcher {
             pass: Box::new(pass),
-            state: Mutex::new(BatchState::default()),
+            state: Mutex::new(BatchState {
+                max_waiting_short: Admission::default().max_waiting_short,
+                ..BatchState::default()
+            }),
             finished: Condvar::new(),
+            long_pool: None,
         }
     }
 
-    /// A batcher over the embedder's `embed_queries` / `embed_passages`.
+    /// A batcher over the embedder's `embed_queries` / `embed_passages`,
+    /// its long lane on a pool of low-priority threads.
     pub fn over(embedder: Arc<Embedder>) -> Self {
-        Self::new(move |side, texts| match side {
+        let mut b = Self::new(move |side, texts| match side {
             TextSide::Query => embedder.embed_queries(texts),
             TextSide::Passage => embedder.embed_passages(texts),
-        })
+        });
+        b.long_pool = low_priority_pool();
+        b
     }
 
     /// (model passes run, texts encoded by them) so far.
@@ -88,49 +165,112 @@ impl Batcher {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Encodes one text, sharing a pass with whatever else is waiting.
-    pub fn encode(&self, side: TextSide, text: &str) -> Result<Vec<f32>, EmbedError> {
+    /// Encodes one text, sharing a pass with whatever else is waiting in its
+    /// lane, unless the deadline passes first.
+    pub fn encode(
+        &self,
+        side: TextSide,
+        text: &str,
+        deadline: Instant,
+    ) -> Result<Vec<f32>, EmbedError> {
+        let lane = if text.chars().count() <= SHORT_TEXT_CHARS {
+            SHORT
+        } else {
+            LONG
+        };
         let mut st = self.lock();
+        if lane == SHORT && st.lanes[SHORT].queue.len() >= st.max_waiting_short {
+            st.rejected += 1;
+            return Err(EmbedError::Overloaded(format!(
+                "{} questions are already waiting for the model",
+                st.lanes[SHORT].queue.len()
+            )));
+        }
         let id = st.next_id;
         st.next_id += 1;
-        st.queue.push_back(Job {
+        st.lanes[lane].queue.push_back(Job {
             id,
             side,
             text: text.to_string(),
+            deadline,
         });
         loop {
             if let Some(result) = st.results.remove(&id) {
                 return result;
             }
-            if st.running {
-                st = self
-                    .finished
-                    .wait(st)
-                    .unwrap_or_else(PoisonError::into_inner);
+            if !st.lanes[lane].running {
+                st = self.run_lane(st, lane);
                 continue;
             }
-            // The model is idle: run a pass for the oldest waiting jobs (ours
-            // among them unless more than a pass's worth arrived before it).
-            st.running = true;
-            let n = st.queue.len().min(MAX_TEXTS_PER_PASS);
-            let jobs: Vec<Job> = st.queue.drain(..n).collect();
-            drop(st);
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.run(&jobs)));
-            st = self.lock();
-            st.running = false;
-            st.passes += 1;
-            st.texts += jobs.len() as u64;
-            match outcome {
-                Ok(results) => st.results.extend(results),
-                Err(_) => {
-                    for job in &jobs {
-                        st.results
-                            .insert(job.id, Err(compute_error("the encoder panicked")));
-                    }
+            let now = Instant::now();
+            if now < deadline {
+                st = self
+                    .finished
+                    .wait_timeout(st, deadline - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                continue;
+            }
+            let queue = &mut st.lanes[lane].queue;
+            if let Some(at) = queue.iter().position(|j| j.id == id) {
+                queue.remove(at);
+                st.expired += 1;
+                return Err(expired());
+            }
+            // Ours is in the running pass: its answer is on the way.
+            st = self
+                .finished
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Runs one pass of `lane`'s oldest waiting jobs (jobs past their
+    /// deadline are answered without the model) and returns the lock.
+    fn run_lane<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, BatchState>,
+        lane: usize,
+    ) -> MutexGuard<'a, BatchState> {
+        let now = Instant::now();
+        let most = if lane == SHORT { MAX_TEXTS_PER_PASS } else { 1 };
+        let mut jobs = Vec::new();
+        while jobs.len() < most {
+            let Some(job) = st.lanes[lane].queue.pop_front() else {
+                break;
+            };
+            if job.deadline <= now {
+                st.expired += 1;
+                st.results.insert(job.id, Err(expired()));
+            } else {
+                jobs.push(job);
+            }
+        }
+        if jobs.is_empty() {
+            self.finished.notify_all();
+            return st;
+        }
+        st.lanes[lane].running = true;
+        drop(st);
+        let outcome = catch_unwind(AssertUnwindSafe(|| match (&self.long_pool, lane) {
+            (Some(pool), LONG) => pool.install(|| self.run(&jobs)),
+            _ => self.run(&jobs),
+        }));
+        let mut st = self.lock();
+        st.lanes[lane].running = false;
+        st.passes += 1;
+        st.texts += jobs.len() as u64;
+        match outcome {
+            Ok(results) => st.results.extend(results),
+            Err(_) => {
+                for job in &jobs {
+                    st.results
+                        .insert(job.id, Err(compute_error("the encoder panicked")));
                 }
             }
-            self.finished.notify_all();
         }
+        self.finished.notify_all();
+        st
     }
 
     /// One pass per side present; if a combined pass fails, each text is
@@ -171,6 +311,37 @@ impl Batcher {
     }
 }
 
+/// A pool as large as rayon's global one whose threads have the lowest CPU
+/// priority: while a long text is encoded on it, short questions on the
+/// global pool get the cores first. `None` (run on the caller's pool) when
+/// it cannot be built.
+fn low_priority_pool() -> Option<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .thread_name(|i| format!("zhengce-long-{i}"))
+        .start_handler(|_| lower_this_threads_priority())
+        .build()
+        .ok()
+}
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // On Linux a nice value is per thread; 19 is the lowest priority. A
+    // failure only leaves the thread at normal priority.
+    // SAFETY: plain system calls on the calling thread, no memory passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
+
+fn expired() -> EmbedError {
+    EmbedError::Overloaded("the request's deadline for model work passed while it waited".into())
+}
+
 fn compute_error(msg: &str) -> EmbedError {
     EmbedError::Compute(candle_core::Error::Msg(msg.to_string()))
 }
@@ -179,12 +350,15 @@ fn compute_error(msg: &str) -> EmbedError {
 /// vectors: embedding a query costs tens of milliseconds of CPU, and
 /// researchers repeat queries (paging, changing filters, switching modes),
 /// so a repeated query skips the model entirely. Oldest entries go first.
-/// Misses go through a [`Batcher`].
+/// Misses go through a [`Batcher`], under the limits of an [`Admission`].
 pub struct CachedEncoder {
     batcher: Batcher,
     /// Most vectors the memo keeps (0 = no memo).
     capacity: usize,
     memo: Mutex<Memo>,
+    admission: Mutex<Admission>,
+    /// Characters of long text reserved by the requests being served.
+    inflight_chars: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -208,6 +382,37 @@ impl CachedEncoder {
             batcher,
             capacity,
             memo: Mutex::new(Memo::default()),
+            admission: Mutex::new(Admission::default()),
+            inflight_chars: AtomicUsize::new(0),
+        }
+    }
+
+    /// The limits in force.
+    pub fn admission(&self) -> Admission {
+        *self
+            .admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the limits (requests already admitted keep theirs).
+    pub fn set_admission(&self, admission: Admission) {
+        *self
+            .admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = admission;
+        self.batcher.lock().max_waiting_short = admission.max_waiting_short;
+    }
+
+    /// What admission control has done so far.
+    pub fn admission_counts(&self) -> AdmissionCounts {
+        let st = self.batcher.lock();
+        AdmissionCounts {
+            waiting_short: st.lanes[SHORT].queue.len(),
+            waiting_long: st.lanes[LONG].queue.len(),
+            inflight_chars: self.inflight_chars.load(Ordering::SeqCst),
+            rejected: st.rejected,
+            expired: st.expired,
         }
     }
 
@@ -225,10 +430,56 @@ impl CachedEncoder {
         self.batcher.counts()
     }
 
-    fn get_or_embed(&self, side: TextSide, text: &str) -> Result<Vec<f32>, EmbedError> {
+    /// An encoder for one request that will encode `texts`: refused when
+    /// they exceed the per-request bound (413-like) or when the long texts
+    /// of the requests already being served leave no room (503-like); its
+    /// model work must end by the admission deadline from now.
+    pub fn for_request(&self, texts: &[&str]) -> Result<RequestEncoder<'_>, EmbedError> {
+        let limits = self.admission();
+        let total: usize = texts.iter().map(|t| t.chars().count()).sum();
+        if total > limits.max_request_chars {
+            return Err(EmbedError::TooMuchText(format!(
+                "{total} characters of text in one request; at most {} are encoded",
+                limits.max_request_chars
+            )));
+        }
+        // Only long texts are reserved: questions have their own lane.
+        let long: usize = texts
+            .iter()
+            .map(|t| t.chars().count())
+            .filter(|&n| n > SHORT_TEXT_CHARS)
+            .sum();
+        if long > 0 {
+            let reserved = self.inflight_chars.fetch_add(long, Ordering::SeqCst);
+            // A lone request is always admitted, however large: the bound
+            // above already limits it.
+            if reserved > 0 && reserved + long > limits.max_inflight_chars {
+                self.inflight_chars.fetch_sub(long, Ordering::SeqCst);
+                self.batcher.lock().rejected += 1;
+                return Err(EmbedError::Overloaded(format!(
+                    "{reserved} characters of pasted text are being encoded; \
+                     {long} more would exceed {}",
+                    limits.max_inflight_chars
+                )));
+            }
+        }
+        Ok(RequestEncoder {
+            encoder: self,
+            deadline: Instant::now() + limits.deadline,
+            reserved: long,
+            budget: AtomicUsize::new(limits.max_request_chars),
+        })
+    }
+
+    fn get_or_embed(
+        &self,
+        side: TextSide,
+        text: &str,
+        deadline: Instant,
+    ) -> Result<Vec<f32>, EmbedError> {
         let memoise = self.capacity > 0 && text.chars().count() <= MEMO_MAX_CHARS;
         if !memoise {
-            return self.batcher.encode(side, text);
+            return self.batcher.encode(side, text, deadline);
         }
         let key = (side, text.to_string());
         if let Ok(mut m) = self.memo.lock() {
@@ -239,7 +490,7 @@ impl CachedEncoder {
             m.misses += 1;
         }
         // The model runs outside the memo's lock: hits are answered meanwhile.
-        let v = self.batcher.encode(side, text)?;
+        let v = self.batcher.encode(side, text, deadline)?;
         if let Ok(mut m) = self.memo.lock() {
             if !m.vectors.contains_key(&key) {
                 while m.vectors.len() >= self.capacity {
@@ -256,15 +507,70 @@ impl CachedEncoder {
         }
         Ok(v)
     }
+
+    fn deadline_from_now(&self) -> Instant {
+        Instant::now() + self.admission().deadline
+    }
 }
 
+/// Outside a request (the CLI, evaluation) each text gets the deadline on
+/// its own.
 impl QueryEncoder for CachedEncoder {
     fn encode_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.get_or_embed(TextSide::Query, text)
+        self.get_or_embed(TextSide::Query, text, self.deadline_from_now())
     }
 
     fn encode_passage(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.get_or_embed(TextSide::Passage, text)
+        self.get_or_embed(TextSide::Passage, text, self.deadline_from_now())
+    }
+}
+
+/// The encoder one admitted request uses: one deadline for all its model
+/// work, and its character budget spent as it goes (a caller that
+/// encodes more than it declared is refused too).
+pub struct RequestEncoder<'a> {
+    encoder: &'a CachedEncoder,
+    deadline: Instant,
+    reserved: usize,
+    budget: AtomicUsize,
+}
+
+impl RequestEncoder<'_> {
+    fn spend(&self, text: &str) -> Result<(), EmbedError> {
+        let n = text.chars().count();
+        self.budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(n)
+            })
+            .map(|_| ())
+            .map_err(|_| {
+                EmbedError::TooMuchText(format!(
+                    "more than {} characters of text in one request",
+                    self.encoder.admission().max_request_chars
+                ))
+            })
+    }
+}
+
+impl QueryEncoder for RequestEncoder<'_> {
+    fn encode_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        self.spend(text)?;
+        self.encoder
+            .get_or_embed(TextSide::Query, text, self.deadline)
+    }
+
+    fn encode_passage(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        self.spend(text)?;
+        self.encoder
+            .get_or_embed(TextSide::Passage, text, self.deadline)
+    }
+}
+
+impl Drop for RequestEncoder<'_> {
+    fn drop(&mut self) {
+        self.encoder
+            .inflight_chars
+            .fetch_sub(self.reserved, Ordering::SeqCst);
     }
 }
 
@@ -273,7 +579,10 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Barrier;
-    use std::time::Duration;
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
 
     /// A pass that encodes a text as [side, length, first char] and is slow
     /// enough that concurrent callers pile up behind it.
@@ -317,7 +626,7 @@ mod tests {
                         TextSide::Query
                     };
                     let text = format!("{}{}", char::from(b'a' + i as u8), "x".repeat(i));
-                    (i, side, b.encode(side, &text).unwrap())
+                    (i, side, b.encode(side, &text, far()).unwrap())
                 })
             })
             .collect();
@@ -347,7 +656,7 @@ mod tests {
                 let start = Arc::clone(&start);
                 std::thread::spawn(move || {
                     start.wait();
-                    (t, b.encode(TextSide::Query, t))
+                    (t, b.encode(TextSide::Query, t, far()))
                 })
             })
             .collect();
@@ -367,8 +676,11 @@ mod tests {
             }
             Ok(texts.iter().map(|_| vec![1.0]).collect())
         });
-        assert!(batcher.encode(TextSide::Query, "one").is_err());
-        assert_eq!(batcher.encode(TextSide::Query, "two").unwrap(), vec![1.0]);
+        assert!(batcher.encode(TextSide::Query, "one", far()).is_err());
+        assert_eq!(
+            batcher.encode(TextSide::Query, "two", far()).unwrap(),
+            vec![1.0]
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::corpus::{CorpusError, CorpusOptions};
 use crate::embed::{EmbedError, Embedder};
 use crate::index::{IndexError, Library};
 
-pub use encoder::{Batcher, CachedEncoder, TextSide};
+pub use encoder::{
+    Admission, AdmissionCounts, Batcher, CachedEncoder, RequestEncoder, TextSide, SHORT_TEXT_CHARS,
+};
 pub use ingest::{collect_files, IngestEvent, IngestReport, IngestedDocument, MetaOverride};
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +120,8 @@ impl Service {
         &self,
         req: &crate::search::SearchRequest,
     ) -> Result<AnsweredSearch, ServiceError> {
-        let response = crate::search::search(&self.library, &self.encoder, req)?;
+        let encoder = self.encoder.for_request(&[&req.query])?;
+        let response = crate::search::search(&self.library, &encoder, req)?;
         let place = response
             .place
             .as_ref()
@@ -131,6 +134,29 @@ impl Service {
             None => None,
         };
         Ok(AnsweredSearch { response, answer })
+    }
+}
+
+impl Service {
+    /// Runs [`crate::search::similar`] as one admitted request: its text and
+    /// negative examples together within [`Admission::max_request_chars`],
+    /// refused at once when the pasted text already being encoded leaves no
+    /// room, and its model work within the deadline.
+    pub fn similar(
+        &self,
+        req: &crate::search::SimilarRequest,
+    ) -> Result<crate::search::SimilarResponse, ServiceError> {
+        // Negatives that name stored passages are not encoded, but which
+        // they are is only known inside `similar`: counting them all keeps
+        // the bound a property of the request as sent.
+        let texts: Vec<&str> = req
+            .text
+            .iter()
+            .chain(&req.negative)
+            .map(String::as_str)
+            .collect();
+        let encoder = self.encoder.for_request(&texts)?;
+        Ok(crate::search::similar(&self.library, &encoder, req)?)
     }
 }
 
