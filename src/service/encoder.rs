@@ -60,12 +60,16 @@ pub struct Admission {
 impl Default for Admission {
     /// One find-similar request as large as the API's per-field limits allow
     /// (a 2,000-character text and ten 2,000-character negatives, ~9 s of
-    /// model time on two cores) is admitted, but only one such at a time.
+    /// model time on two quiet cores) is admitted, but only one such at a
+    /// time. Its texts run on the lowest-priority threads, so on a busy
+    /// machine it takes several times longer: the deadline leaves room for
+    /// that (at load 3 one such request needed ~16 s) rather than failing a
+    /// request after its work is mostly done.
     fn default() -> Self {
         Admission {
             max_request_chars: 22_000,
             max_inflight_chars: 22_000,
-            deadline: Duration::from_secs(15),
+            deadline: Duration::from_secs(60),
             max_waiting_short: 256,
         }
     }
