@@ -61,9 +61,12 @@ ZHENGCE_TOKEN="$token" "$bin" serve --addr "127.0.0.1:$port" --data-dir "$librar
   >"$work/server.log" 2>&1 &
 server_pid=$!
 
+ready() {
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$base/healthz" 2>/dev/null
+}
 # The first start over an empty library ingests the bundled corpus.
 for _ in $(seq 1 600); do
-  if curl -fsS "$base/healthz" >/dev/null 2>&1; then
+  if ready; then
     break
   fi
   if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -73,7 +76,7 @@ for _ in $(seq 1 600); do
   fi
   sleep 0.5
 done
-curl -fsS "$base/healthz" >/dev/null || { echo "schemathesis: server not ready" >&2; exit 1; }
+ready || { echo "schemathesis: server not ready" >&2; exit 1; }
 
 start=$(date +%s)
 set +e
