@@ -362,11 +362,11 @@ fn clean_file_name(name: Option<&str>) -> Result<String, ApiError> {
     responses(
         (status = 201, description = "Stored as a new document", body = IngestedDocument),
         (status = 200, description = "The same content was already stored and has been replaced", body = IngestedDocument),
-        (status = 400, description = "Empty text, bad file name, unknown multipart field", body = ErrorBody),
+        (status = 400, description = "Empty JSON text, bad file name or metadata, unknown multipart field", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token (when one is configured)", body = ErrorBody),
         (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Neither JSON nor multipart", body = ErrorBody),
-        (status = 422, description = "Unreadable document or malformed JSON", body = ErrorBody),
+        (status = 422, description = "Unreadable document (an empty or binary file) or malformed JSON", body = ErrorBody),
     )
 )]
 pub async fn ingest_document(
@@ -451,8 +451,11 @@ async fn read_multipart(mut mp: Multipart) -> Result<UploadForm, ApiError> {
     }
     let (name, bytes) =
         file.ok_or_else(|| ApiError::bad_request("missing_file", "no `file` field in the upload"))?;
+    // Unreadable as a report, like any other file with no text in it (the
+    // description allows any bytes, an empty file included).
     if bytes.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
             "missing_text",
             format!("{name} is empty"),
         ));
