@@ -358,7 +358,7 @@ fn malformed_requests_get_4xx_json() {
             (c.get(format!("{b}/api/search?q=x&k=ten")), 400),
             (c.get(format!("{b}/api/search?q=x&mode=psychic")), 400),
             (c.get(format!("{b}/api/search?q=x&group=planet")), 400),
-            (c.get(format!("{b}/api/search?q=x&year=2024-2020")), 400),
+            (c.get(format!("{b}/api/search?q=x&year=1899")), 400),
             (c.get(format!("{b}/api/search?q={}", enc(&long))), 400),
             (c.get(format!("{b}/api/documents/0000000000000000")), 404),
             (c.get(format!("{b}/api/nowhere")), 404),
@@ -1060,4 +1060,136 @@ fn pasted_text_from_a_report_counts_as_its_passage() {
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.get("source").is_none(), "{body:#}");
+}
+
+/// Where schemathesis found the description and the server disagreeing:
+/// each case now answers as the description says.
+#[test]
+fn the_server_holds_to_its_description() {
+    let _read = LIBRARY_LOCK.read().unwrap();
+    let status_code = |(s, v): (StatusCode, Value)| (s.as_u16(), v["code"].clone(), v);
+
+    // Bytes that are not UTF-8, and control characters, are refused by name.
+    let (s, code, v) = status_code(get("/api/search?q=%FF%FE"));
+    assert_eq!((s, code.as_str()), (400, Some("invalid_encoding")), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("`q`"), "{v}");
+    let (s, _, v) = status_code(get("/api/facets?district=%E5%8D%97%00"));
+    assert_eq!(s, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("district"), "{v}");
+    // Years outside 1900–2200 are refused, reversed ranges read as the span.
+    assert_eq!(get("/api/documents?year_from=28").0, 400);
+    let (s, forward) = get("/api/facets?year=2023-2024");
+    assert_eq!(s, 200);
+    assert_eq!(get("/api/facets?year=2024-2023").1, forward);
+    // Facet years are keyed by text, as the description now says.
+    let doc: Value = client()
+        .get(format!("{}/openapi.json", server().base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let year_schema = &doc["components"]["schemas"]["FacetCounts"]["properties"]["year"];
+    assert_ne!(
+        year_schema["propertyNames"]["type"], "integer",
+        "{year_schema}"
+    );
+    assert_eq!(
+        year_schema["additionalProperties"]["type"], "integer",
+        "{year_schema}"
+    );
+    assert!(!get("/api/facets").1["year"].as_object().unwrap().is_empty());
+
+    // An integer written as 5.0 is an integer.
+    let (s, v) = post_json(
+        "/api/similar",
+        &json!({"text": "推进农村户厕改造", "k": 5.0, "per_district": 1.0}),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert!(!v["hits"].as_array().unwrap().is_empty());
+    for (body, want) in [
+        (json!({"text": "推进农村户厕改造", "k": 0}), 400),
+        (json!({"text": "推进农村户厕改造", "k": 5.5}), 422),
+        (json!({"text": "推进农村户厕改造", "per_district": 0}), 400),
+        (json!({"passage_id": "x", "text": "推进农村户厕改造"}), 400),
+        (json!({"text": "推进\u{0}农村"}), 400),
+        (
+            json!({"text": "推进农村户厕改造", "district": "南岸区\u{7}"}),
+            400,
+        ),
+    ] {
+        let (s, v) = post_json("/api/similar", &body, None);
+        assert_eq!(s.as_u16(), want, "{body}: {v}");
+        assert!(v["code"].is_string(), "{body}: {v}");
+    }
+    for (body, want) in [
+        (json!({"query": "河湖长制", "filters": [null, null]}), 422),
+        (json!({"query": "河湖长制", "filters": null}), 422),
+        (json!({"query": "河湖长制", "max_districts": 0}), 400),
+        (json!({"query": "河湖长制", "max_sentences": 0}), 400),
+        (json!({"query": "河湖\n长制"}), 400),
+        (json!({}), 400),
+    ] {
+        let (s, v) = post_json("/api/summarize", &body, None);
+        assert_eq!(s.as_u16(), want, "{body}: {v}");
+    }
+    let (s, v) = post_json(
+        "/api/summarize",
+        &json!({"query": "河湖长制", "max_districts": 2.0, "filters": {"year_from": 2024, "year_to": 2023}}),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    // An indicator nobody states is a table that does not exist.
+    assert_eq!(
+        get("/api/targets?indicator=%E4%B8%8D%E5%AD%98%E5%9C%A8").0,
+        404
+    );
+}
+
+/// Metadata sent with an upload or a correction meets the rules the
+/// filters apply, so every stored value can be filtered for.
+#[test]
+fn bad_metadata_is_refused_and_changes_nothing() {
+    let _write = LIBRARY_LOCK.write().unwrap();
+    let count = || {
+        get("/api/documents").1["documents"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = count();
+    let text = "政府工作报告\n一、过去一年工作回顾\n全面推进河湖长制，完成农村户厕改造一千户。";
+    for meta in [
+        json!({"district": "南岸区\u{0}"}),
+        json!({"year": 28}),
+        json!({"year": -5}),
+        json!({"city": "市".repeat(201)}),
+    ] {
+        let (s, v) = post_json(
+            "/api/documents",
+            &json!({"text": text, "meta": meta}),
+            Some(TOKEN),
+        );
+        assert_eq!(s, 400, "{meta}: {v}");
+        assert!(v["code"].is_string(), "{v}");
+    }
+    assert_eq!(count(), before);
+    let id = get("/api/documents").1["documents"][0]["doc_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for patch in [
+        json!({"district": "南岸区\u{0}"}),
+        json!({"year": 28}),
+        json!({"speaker": "\t某某"}),
+        json!({}),
+    ] {
+        let resp = client()
+            .patch(format!("{}/api/documents/{id}", server().base))
+            .bearer_auth(TOKEN)
+            .json(&patch)
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{patch}");
+    }
 }

@@ -596,8 +596,8 @@ pub struct FacetCounts {
     pub city: BTreeMap<String, usize>,
     #[schema(example = json!({"贵州省": 64}))]
     pub province: BTreeMap<String, usize>,
-    /// Keyed by year (JSON object keys are strings).
-    #[schema(example = json!({"2024": 184}))]
+    /// Keyed by year, as text (JSON object keys are strings).
+    #[schema(value_type = BTreeMap<String, usize>, example = json!({"2024": 184}))]
     pub year: BTreeMap<i32, usize>,
     #[schema(example = json!({"政府工作报告": 184}))]
     pub doc_type: BTreeMap<String, usize>,
@@ -685,21 +685,63 @@ impl From<index::Stats> for LibraryStats {
     }
 }
 
-/// Metadata given with an upload, overriding what parsing inferred.
+/// Metadata given with an upload, overriding what parsing inferred: the
+/// same rules as a correction (years 1900–2200, one line of at most 200
+/// characters).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetaOverride {
-    #[schema(example = "2024年南岸区政府工作报告")]
+    #[schema(
+        example = "2024年南岸区政府工作报告",
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub title: Option<String>,
-    #[schema(example = "南岸区")]
+    #[schema(
+        example = "南岸区",
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub district: Option<String>,
-    #[schema(example = "重庆市")]
+    #[schema(
+        example = "重庆市",
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub city: Option<String>,
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub province: Option<String>,
-    #[schema(example = 2024)]
+    #[serde(default, deserialize_with = "crate::api::params::json_year")]
+    #[schema(value_type = Option<i64>, example = 2024, minimum = 1900, maximum = 2200)]
     pub year: Option<i32>,
-    #[schema(example = "政府工作报告")]
+    #[schema(
+        example = "政府工作报告",
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub doc_type: Option<String>,
+}
+
+impl MetaOverride {
+    /// The metadata rules, as a 400 naming the first field that breaks them.
+    pub fn check(&self) -> Result<(), crate::api::ApiError> {
+        use crate::api::params::{check_meta_value, check_year};
+        for (field, v) in [
+            ("title", &self.title),
+            ("district", &self.district),
+            ("city", &self.city),
+            ("province", &self.province),
+            ("doc_type", &self.doc_type),
+        ] {
+            if let Some(v) = v {
+                check_meta_value(field, v)?;
+            }
+        }
+        if let Some(y) = self.year {
+            check_year("year", y)?;
+        }
+        Ok(())
+    }
 }
 
 impl From<MetaOverride> for service::MetaOverride {
@@ -800,38 +842,44 @@ impl From<service::IngestedDocument> for IngestedDocument {
 #[serde(deny_unknown_fields)]
 pub struct MetaPatch {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, example = "2024年某区政府工作报告")]
+    #[schema(value_type = Option<String>, example = "2024年某区政府工作报告", max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, example = "萧山区")]
+    #[schema(value_type = Option<String>, example = "萧山区", max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub district: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub city: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub province: Option<Option<String>>,
-    /// `province`, `prefecture` or `county`.
+    /// `province`, `prefecture`, `county` or `national` (spaces around it are dropped).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, example = "county")]
+    #[schema(value_type = Option<String>, example = "county", max_length = 200, pattern = r"^[ \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(province|prefecture|county|national)?[ \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$")]
     pub level: Option<Option<String>>,
-    /// 1900–2200.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>, example = 2024)]
+    #[serde(default, deserialize_with = "present_year")]
+    #[schema(value_type = Option<i64>, example = 2024, minimum = 1900, maximum = 2200)]
     pub year: Option<Option<i32>>,
-    /// 1900–2200.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
+    #[serde(default, deserialize_with = "present_year")]
+    #[schema(value_type = Option<i64>, minimum = 1900, maximum = 2200)]
     pub review_year: Option<Option<i32>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, example = "政府工作报告")]
+    #[schema(value_type = Option<String>, example = "政府工作报告", max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub doc_type: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub meeting_date: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub speaker: Option<Option<String>>,
+}
+
+/// A year given (`2024`, `2024.0`) or `null`, told from one left out.
+fn present_year<'de, D>(d: D) -> Result<Option<Option<i32>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    crate::api::params::json_year(d).map(Some)
 }
 
 /// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
@@ -911,23 +959,35 @@ pub struct Deleted {
     pub deleted: bool,
 }
 
-/// Metadata restrictions in a JSON body: text fields match exactly, years are inclusive.
+/// Metadata restrictions in a JSON body: text fields match exactly, years are
+/// inclusive (ends in either order), the same rules as the query-string filters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct Filter {
-    #[schema(example = "南岸区")]
+    #[schema(
+        example = "南岸区",
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub district: Option<String>,
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub city: Option<String>,
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub province: Option<String>,
-    #[schema(example = 2023)]
+    #[serde(deserialize_with = "crate::api::params::json_year")]
+    #[schema(value_type = Option<i64>, example = 2023, minimum = 1900, maximum = 2200)]
     pub year_from: Option<i32>,
-    #[schema(example = 2024)]
+    #[serde(deserialize_with = "crate::api::params::json_year")]
+    #[schema(value_type = Option<i64>, example = 2024, minimum = 1900, maximum = 2200)]
     pub year_to: Option<i32>,
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub doc_type: Option<String>,
 }
 
-impl From<Filter> for index::Filter {
-    fn from(f: Filter) -> Self {
+impl Filter {
+    /// The library's filter, checked by the same rules as
+    /// [`crate::api::params::FilterParams`].
+    pub fn to_filter(&self) -> Result<index::Filter, crate::api::ApiError> {
         let Filter {
             district,
             city,
@@ -935,16 +995,29 @@ impl From<Filter> for index::Filter {
             year_from,
             year_to,
             doc_type,
-        } = f;
-        index::Filter {
+        } = self.clone();
+        crate::api::params::FilterParams {
             district,
             city,
             province,
+            year: None,
             year_from,
             year_to,
             doc_type,
         }
+        .to_filter()
     }
+}
+
+/// Reads `filters` only from a JSON object: serde would also take an array
+/// of the fields in order, which the description does not allow.
+fn object_only<'de, D>(d: D) -> Result<Filter, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)
 }
 
 /// `POST /api/summarize`: a topic across districts (`query`) or one document (`doc_id`), not both.
@@ -952,34 +1025,62 @@ impl From<Filter> for index::Filter {
 #[serde(default)]
 #[schema(example = json!({"query": "哪些地区在推进农村户厕改造", "max_sentences": 2, "max_districts": 5}))]
 pub struct SummarizeBody {
-    #[schema(example = "河湖长制")]
+    /// The topic (one line).
+    #[schema(
+        example = "河湖长制",
+        max_length = 2000,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub query: Option<String>,
     pub doc_id: Option<String>,
+    #[serde(deserialize_with = "object_only")]
     pub filters: Filter,
-    /// Per district for a topic (default 3); in all for a document (default 12); at most 200.
+    /// Per district for a topic (default 3); in all for a document (default 12).
+    #[serde(deserialize_with = "crate::api::params::json_count")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub max_sentences: Option<usize>,
-    /// Districts at most, for a topic (default 10).
+    /// Districts at most, for a topic.
+    #[serde(deserialize_with = "crate::api::params::json_count")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 50, default = 10)]
     pub max_districts: Option<usize>,
 }
 
-impl From<SummarizeBody> for summarize::SummarizeRequest {
-    fn from(b: SummarizeBody) -> Self {
+impl SummarizeBody {
+    /// The request for the library, after the checks the description states.
+    pub fn into_request(
+        self,
+        limits: &crate::api::Limits,
+    ) -> Result<summarize::SummarizeRequest, crate::api::ApiError> {
+        if let Some(q) = &self.query {
+            crate::api::params::check_line("query", q)?;
+            limits.check_len("query", q)?;
+        }
+        if let Some(n) = self.max_sentences {
+            limits.check_count("max_sentences", Some(n), n, summarize::MAX_SENTENCES)?;
+        }
+        if let Some(n) = self.max_districts {
+            limits.check_count("max_districts", Some(n), n, MAX_DISTRICTS)?;
+        }
+        let filters = self.filters.to_filter()?;
         let SummarizeBody {
+            query,
+            doc_id,
+            filters: _,
+            max_sentences,
+            max_districts,
+        } = self;
+        Ok(summarize::SummarizeRequest {
             query,
             doc_id,
             filters,
             max_sentences,
             max_districts,
-        } = b;
-        summarize::SummarizeRequest {
-            query,
-            doc_id,
-            filters: filters.into(),
-            max_sentences,
-            max_districts,
-        }
+        })
     }
 }
+
+/// Most districts a topic summary covers (the library clamps to it).
+pub const MAX_DISTRICTS: usize = 50;
 
 /// A sentence of a report, verbatim, with the citation that lets a reader check it.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -15,7 +15,9 @@ use super::dto::{
 };
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
-use super::params::{group_by_district, FilterParams, SearchParams};
+use super::params::{
+    check_line, check_passage_chars, group_by_district, json_count, FilterParams, SearchParams,
+};
 use super::AppState;
 use crate::index::{DocumentSummary, Filter};
 use crate::search::{Mode, SearchRequest, SimilarRequest};
@@ -72,11 +74,17 @@ pub async fn search(
     let k = limits.check_count("k", p.k, 10, limits.max_k)?;
     let group = group_by_district(p.group.as_deref())?;
     let per_group = limits.check_count("per_group", p.per_group, 3, limits.max_per_group)?;
+    // Exactly the names the description lists, no case folding or trimming.
     let mode = match p.mode.as_deref() {
-        None => Mode::Hybrid,
-        Some(m) => m
-            .parse::<Mode>()
-            .map_err(|e| ApiError::bad_request("invalid_mode", e.to_string()))?,
+        None | Some("hybrid") => Mode::Hybrid,
+        Some("dense") => Mode::Dense,
+        Some("lexical") | Some("bm25") => Mode::Lexical,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_mode",
+                format!("mode must be dense, lexical, bm25 or hybrid, not {other:?}"),
+            ))
+        }
     };
     let req = SearchRequest {
         query,
@@ -93,22 +101,31 @@ pub async fn search(
 }
 
 /// `POST /api/similar` body: a stored passage (`passage_id`) or pasted
-/// `text`, plus the same metadata filters as search.
+/// `text`, exactly one of them, plus the same metadata filters as search.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"text": "推进农村户厕改造,提升农村卫生厕所普及率", "k": 5, "per_district": 1}))]
 pub struct SimilarBody {
     /// A passage id from a hit: find the same policy in other districts.
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub passage_id: Option<String>,
-    /// Or pasted text.
-    #[schema(example = "推进农村户厕改造")]
+    /// Or pasted text (tabs and line breaks allowed).
+    #[schema(
+        example = "推进农村户厕改造",
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub text: Option<String>,
-    /// Hits wanted (default 10, at most 100).
+    /// Hits wanted.
+    #[serde(default, deserialize_with = "json_count")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 100, default = 10)]
     pub k: Option<usize>,
-    /// Best passages kept per district (default 1, at most 20).
+    /// Best passages kept per district.
+    #[serde(default, deserialize_with = "json_count")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 20, default = 1)]
     pub per_district: Option<usize>,
     /// Passage ids or texts to steer away from.
     #[serde(default)]
-    #[schema(example = json!(["旅游"]))]
+    #[schema(example = json!(["旅游"]), max_items = 10)]
     pub negative: Vec<String>,
     /// Keep hits from the source passage's district (left out by default).
     #[serde(default)]
@@ -137,7 +154,11 @@ pub async fn similar(
 ) -> Result<Json<SimilarResults>, ApiError> {
     let limits = &state.config.limits;
     if let Some(t) = &b.text {
+        check_passage_chars("text", t)?;
         limits.check_len("text", t)?;
+    }
+    if let Some(id) = &b.passage_id {
+        check_line("passage_id", id)?;
     }
     if b.negative.len() > limits.max_negatives {
         return Err(ApiError::bad_request(
@@ -150,6 +171,7 @@ pub async fn similar(
         ));
     }
     for n in &b.negative {
+        check_passage_chars("negative", n)?;
         limits.check_len("negative", n)?;
     }
     let req = SimilarRequest {
@@ -274,8 +296,10 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<LibraryStats>, 
 }))]
 pub struct UploadBody {
     /// The report's text.
+    #[schema(min_length = 1)]
     pub text: String,
-    /// File name to record (default `upload.txt`).
+    /// File name to record (default `upload.txt`); directories are dropped.
+    #[schema(max_length = 255, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub file: Option<String>,
     pub meta: Option<MetaOverride>,
 }
@@ -295,8 +319,15 @@ pub struct UploadForm {
 
 /// A name safe to record: the last path component, bounded.
 fn clean_file_name(name: Option<&str>) -> Result<String, ApiError> {
-    let name = name.map(str::trim).unwrap_or("");
-    let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    let name = name.unwrap_or("");
+    // The name as given is what the description bounds, not what is kept.
+    if name.chars().count() > 255 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_file_name",
+            "the file name is too long or has control characters",
+        ));
+    }
+    let base = name.trim().rsplit(['/', '\\']).next().unwrap_or("").trim();
     if base.is_empty() {
         return Ok("upload.txt".into());
     }
@@ -328,11 +359,11 @@ fn clean_file_name(name: Option<&str>) -> Result<String, ApiError> {
     responses(
         (status = 201, description = "Stored as a new document", body = IngestedDocument),
         (status = 200, description = "The same content was already stored and has been replaced", body = IngestedDocument),
-        (status = 400, description = "Empty text, bad file name, unknown multipart field", body = ErrorBody),
+        (status = 400, description = "Empty JSON text, bad file name or metadata, unknown multipart field", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token (when one is configured)", body = ErrorBody),
         (status = 413, description = "Body over the size limit", body = ErrorBody),
         (status = 415, description = "Neither JSON nor multipart", body = ErrorBody),
-        (status = 422, description = "Unreadable document or malformed JSON", body = ErrorBody),
+        (status = 422, description = "Unreadable document (an empty or binary file) or malformed JSON", body = ErrorBody),
     )
 )]
 pub async fn ingest_document(
@@ -373,6 +404,9 @@ pub async fn ingest_document(
         .acquire_owned()
         .await
         .map_err(|e| ApiError::internal("the ingest queue", e))?;
+    if let Some(m) = &meta {
+        m.check()?;
+    }
     let meta: Option<crate::service::MetaOverride> = meta.map(Into::into);
     let stored = blocking(&state, move |s| {
         s.ingest_bytes(&file, &bytes, meta.as_ref())
@@ -397,9 +431,10 @@ async fn read_multipart(mut mp: Multipart) -> Result<UploadForm, ApiError> {
             }
             "meta" => {
                 let text = field.text().await?;
-                meta = Some(serde_json::from_str(&text).map_err(|e| {
+                // `null` is no overrides, as the description's nullable `meta` says.
+                meta = serde_json::from_str::<Option<MetaOverride>>(&text).map_err(|e| {
                     ApiError::bad_request("invalid_meta", format!("field `meta`: {e}"))
-                })?);
+                })?;
             }
             other => {
                 return Err(ApiError::bad_request(
@@ -413,8 +448,11 @@ async fn read_multipart(mut mp: Multipart) -> Result<UploadForm, ApiError> {
     }
     let (name, bytes) =
         file.ok_or_else(|| ApiError::bad_request("missing_file", "no `file` field in the upload"))?;
+    // Unreadable as a report, like any other file with no text in it (the
+    // description allows any bytes, an empty file included).
     if bytes.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
             "missing_text",
             format!("{name} is empty"),
         ));
@@ -532,10 +570,7 @@ pub async fn summarize(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SummarizeBody>,
 ) -> Result<Json<Summary>, ApiError> {
-    let req: SummarizeRequest = body.into();
-    if let Some(q) = &req.query {
-        state.config.limits.check_len("query", q)?;
-    }
+    let req: SummarizeRequest = body.into_request(&state.config.limits)?;
     let resp = blocking(&state, move |s| {
         summarize::summarize(s.library(), s.embedder(), &req)
     })
@@ -547,7 +582,7 @@ pub async fn summarize(
 #[into_params(parameter_in = Query)]
 pub struct TargetsParams {
     /// One indicator, any spelling or script (地区生产总值, 地區生產總值, GDP…).
-    #[param(example = "地区生产总值")]
+    #[param(example = "地区生产总值", pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub indicator: Option<String>,
 }
 
@@ -559,7 +594,8 @@ pub struct TargetsParams {
     params(TargetsParams, FilterParams),
     responses(
         (status = 200, description = "Indicators, districts and every extracted statement", body = TargetsTable),
-        (status = 400, description = "Unknown indicator or bad `year`", body = ErrorBody),
+        (status = 400, description = "Bad `year`, a filter or indicator with control characters", body = ErrorBody),
+        (status = 404, description = "No indicator by that name", body = ErrorBody),
     )
 )]
 pub async fn targets(
@@ -568,6 +604,23 @@ pub async fn targets(
     ApiQuery(f): ApiQuery<FilterParams>,
 ) -> Result<Json<TargetsTable>, ApiError> {
     let filter = f.to_filter()?;
+    if let Some(name) = p.indicator.as_deref() {
+        check_line("indicator", name)?;
+        // A name no lexicon entry knows is a table that does not exist.
+        if !name.trim().is_empty() && summarize::targets::normalize_indicator(name.trim()).is_none()
+        {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_indicator",
+                format!(
+                    "no indicator called {name:?}; known: {}",
+                    summarize::targets::known_indicators()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
     let resp = blocking(&state, move |s| {
         summarize::targets_table(s.library(), p.indicator.as_deref(), &filter)
     })

@@ -380,6 +380,47 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// The years a report's metadata may name: the same bounds for stored
+/// values, corrections and the filters that select them, so every stored
+/// year can be filtered for.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
+
+/// Longest metadata value (a place, a title, a document type), in characters.
+pub const MAX_META_CHARS: usize = 200;
+
+/// Whether `year` is one a report can carry; the message names `field`.
+pub fn check_meta_year(field: &str, year: i32) -> Result<i32, String> {
+    if YEARS.contains(&year) {
+        Ok(year)
+    } else {
+        Err(format!(
+            "{field} must be a year from {} to {}, not {year}",
+            YEARS.start(),
+            YEARS.end()
+        ))
+    }
+}
+
+/// Whether `value` can be a metadata value or a filter on one: one line
+/// without control characters, at most [`MAX_META_CHARS`] characters. Such a
+/// character could never be typed into a filter, so a value holding one
+/// could never be selected.
+pub fn check_meta_text(field: &str, value: &str) -> Result<(), String> {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{field} must not contain control characters (found U+{:04X})",
+            c as u32
+        ));
+    }
+    let n = value.chars().count();
+    if n > MAX_META_CHARS {
+        return Err(format!(
+            "{field} has {n} characters; the limit is {MAX_META_CHARS}"
+        ));
+    }
+    Ok(())
+}
+
 impl MetaOverrides {
     /// Applies the overrides; `other`'s keys win over `self`'s.
     pub fn merged(&self, other: &MetaOverrides) -> MetaOverrides {
@@ -401,8 +442,11 @@ impl MetaOverrides {
     }
 
     /// Sets one field from its text form, as a corrections file gives it:
-    /// an empty value clears the field; years must lie in 1900–2200.
+    /// an empty value clears the field; years must lie in [`YEARS`], text
+    /// must pass [`check_meta_text`].
     pub fn set_field(&mut self, field: &str, value: &str) -> Result<(), String> {
+        // Checked as given: a control character at an end is still one.
+        check_meta_text(field, value)?;
         let value = value.trim();
         let text = || (!value.is_empty()).then(|| value.to_string());
         let year = || -> Result<Option<i32>, String> {
@@ -410,7 +454,7 @@ impl MetaOverrides {
                 return Ok(None);
             }
             match value.parse::<i32>() {
-                Ok(y) if (1900..=2200).contains(&y) => Ok(Some(y)),
+                Ok(y) => check_meta_year(field, y).map(Some),
                 _ => Err(format!(
                     "{field} must be a year from 1900 to 2200, not {value:?}"
                 )),

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# What the tests need from the system, installed with apt-get when missing (as
+# root, or through sudo); idempotent. The browser test (tests/browser.rs)
+# drives headless Chromium and needs CJK fonts to render the page
+# (CHROME=/path/to/chromium skips the browser check); scripts/schemathesis.sh
+# installs the fuzzer into a Python virtual environment (python3-venv).
+set -euo pipefail
+need=()
+if [ -z "${CHROME:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+    && ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
+  need+=(chromium)
+fi
+fc-list 2>/dev/null | grep -q "Noto Sans CJK" || need+=(fonts-noto-cjk)
+python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
+[ "${#need[@]}" -eq 0 ] && exit 0
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || {
+    echo "fetch-test-tools: the tests need ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
+    exit 1
+  }
+  SUDO=sudo
+fi
+echo "fetch-test-tools: installing ${need[*]} for the tests" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" fontconfig
