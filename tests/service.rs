@@ -850,8 +850,11 @@ fn targets_table_lines_up_districts() {
     let districts = body["districts"].as_array().unwrap();
     assert!(districts.len() >= 4, "{districts:?}");
 
+    // Any text is a well-formed indicator name; one the lexicon does not
+    // know is not found.
     let (status, body) = get(&format!("/api/targets?indicator={}", enc("幸福指数")));
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "unknown_indicator");
     assert!(body["error"].as_str().unwrap().contains("幸福指数"));
 }
 
