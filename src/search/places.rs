@@ -154,8 +154,26 @@ fn choose(query: &str, places: &[Place], mentions: &[Mention]) -> Option<Inferre
         v.dedup_by(|a, b| a.name == b.name);
         v
     };
-    let districts = named(PlaceLevel::District);
+    let mut districts = named(PlaceLevel::District);
     let cities = named(PlaceLevel::City);
+    // A city's own reports are filed with the city as their district, so a
+    // city's name is also a district's. Beside a district of that city
+    // ("Futian District, Shenzhen") it names the city, not a second district
+    // to compare with.
+    if districts.len() > 1 {
+        let below_named_city = |d: &&Mention| {
+            cities.iter().any(|c| {
+                c.name != d.name
+                    && places.iter().any(|p| {
+                        p.district.as_deref() == Some(d.name.as_str())
+                            && p.city.as_deref() == Some(c.name.as_str())
+                    })
+            })
+        };
+        if districts.iter().any(below_named_city) {
+            districts.retain(|d| !cities.iter().any(|c| c.name == d.name));
+        }
+    }
     let provinces = named(PlaceLevel::Province);
     let pick = |m: &Mention, level: PlaceLevel| InferredPlace {
         level,
@@ -440,6 +458,28 @@ mod tests {
         assert_eq!(got.name, "六盘水市");
         let got = infer_place("Liupanshui 5G base stations", &library()).unwrap();
         assert_eq!(got.name, "六盘水市");
+    }
+
+    #[test]
+    fn a_city_with_its_own_reports_named_beside_its_district_is_the_city() {
+        let mut lib = library();
+        lib.push(place("贵阳市", "贵阳市", "贵州省"));
+        lib.push(place("云岩区", "贵阳市", "贵州省"));
+        for q in [
+            "贵阳市南明区的医疗改革",
+            "How does Nanming District, Guiyang reform health care?",
+        ] {
+            let got = infer_place(q, &lib).unwrap_or_else(|| panic!("{q}"));
+            assert_eq!(
+                (got.level, got.name.as_str()),
+                (PlaceLevel::District, "南明区"),
+                "{q}"
+            );
+        }
+        // Two of its districts are still a comparison.
+        assert_eq!(infer_place("贵阳市南明区和云岩区的医疗改革", &lib), None);
+        // A district of another city does not nest in it.
+        assert_eq!(infer_place("贵阳市麒麟区", &lib), None);
     }
 
     #[test]
