@@ -255,6 +255,13 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     }
     let (parts, _) = resp.into_parts();
     let mut filled = ApiError::for_status(status).into_response();
+    // The answer's own headers win over the defaults of the filled body
+    // (a `Retry-After` the handler chose over the generic one).
+    for name in parts.headers.keys() {
+        if name != CONTENT_LENGTH && name != CONTENT_TYPE {
+            filled.headers_mut().remove(name);
+        }
+    }
     for (name, value) in &parts.headers {
         if name != CONTENT_LENGTH && name != CONTENT_TYPE {
             filled.headers_mut().append(name, value.clone());
