@@ -449,7 +449,7 @@ pub fn attention_panel(
         // Counting an English phrase in Chinese reports measures nothing.
         if !concept.chars().any(crate::corpus::text::is_cjk) {
             return Err(SummarizeError::BadRequest(format!(
-                "name the Chinese terms to count for {concept:?} (terms)"
+                "{concept:?} has no Chinese words to count in reports: give the terms to count"
             )));
         }
         terms.push(to_simplified(concept));
