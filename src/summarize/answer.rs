@@ -15,7 +15,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::targets::{
-    extract_passage, indicator_spellings, Measure, SentenceContext, TargetKind, TargetRow,
+    extract_passage, indicator_spellings, review_year, Measure, SentenceContext, TargetKind,
+    TargetRow,
 };
 use crate::index::{Filter, IndexError, Library};
 
@@ -356,7 +357,10 @@ fn place_rows(
     let review_years: HashMap<String, Option<i32>> = docs
         .iter()
         .filter(|d| d.district.as_deref() == Some(place))
-        .map(|d| (d.doc_id.clone(), d.review_year))
+        .map(|d| {
+            let review = review_year(d.doc_type.as_deref(), d.year, d.review_year);
+            (d.doc_id.clone(), review)
+        })
         .collect();
     if review_years.is_empty() {
         return Ok(Vec::new());
@@ -379,14 +383,7 @@ fn place_rows(
         if !spellings.iter().any(|s| upper.contains(s)) {
             return Ok(());
         }
-        let ctx = SentenceContext {
-            doc_id: &p.doc_id,
-            passage_id: &p.passage_id,
-            district: p.district.as_deref(),
-            year: p.year,
-            review_year: review_years.get(&p.doc_id).copied().flatten(),
-            section_path: &p.section_path,
-        };
+        let ctx = SentenceContext::of(&p, review_years.get(&p.doc_id).copied().flatten());
         rows.extend(
             extract_passage(&p.text, &ctx)
                 .into_iter()

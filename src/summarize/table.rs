@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::targets::{extract_passage, normalize_indicator, SentenceContext, TargetRow};
+use super::targets::{
+    extract_passage, normalize_indicator, review_year, SentenceContext, TargetRow,
+};
 use super::SummarizeError;
 use crate::index::{Filter, Library};
 
@@ -37,20 +39,12 @@ pub fn targets_table(
             ))
         })?),
     };
-    // Review years live on documents, not passages. A work report that
-    // does not name the year it reviews (过去一年工作回顾) reviews the year
-    // before its own: it is delivered at the start of its year.
+    // Review years live on documents, not passages.
     let review_years: HashMap<String, Option<i32>> = lib
         .documents()?
         .into_iter()
         .map(|d| {
-            let annual = matches!(
-                d.doc_type.as_deref(),
-                Some("政府工作报告" | "管委会工作报告")
-            );
-            let review = d
-                .review_year
-                .or_else(|| d.year.filter(|_| annual).map(|y| y - 1));
+            let review = review_year(d.doc_type.as_deref(), d.year, d.review_year);
             (d.doc_id, review)
         })
         .collect();
@@ -64,14 +58,7 @@ pub fn targets_table(
     let rows: Vec<TargetRow> = passages
         .par_iter()
         .flat_map_iter(|p| {
-            let ctx = SentenceContext {
-                doc_id: &p.doc_id,
-                passage_id: &p.passage_id,
-                district: p.district.as_deref(),
-                year: p.year,
-                review_year: review_years.get(&p.doc_id).copied().flatten(),
-                section_path: &p.section_path,
-            };
+            let ctx = SentenceContext::of(p, review_years.get(&p.doc_id).copied().flatten());
             extract_passage(&p.text, &ctx)
                 .into_iter()
                 .filter(|r| wanted.is_none_or(|w| r.indicator == w))

@@ -64,6 +64,29 @@ pub struct SentenceContext<'a> {
     pub section_path: &'a [String],
 }
 
+impl<'a> SentenceContext<'a> {
+    /// The context of a stored passage whose report reviews `review_year`
+    /// (see [`review_year`]).
+    pub fn of(p: &'a crate::index::StoredPassage, review_year: Option<i32>) -> Self {
+        SentenceContext {
+            doc_id: &p.doc_id,
+            passage_id: &p.passage_id,
+            district: p.district.as_deref(),
+            year: p.year,
+            review_year,
+            section_path: &p.section_path,
+        }
+    }
+}
+
+/// The year a report's results are about: the year it names as reviewed,
+/// else, for a work report (delivered at the start of its year, 过去一年工作
+/// 回顾), the year before its own.
+pub fn review_year(doc_type: Option<&str>, year: Option<i32>, named: Option<i32>) -> Option<i32> {
+    let annual = matches!(doc_type, Some("政府工作报告" | "管委会工作报告"));
+    named.or_else(|| year.filter(|_| annual).map(|y| y - 1))
+}
+
 /// Indicator lexicon: normalised name → spellings met in reports (simplified).
 /// Longer spellings first where one contains another, so the most specific wins.
 const INDICATORS: &[(&str, &[&str])] = &[
@@ -659,7 +682,11 @@ pub fn extract_document(doc: &crate::corpus::Document) -> Vec<TargetRow> {
             passage_id: &p.id,
             district: doc.meta.district.as_deref(),
             year: doc.meta.year,
-            review_year: doc.meta.review_year,
+            review_year: review_year(
+                doc.meta.doc_type.as_deref(),
+                doc.meta.year,
+                doc.meta.review_year,
+            ),
             section_path: &p.section_path,
         };
         rows.extend(extract_passage(&p.text, &ctx));
