@@ -469,18 +469,12 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                     },
                 },
             )?;
-            write_out(out.as_deref(), panel.rows.len(), &mut |w| {
-                match format {
-                    Some(PanelFormat::Csv) => export::write_panel_csv(&panel, w)?,
-                    Some(PanelFormat::Xlsx) => export::write_panel_xlsx(&panel, w)?,
-                    None if g.json => {
-                        serde_json::to_writer_pretty(&mut *w, &panel)?;
-                        writeln!(w)?;
-                    }
-                    None => print_panel(&panel, w)?,
-                }
-                Ok(())
-            })
+            let view = PanelView {
+                csv: export::write_panel_csv,
+                xlsx: export::write_panel_xlsx,
+                human: print_panel,
+            };
+            view.write(&panel, panel.rows.len(), format, g.json, out.as_deref())
         }
         ServiceCommand::Panel(PanelCommand::Attention {
             concept,
@@ -503,18 +497,12 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                     year_to: to,
                 },
             )?;
-            write_out(out.as_deref(), panel.rows.len(), &mut |w| {
-                match format {
-                    Some(PanelFormat::Csv) => export::write_attention_csv(&panel, w)?,
-                    Some(PanelFormat::Xlsx) => export::write_attention_xlsx(&panel, w)?,
-                    None if g.json => {
-                        serde_json::to_writer_pretty(&mut *w, &panel)?;
-                        writeln!(w)?;
-                    }
-                    None => print_attention(&panel, w)?,
-                }
-                Ok(())
-            })
+            let view = PanelView {
+                csv: export::write_attention_csv,
+                xlsx: export::write_attention_xlsx,
+                human: print_attention,
+            };
+            view.write(&panel, panel.rows.len(), format, g.json, out.as_deref())
         }
         ServiceCommand::Targets { indicator, filter } => {
             let filter = filter.to_filter()?;
@@ -884,25 +872,49 @@ fn print_summary(summary: &summarize::Summary) {
     }
 }
 
-/// Writes to `out` (saying how many rows went there) or to stdout.
-fn write_out(
-    out: Option<&Path>,
-    rows: usize,
-    write: &mut dyn FnMut(&mut dyn Write) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    match out {
-        Some(path) => {
-            let f = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            write(&mut w)?;
-            w.flush()
-                .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("{rows} rows written to {}", path.display());
+/// How a panel renders: CSV, XLSX, or a human view (`--json` is serde's).
+struct PanelView<T> {
+    csv: fn(&T, &mut dyn Write) -> Result<(), zhengce::index::IndexError>,
+    xlsx: fn(&T, &mut dyn Write) -> Result<(), zhengce::index::IndexError>,
+    human: fn(&T, &mut dyn Write) -> anyhow::Result<()>,
+}
+
+impl<T: serde::Serialize> PanelView<T> {
+    /// Writes `panel` to `out` (saying how many rows went there) or to stdout.
+    fn write(
+        &self,
+        panel: &T,
+        rows: usize,
+        format: Option<PanelFormat>,
+        json: bool,
+        out: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        let render = |w: &mut dyn Write| -> anyhow::Result<()> {
+            match format {
+                Some(PanelFormat::Csv) => (self.csv)(panel, w)?,
+                Some(PanelFormat::Xlsx) => (self.xlsx)(panel, w)?,
+                None if json => {
+                    serde_json::to_writer_pretty(&mut *w, panel)?;
+                    writeln!(w)?;
+                }
+                None => (self.human)(panel, w)?,
+            }
+            Ok(())
+        };
+        match out {
+            Some(path) => {
+                let f = std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                let mut w = std::io::BufWriter::new(f);
+                render(&mut w)?;
+                w.flush()
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("{rows} rows written to {}", path.display());
+            }
+            None => render(&mut std::io::stdout().lock())?,
         }
-        None => write(&mut std::io::stdout().lock())?,
+        Ok(())
     }
-    Ok(())
 }
 
 fn print_attention(panel: &summarize::AttentionPanel, w: &mut dyn Write) -> anyhow::Result<()> {

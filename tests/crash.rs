@@ -68,6 +68,27 @@ fn client() -> Client {
         .unwrap()
 }
 
+/// Uploads `text` as a report, with the token.
+fn upload(base: &str, text: &str) -> reqwest::Result<reqwest::blocking::Response> {
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(text.as_bytes().to_vec()).file_name("upload.txt"),
+    );
+    client()
+        .post(format!("{base}/api/documents"))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+}
+
+/// Deletes a document, with the token.
+fn delete(base: &str, doc_id: &str) -> reqwest::Result<reqwest::blocking::Response> {
+    client()
+        .delete(format!("{base}/api/documents/{doc_id}"))
+        .bearer_auth(TOKEN)
+        .send()
+}
+
 fn get(s: &Server, path: &str) -> Value {
     let resp = client().get(format!("{}{path}", s.base)).send().unwrap();
     assert!(resp.status().is_success(), "{path}: {}", resp.status());
@@ -152,40 +173,29 @@ fn a_killed_server_keeps_the_old_or_the_new_state_whole() {
     let data_dir = lib.data_dir.clone();
     drop(lib);
     let text = std::fs::read_to_string(&files[files.len() - 1]).unwrap();
-    let upload: String = text
+    let upload_text: String = text
         .lines()
         .filter(|l| l.chars().count() > 30)
         .take(40)
         .collect::<Vec<_>>()
         .join("\n");
     // A phrase of the upload to find it by.
-    let probe: String = upload.lines().nth(5).unwrap().chars().take(24).collect();
+    let probe: String = upload_text
+        .lines()
+        .nth(5)
+        .unwrap()
+        .chars()
+        .take(24)
+        .collect();
 
     // The document's id and size as a clean upload stores them.
-    let post = |s: &Server| {
-        let form = reqwest::blocking::multipart::Form::new().part(
-            "file",
-            reqwest::blocking::multipart::Part::bytes(upload.clone().into_bytes())
-                .file_name("upload.txt"),
-        );
-        client()
-            .post(format!("{}/api/documents", s.base))
-            .bearer_auth(TOKEN)
-            .multipart(form)
-            .send()
-    };
     let (doc_id, passages) = {
         let s = start(&data_dir);
-        let stored: Value = post(&s).unwrap().json().unwrap();
+        let stored: Value = upload(&s.base, &upload_text).unwrap().json().unwrap();
         let doc_id = stored["doc_id"].as_str().unwrap().to_string();
         let record = get(&s, &format!("/api/documents/{doc_id}"));
         let n = record["passages"].as_array().unwrap().len();
-        let resp = client()
-            .delete(format!("{}/api/documents/{doc_id}", s.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .unwrap();
-        assert!(resp.status().is_success());
+        assert!(delete(&s.base, &doc_id).unwrap().status().is_success());
         (doc_id, n)
     };
     assert!(passages >= 10, "{passages} passages");
@@ -199,21 +209,10 @@ fn a_killed_server_keeps_the_old_or_the_new_state_whole() {
             "deleted, stays deleted"
         );
         let base = s.base.clone();
-        let sender = {
-            let upload = upload.clone();
-            std::thread::spawn(move || {
-                let form = reqwest::blocking::multipart::Form::new().part(
-                    "file",
-                    reqwest::blocking::multipart::Part::bytes(upload.into_bytes())
-                        .file_name("upload.txt"),
-                );
-                let _ = client()
-                    .post(format!("{base}/api/documents"))
-                    .bearer_auth(TOKEN)
-                    .multipart(form)
-                    .send();
-            })
-        };
+        let text = upload_text.clone();
+        let sender = std::thread::spawn(move || {
+            let _ = upload(&base, &text);
+        });
         std::thread::sleep(Duration::from_millis(delay_ms));
         drop(s);
         let _ = sender.join();
@@ -225,22 +224,14 @@ fn a_killed_server_keeps_the_old_or_the_new_state_whole() {
             let base = s.base.clone();
             let id = doc_id.clone();
             let deleter = std::thread::spawn(move || {
-                let _ = client()
-                    .delete(format!("{base}/api/documents/{id}"))
-                    .bearer_auth(TOKEN)
-                    .send();
+                let _ = delete(&base, &id);
             });
             std::thread::sleep(Duration::from_millis(20));
             drop(s);
             let _ = deleter.join();
             let s = start(&data_dir);
             if check(&s, &doc_id, passages, &probe) {
-                let resp = client()
-                    .delete(format!("{}/api/documents/{doc_id}", s.base))
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .unwrap();
-                assert!(resp.status().is_success());
+                assert!(delete(&s.base, &doc_id).unwrap().status().is_success());
             }
         }
     }

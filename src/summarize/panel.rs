@@ -277,9 +277,10 @@ pub fn target_panel(lib: &Library, req: &PanelRequest) -> Result<TargetPanel, Su
                 .push((u.doc.year.unwrap_or(i32::MIN), name));
         }
     }
-    let mut parents: HashMap<&str, &Unit<'_>> = HashMap::new();
+    // Each place as its latest report files it (level, city, province).
+    let mut latest: HashMap<&str, &Unit<'_>> = HashMap::new();
     for u in units.values() {
-        let e = parents.entry(u.key.as_str()).or_insert(u);
+        let e = latest.entry(u.key.as_str()).or_insert(u);
         if u.doc.year > e.doc.year {
             *e = u;
         }
@@ -296,7 +297,7 @@ pub fn target_panel(lib: &Library, req: &PanelRequest) -> Result<TargetPanel, Su
         if req.year_from.is_some_and(|f| *year < f) || req.year_to.is_some_and(|t| *year > t) {
             continue;
         }
-        let Some(u) = parents.get(key.as_str()) else {
+        let Some(u) = latest.get(key.as_str()) else {
             continue;
         };
         if !scope.contains(u) {
@@ -493,7 +494,8 @@ pub fn attention_panel(
         let Some(t) = tallies.remove(&doc.doc_id) else {
             continue;
         };
-        if !unit(doc).is_some_and(|u| scope.contains(&u)) && scope.name.is_some() {
+        // A report with no place is in scope only when no place is asked.
+        if !unit(doc).map_or(scope.name.is_none(), |u| scope.contains(&u)) {
             continue;
         }
         let total: usize = t.counts.iter().sum();
