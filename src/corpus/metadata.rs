@@ -1124,9 +1124,66 @@ fn years(ev: &Evidence, head: &str, doc_type: Option<&str>) -> Years {
             .or(review.map(|y| (y + 1, 0.8)))
     };
     if out.year.is_none() {
-        out.year = present_year(ev.body).map(|y| (y, 0.5));
+        out.year = outlook_year(ev.body)
+            .map(|y| (y, 0.6))
+            .or_else(|| present_year(ev.body).map(|y| (y, 0.5)));
     }
     out
+}
+
+/// A report that opens a government's term reviews the past five years and
+/// looks ahead five (`未来五年`, `今后五年`); such a report often carries no
+/// date and no plan-year heading, and its most-written years are the ends of
+/// the two windows (`到2020年`, `其中2021年…2025年`), not its own year.
+///
+/// Two clocks date it. The review, the text before the outlook, ends the
+/// year before the report: the latest year it writes as present (see
+/// [`present_year`]) plus one. The outlook names its window: a five-year
+/// plan (`十四五` = 2021–2025; the Nth plan from the third on starts in
+/// 1966 + 5·(N−3)) or a horizon at a plan's end (`到2025年`, a year ending
+/// in 0 or 5, starts the window four years before). The review's clock wins
+/// unless it ends more than a year before the window: terms need not start
+/// with a plan (province and city terms begin a year or two into one, and a
+/// report in a plan's last year already looks ahead to the next), but a
+/// review that stops years short of the window lost its latest years to
+/// horizons (`增长到2020年`), and then the window dates the report.
+fn outlook_year(body: &str) -> Option<i32> {
+    static OUTLOOK: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?:未来|今后)五年").expect("valid regex"));
+    static PLAN: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"十([一二三四五六七八九])五").expect("valid regex"));
+    static PLAN_END: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"到\s*(\d{4})年").expect("valid regex"));
+    let at = OUTLOOK.find(body)?.start();
+    let cut = body[..at]
+        .rfind(['。', '！', '？', '；', '\n'])
+        .map_or(0, |i| {
+            i + body[i..].chars().next().map_or(1, char::len_utf8)
+        });
+    let (review, outlook) = body.split_at(cut);
+    let mut starts: BTreeMap<i32, usize> = BTreeMap::new();
+    for c in PLAN.captures_iter(outlook) {
+        if let Some(n) = cn_number(&c[1]) {
+            *starts.entry(1966 + 5 * (10 + n - 3)).or_insert(0) += 1;
+        }
+    }
+    for c in PLAN_END.captures_iter(outlook) {
+        if let Some(y) = plausible_year(&c[1]).filter(|y| y % 5 == 0) {
+            *starts.entry(y - 4).or_insert(0) += 1;
+        }
+    }
+    // The most named window, named at least twice (a passing mention of a
+    // plan is no outlook); on a tie the later one, since the outlook looks
+    // forward.
+    let window = starts
+        .iter()
+        .filter(|&(_, n)| *n >= 2)
+        .max_by_key(|&(y, n)| (*n, *y))
+        .map(|(y, _)| *y)?;
+    match present_year(review).map(|y| y + 1) {
+        Some(after_review) if after_review >= window - 1 => Some(after_review),
+        _ => Some(window),
+    }
 }
 
 /// The date a document is signed with at its end (`2019年12月18日`).
@@ -1384,6 +1441,24 @@ mod tests {
         });
         assert_eq!(m.doc_type.as_deref(), Some("法治政府建设报告"));
         assert_eq!(m.year, Some(2019));
+    }
+
+    #[test]
+    fn a_term_opening_report_is_dated_by_its_review_and_its_outlook() {
+        // The review writes its latest years as horizons (`增长到2020年`), the
+        // outlook names the coming plan: the window dates the report.
+        let body = "一、过去五年工作回顾\n地区生产总值从2015年的2694亿元增长到2020年的3000亿元，\
+                    是2015年的1.1倍。\n二、今后五年的主要任务\n今后五年，是实施“十四五”规划的五年。\
+                    到2025年，全区学位增加。其中2021年5100座、2022年2500座、2025年9300座，2025年建成。";
+        assert_eq!(outlook_year(body), Some(2021));
+        // A province term opening two years into a plan: the review's last
+        // year (2017) stands, not the plan's start (2016).
+        let body = "过去五年，2017年全省生产总值增长7.5%，2017年完成投资。\n今后五年，要完成“十三五”规划，\
+                    实施“十三五”规划纲要。";
+        assert_eq!(outlook_year(body), Some(2018));
+        // A passing mention of the next plan is no outlook.
+        let body = "2014年工作回顾。2014年增长7%。谋划好未来五年的发展蓝图，编制“十三五”规划。";
+        assert_eq!(outlook_year(body), None);
     }
 
     #[test]
