@@ -36,7 +36,9 @@
 //! the title; the plan year of a heading or a target sentence (`2024年工作
 //! 安排`, `2024年经济社会发展的主要预期目标`); the review year of a heading
 //! (`2023年工作回顾`, `2021年以来工作回顾`) plus one; a signed date at the
-//! end; and last the latest year the text speaks of as present (years after
+//! end; for a report that opens a term (`今后五年`), its review and the
+//! five-year window it looks ahead to (see `outlook_year`); and last the
+//! latest year the text speaks of as present (years after
 //! `到`/`至` or before `年前` are horizons, not the present). A report on
 //! work done (法治政府建设报告, 工作总结) is dated by the year it reviews.
 //!
