@@ -177,9 +177,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     allow_hosts: Vec<String>,
-    /// Corpus ingested when the library is empty (default: the bundled data/corpus).
+    /// Report files or folders ingested when the library is empty
+    /// (repeatable; default: the bundled data/corpus).
     #[arg(long)]
-    corpus: Option<PathBuf>,
+    corpus: Vec<PathBuf>,
     /// Start with an empty library instead of ingesting the corpus.
     #[arg(long)]
     no_bootstrap: bool,
@@ -739,16 +740,18 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
         max_waiting_short: args.max_waiting_questions,
     });
     if !args.no_bootstrap && service.library().stats()?.documents == 0 {
-        let corpus = args
-            .corpus
-            .clone()
-            .unwrap_or_else(service::bundled_corpus_dir);
+        let corpus = if args.corpus.is_empty() {
+            vec![service::bundled_corpus_dir()]
+        } else {
+            args.corpus.clone()
+        };
+        let names: Vec<String> = corpus.iter().map(|p| p.display().to_string()).collect();
         eprintln!(
             "empty library in {}: ingesting {} (once)",
             g.data_dir.display(),
-            corpus.display()
+            names.join(", ")
         );
-        let report = ingest_with_progress(&service, &[corpus], &[])?;
+        let report = ingest_with_progress(&service, &corpus, &[])?;
         for f in &report.failed {
             tracing::warn!("not ingested: {}", f.problem);
         }

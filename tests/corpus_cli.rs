@@ -81,3 +81,39 @@ fn unreadable_files_are_named_and_fail_the_command() {
         .unwrap()
         .contains("district: 南明区"));
 }
+
+/// The demo set (data/demo) exists to make the target panel show series: it
+/// must read as one district, its city and its province, each in five
+/// consecutive years, from the text alone.
+#[test]
+fn the_demo_set_is_three_levels_over_five_years() {
+    let out = zhengce()
+        .args(["--json", "inspect", "data/demo"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seen = std::collections::BTreeMap::<(String, String), Vec<i64>>::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let m = &v["metadata"];
+        assert_eq!(m["doc_type"], "政府工作报告", "{}", v["file"]);
+        let key = (
+            m["level"].as_str().unwrap_or("?").to_string(),
+            m["district"].as_str().unwrap_or("?").to_string(),
+        );
+        seen.entry(key)
+            .or_default()
+            .push(m["year"].as_i64().unwrap_or(0));
+    }
+    let levels: Vec<&str> = seen.keys().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(levels, ["county", "prefecture", "province"], "{seen:?}");
+    for years in seen.values_mut() {
+        years.sort();
+        assert_eq!(years.len(), 5, "{seen:?}");
+        assert!(years.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
+    }
+}
