@@ -214,6 +214,9 @@ fn normalise_spaces(line: &str) -> (String, u64) {
     (out, removed)
 }
 
+/// A page control in brackets: `【打印】`, `【字体：大中小】`, `【关闭窗口】`.
+static CONTROL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"【[^】。！？]{1,8}】").expect("valid regex"));
 static DATETIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}:\d{2}(?::\d{2})?|\d{3,4}-\d{7,8}|https?://|www\.|@\w+\.|©|\(c\)").expect("valid regex")
 });
@@ -299,7 +302,18 @@ fn is_chrome(line: &str) -> bool {
     if s.is_prose() && s.cjk >= 20 || s.cjk >= 8 && line.contains(['。', '！', '？']) {
         return false;
     }
+    // A numbered item closed by a full stop is an item of the text however
+    // Latin-heavy (`1.MCC：Multi—Country Consolidation，即多国集拼业务。`);
+    // furniture is not numbered sentences.
+    if heading_marker(line).is_some() && line.trim_end().ends_with(['。', '！', '？']) {
+        return false;
+    }
     if line.contains('|') || line.contains('｜') || DATETIME.is_match(line) {
+        return true;
+    }
+    // Two bracketed controls on a line with no sentence: a toolbar
+    // (`主题词： 2021年 政府工作报告【打印】【字体：大中小】`).
+    if CONTROL.find_iter(line).count() >= 2 && !line.chars().any(is_terminal) {
         return true;
     }
     let first = line.chars().next().unwrap_or(' ');
@@ -727,6 +741,7 @@ mod tests {
             "010-63691786",
             "Powered by quyushuju X3.4 Licensed© 2008-2018",
             "[复制链接]",
+            "分享到：【打印本页】【关闭窗口】",
         ] {
             assert!(is_chrome(l), "{l}");
         }
@@ -735,6 +750,7 @@ mod tests {
             "名词解释",
             "各位代表:",
             "——南明区2024年高质量发展展望",
+            "3.EOD：Ecology Oriented Development，即生态导向开发。",
         ] {
             assert!(!is_chrome(l), "{l}");
         }
