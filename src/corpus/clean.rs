@@ -11,10 +11,10 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::markers::heading_marker;
 use super::markup;
 use super::repair;
 use super::script;
-use super::structure::heading_marker;
 use super::text::{char_len, is_cjk, is_closing, is_terminal, Shape};
 
 /// What cleaning removed or repaired, by kind.
@@ -411,7 +411,7 @@ fn body_region(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Vec<Line>
 
 /// The number of an item numbered in digits (`12.`, `12、`, `(12)`).
 fn item_number(line: &str) -> Option<u32> {
-    use super::structure::Marker;
+    use super::markers::Marker;
     let (m, len) = heading_marker(line)?;
     if !matches!(m, Marker::Num | Marker::NumParen) {
         return None;
@@ -558,7 +558,7 @@ fn starts_block(line: &str) -> bool {
 /// shows its outline: a top-level heading (`二、`, `(三)`, `第一章`) right
 /// after a sentence end starts a new line.
 fn split_inline_headings(lines: Vec<BodyLine>, removed: &mut Removed) -> Vec<BodyLine> {
-    use super::structure::Marker;
+    use super::markers::Marker;
     let mut out = Vec::with_capacity(lines.len());
     for l in lines {
         if l.md_level.is_some() {

@@ -29,6 +29,7 @@
 pub mod clean;
 pub mod decode;
 pub mod divisions;
+pub mod markers;
 pub mod markup;
 pub mod metadata;
 pub mod passages;

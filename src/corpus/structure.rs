@@ -12,19 +12,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::clean::{BodyLine, CleanDoc};
-use super::text::{char_len, is_cjk, is_terminal, trim_heading_end, Shape};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Marker {
-    Chapter,
-    Cn1,
-    Cn2,
-    Num,
-    NumParen,
-    Circled,
-    Letter,
-    Column,
-}
+use super::markers::{heading_marker, Marker};
+use super::text::{char_len, is_terminal, trim_heading_end, Shape};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -32,42 +21,6 @@ enum Kind {
     Md(u8),
     Mark(Marker),
     Glossary,
-}
-
-static MARKERS: LazyLock<Vec<(Marker, Regex)>> = LazyLock::new(|| {
-    let m = |s: &str| Regex::new(s).expect("valid regex");
-    vec![
-        (
-            Marker::Chapter,
-            m(r"^第[一二三四五六七八九十百零〇]{1,4}(?:章|部分|篇|节|節)"),
-        ),
-        (Marker::Cn1, m(r"^[一二三四五六七八九十]{1,3}[、.．]")),
-        (Marker::Cn2, m(r"^[(（][一二三四五六七八九十]{1,3}[)）]")),
-        (Marker::Num, m(r"^\d{1,2}[.．、]")),
-        (Marker::NumParen, m(r"^[(（]\d{1,2}[)）]")),
-        (Marker::Circled, m(r"^[①-⑳]")),
-        (Marker::Letter, m(r"^[A-H](?:[ 、.．]+)")),
-        (Marker::Column, m(r"^[■□●◆◇▲▶★☆]")),
-    ]
-});
-
-/// The numbering a line starts with, and the marker's length in bytes.
-pub fn heading_marker(line: &str) -> Option<(Marker, usize)> {
-    for (marker, re) in MARKERS.iter() {
-        if let Some(m) = re.find(line) {
-            let next = line[m.end()..].chars().next();
-            let ok = match marker {
-                // `1.5亿元` is a number, not an item.
-                Marker::Num => next.is_some_and(|c| !c.is_ascii_digit()),
-                Marker::Letter => next.is_some_and(is_cjk),
-                _ => next.is_some(),
-            };
-            if ok {
-                return Some((*marker, m.end()));
-            }
-        }
-    }
-    None
 }
 
 /// A paragraph (or glossary entry) with the headings it sits under.
