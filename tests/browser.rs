@@ -1,6 +1,6 @@
 //! The researchers' page in a real browser: headless Chromium, driven over the
 //! DevTools protocol, against a real server on a loopback port with the real
-//! model and the bundled corpus. The corpus is embedded once for this whole
+//! model, the bundled corpus and four demo reports. The corpus is embedded once for this whole
 //! file (the shared [`server`], as in `tests/service.rs`) and one browser is
 //! shared; each test opens its own tab at a laptop (1366×800) or phone
 //! (390×844) viewport and saves screenshots to `target/e2e-screenshots/`.
@@ -13,8 +13,9 @@
 //! Chromium is required: without it every test here fails and says how to
 //! install it (`.ci/run` installs it). `CHROME=/path/to/chromium` picks
 //! another binary. `ZHENGCE_E2E_URL=http://127.0.0.1:7878` runs the same
-//! tests against a server that is already running (on the bundled corpus)
-//! instead of starting one, which is quicker while editing the page.
+//! tests against a server that is already running (`scripts/serve.sh`
+//! serves these reports and more) instead of starting one, which is quicker
+//! while editing the page.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -60,8 +61,20 @@ fn server() -> &'static str {
         if let Ok(url) = std::env::var("ZHENGCE_E2E_URL") {
             return url.trim_end_matches('/').to_string();
         }
-        let ingested = common::ingested_service("browser-test-data", &[]);
-        assert!(ingested.report.added.len() >= 5, "{:?}", ingested.report);
+        // The bundled corpus, and from the demo set a district over two
+        // years with its city's and its province's reports, for the trends.
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![zhengce::service::bundled_corpus_dir()];
+        for f in [
+            "yantian-2023",
+            "yantian-2024",
+            "shenzhen-2024",
+            "guangdong-2023",
+        ] {
+            files.push(repo.join(format!("data/demo/{f}.txt")));
+        }
+        let ingested = common::ingested_service("browser-test-data", &files);
+        assert!(ingested.report.added.len() >= 9, "{:?}", ingested.report);
         let _ = SERVICE.set(ingested.service.clone());
         let state = AppState::new(ingested.service, ApiConfig::default());
         format!("http://{}", common::serve(state))
@@ -398,6 +411,7 @@ const READ_RESULTS: &str = r#"(() => {
   return {
     groups: [...document.querySelectorAll('#view .group')].map((g) => ({
       district: g.dataset.district,
+      relevant: g.dataset.relevant,
       heading: g.querySelector('h2').textContent,
       hits: [...g.querySelectorAll('.hit')].map(hit),
     })),
@@ -523,11 +537,25 @@ fn three_scripts_answer_grouped_by_district_then_flat() {
             answering.len() >= answering_at_least,
             "{query}: answered by {answering:?} only: {r:#}"
         );
-        assert!(
-            r["status"]
-                .as_str()
-                .unwrap()
-                .contains(&groups.len().to_string()),
+        // The status line counts the districts that speak to the question
+        // and those with only nearby passages: the groups shown.
+        let status = r["status"].as_str().unwrap();
+        let count_before = |words: &str| -> usize {
+            status.find(words).map_or(0, |i| {
+                let head = status[..i].trim_end();
+                let digits: String = head
+                    .chars()
+                    .rev()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits.chars().rev().collect::<String>().parse().unwrap()
+            })
+        };
+        let relevant = groups.iter().filter(|g| g["relevant"] == "true").count();
+        assert_eq!(count_before("个地区的报告谈到"), relevant, "{r:#}");
+        assert_eq!(
+            count_before("个地区的报告谈到") + count_before("个地区只有相近段落"),
+            groups.len(),
             "{r:#}"
         );
         // The address holds the query, so a result can be shared or reloaded.
@@ -1026,4 +1054,137 @@ fn an_uncertain_field_is_marked_in_the_document_view() {
     );
     js(&tab, "window.scrollTo(0, 0) || true");
     shoot(&tab, LAPTOP, "document-uncertain");
+}
+
+#[test]
+fn trends_chart_places_over_years_at_three_levels() {
+    let tab = open(LAPTOP);
+    click(&tab, "nav.tabs [data-tab=trends]");
+    settled(&tab, "trends");
+    wait_for(
+        &tab,
+        "trend charts",
+        "document.querySelector('#view figure.chart svg circle')",
+    );
+    let charts = js(
+        &tab,
+        "[...document.querySelectorAll('#view figure.chart')].map((f) => ({
+           place: f.dataset.place,
+           level: f.closest('section.level').dataset.level,
+           lines: f.querySelectorAll('path').length,
+           points: [...f.querySelectorAll('circle')].map((c) => ({
+             head: c.dataset.tipHead, text: c.dataset.tipText, doc: c.dataset.tipDoc,
+             passage: c.dataset.tipPassage, cls: c.getAttribute('class')}))}))",
+    );
+    let charts = charts.as_array().unwrap();
+    // The demo reports: a district, its city and its province over years,
+    // each level in its own column.
+    let levels: Vec<&str> = charts
+        .iter()
+        .map(|c| c["level"].as_str().unwrap())
+        .collect();
+    for lv in ["province", "prefecture", "county"] {
+        assert!(levels.contains(&lv), "no {lv} chart: {charts:#?}");
+    }
+    let yantian = charts
+        .iter()
+        .find(|c| c["place"] == "盐田区")
+        .unwrap_or_else(|| panic!("no chart for 盐田区: {charts:#?}"));
+    assert!(yantian["lines"].as_u64().unwrap() >= 1, "{yantian:#}");
+    let targets: Vec<&Value> = yantian["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["cls"] == "s0")
+        .collect();
+    assert!(targets.len() >= 2, "{yantian:#}");
+    // Each point is a figure of the panel, with the sentence it was read from.
+    let base = server();
+    let panel: Value = reqwest::blocking::get(format!(
+        "{base}/api/panel/targets?place=%E7%9B%90%E7%94%B0%E5%8C%BA"
+    ))
+    .unwrap()
+    .json()
+    .unwrap();
+    for p in &targets {
+        let row = panel["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"]["passage_id"] == p["passage"])
+            .unwrap_or_else(|| panic!("{p:#} is no target of {panel:#}"));
+        assert_eq!(p["text"], row["target"]["sentence"]);
+        assert!(p["head"]
+            .as_str()
+            .unwrap()
+            .contains(&row["year"].to_string()));
+    }
+
+    // Hovering a point shows its sentence.
+    let dot = "#view figure.chart[data-place='盐田区'] circle.s0";
+    let at = js(
+        &tab,
+        &format!(
+            "(() => {{ const e = document.querySelector(\"{dot}\"); e.scrollIntoView({{block: 'center'}});
+               const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        ),
+    );
+    tab.call(
+        "Input.dispatchMouseEvent",
+        json!({"type": "mouseMoved", "x": at[0], "y": at[1]}),
+    );
+    wait_for(&tab, "tooltip", "document.querySelector('#tip q')");
+    let tip = js(&tab, "document.querySelector('#tip q').textContent");
+    assert_eq!(tip, targets[0]["text"], "the first target's sentence");
+    shoot(&tab, LAPTOP, "trends");
+    // Clicking pins it; its button opens the report at the cited passage.
+    click(&tab, dot);
+    click(&tab, "#tip button[data-doc]");
+    settled(&tab, "document from the chart");
+    wait_for(
+        &tab,
+        "document view",
+        &format!(
+            "document.querySelector('#view .doc .p.focus#p-{}')",
+            targets[0]["passage"].as_str().unwrap()
+        ),
+    );
+    tab.key("Escape");
+    settled(&tab, "back to trends");
+    wait_for(
+        &tab,
+        "trends again",
+        "document.querySelector('#view figure.chart')",
+    );
+
+    // Attention to a concept asked in the search box, with downloads.
+    ask(&tab, "数字经济");
+    settled(&tab, "attention");
+    wait_for(
+        &tab,
+        "attention charts",
+        "document.querySelector('#trend-panel').value === 'attention' && document.querySelector('#view figure.chart circle')",
+    );
+    let links = strs(&js(
+        &tab,
+        "[...document.querySelectorAll('#view .trend-controls a')].map((a) => a.getAttribute('href'))",
+    ));
+    assert!(links.iter().any(|l| l.contains("format=csv")), "{links:?}");
+    assert!(links.iter().any(|l| l.contains("format=xlsx")), "{links:?}");
+    shoot(&tab, LAPTOP, "trends-attention");
+
+    // On a phone the levels stack and nothing sticks out.
+    let phone = open(PHONE);
+    click(&phone, "nav.tabs [data-tab=trends]");
+    settled(&phone, "phone trends");
+    wait_for(
+        &phone,
+        "phone charts",
+        "document.querySelector('#view figure.chart circle')",
+    );
+    assert_fits_the_width(&phone, "trends");
+    click(&phone, "#view figure.chart circle");
+    wait_for(&phone, "tooltip on tap", "document.querySelector('#tip q')");
+    assert_fits_the_width(&phone, "trend tooltip");
+    shoot(&phone, PHONE, "trends");
 }

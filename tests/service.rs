@@ -1196,3 +1196,237 @@ fn bad_metadata_is_refused_and_changes_nothing() {
         assert_eq!(resp.status().as_u16(), 400, "{patch}");
     }
 }
+
+fn get_bytes(path: &str) -> (StatusCode, String, Vec<u8>) {
+    let resp = client()
+        .get(format!("{}{path}", server().base))
+        .send()
+        .unwrap();
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, content_type, resp.bytes().unwrap().to_vec())
+}
+
+#[test]
+fn panels_answer_as_json_csv_and_xlsx() {
+    let _read = LIBRARY_LOCK.read().unwrap();
+    // Every growth target for GDP the targets table holds is a panel row,
+    // with the same figure and the passage it came from.
+    let (status, table) = get(&format!("/api/targets?indicator={}", enc("地区生产总值")));
+    assert_eq!(status, 200, "{table}");
+    let (status, panel) = get("/api/panel/targets");
+    assert_eq!(status, 200, "{panel}");
+    assert_eq!(panel["indicator"], "地区生产总值");
+    let rows = panel["rows"].as_array().unwrap();
+    let stated: Vec<&Value> = table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "target" && r["measure"] == "growth")
+        .collect();
+    assert!(stated.len() >= 4, "{table}");
+    for t in &stated {
+        assert!(
+            rows.iter()
+                .any(|r| r["target"]["passage_id"] == t["passage_id"]
+                    && r["target"]["value"] == t["value"]
+                    && r["year"] == t["year"]),
+            "no panel row for {t:#}"
+        );
+    }
+    for r in rows {
+        assert!(r["place"].as_str().is_some_and(|p| !p.is_empty()), "{r:#}");
+        for f in ["target", "achieved", "city_target", "province_target"] {
+            if let Some(fig) = r[f].as_object() {
+                assert!(
+                    fig["sentence"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("{}", fig["value"].as_f64().unwrap()))
+                        || fig["sentence"].as_str().unwrap().contains("百分"),
+                    "{f} of {r:#}: the sentence does not state the figure"
+                );
+            }
+        }
+    }
+
+    // The same panel as CSV (the CLI's columns) and as an XLSX workbook.
+    let (status, ct, csv) = get_bytes("/api/panel/targets?format=csv");
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    let text = String::from_utf8(csv).unwrap();
+    let header = text.lines().next().unwrap();
+    assert_eq!(header, zhengce::service::export::PANEL_COLUMNS.join(","));
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(reader.records().count(), rows.len());
+    let (status, ct, xlsx) = get_bytes("/api/panel/targets?format=xlsx&measure=level");
+    assert_eq!(status, 200);
+    assert!(ct.contains("spreadsheetml"), "{ct}");
+    assert!(xlsx.starts_with(b"PK"), "not a zip");
+
+    // A place narrows the panel to it and what lies within; years bound it.
+    let place = rows[0]["place"].as_str().unwrap();
+    let year = rows[0]["year"].as_i64().unwrap();
+    let (status, one) = get(&format!(
+        "/api/panel/targets?place={}&year={year}",
+        enc(place)
+    ));
+    assert_eq!(status, 200, "{one}");
+    let one = one["rows"].as_array().unwrap();
+    assert!(!one.is_empty());
+    assert!(one.iter().all(|r| r["year"] == year), "{one:?}");
+
+    // Attention: per report, with the passages behind the share.
+    let (status, att) = get(&format!(
+        "/api/panel/attention?concept={}&terms={}",
+        enc("乡村振兴"),
+        enc("乡村振兴，鄉村振興,农村")
+    ));
+    assert_eq!(status, 200, "{att}");
+    assert_eq!(att["terms"], json!(["乡村振兴", "农村"]));
+    let docs = att["rows"].as_array().unwrap();
+    assert!(docs.len() >= 5, "{att}");
+    assert!(docs
+        .iter()
+        .any(|r| r["relevant_passages"].as_u64() > Some(0)));
+    for r in docs {
+        let ids = r["relevant_passage_ids"].as_array().unwrap();
+        assert_eq!(ids.len() as u64, r["relevant_passages"].as_u64().unwrap());
+        if let Some(id) = ids.first() {
+            let (status, d) = get(&format!("/api/documents/{}", r["doc_id"].as_str().unwrap()));
+            assert_eq!(status, 200);
+            assert!(
+                d["passages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["passage_id"] == *id),
+                "{id} is not a passage of its report"
+            );
+        }
+    }
+
+    // Bad requests name the problem.
+    for (path, code) in [
+        ("/api/panel/targets?format=pdf", "invalid_format"),
+        ("/api/panel/targets?measure=ratio", "invalid_measure"),
+        ("/api/panel/targets?year=19", "invalid_year"),
+        ("/api/panel/attention", "missing_query"),
+        (
+            "/api/panel/attention?concept=digital%20economy",
+            "bad_request",
+        ),
+    ] {
+        let (status, body) = get(path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["code"], code, "{path}: {body}");
+    }
+    let (status, body) = get(&format!("/api/panel/targets?indicator={}", enc("幸福指数")));
+    assert_eq!(status, 404, "{body}");
+    // An English concept counts the Chinese terms it is given.
+    let (status, body) = get(&format!(
+        "/api/panel/attention?concept=rural%20revitalization&terms={}",
+        enc("乡村振兴")
+    ));
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The Python with pandas and openpyxl that scripts/fetch-test-tools.sh
+/// puts in `target/test-venv`, or `$ZHENGCE_TEST_PYTHON`.
+fn pandas_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("ZHENGCE_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-venv/bin/python");
+    assert!(
+        venv.is_file(),
+        "the panel export test reads files with pandas; run scripts/fetch-test-tools.sh \
+         (it makes {}) or set ZHENGCE_TEST_PYTHON",
+        venv.display()
+    );
+    venv
+}
+
+#[test]
+fn panel_files_open_in_pandas() {
+    let _read = LIBRARY_LOCK.read().unwrap();
+    let dir = common::fresh_data_dir("pandas-panels");
+    std::fs::create_dir_all(&dir).unwrap();
+    let concept = format!(
+        "concept={}&terms={}",
+        enc("生态环境"),
+        enc("生态,环境,绿色")
+    );
+    let mut expected = serde_json::Map::new();
+    for (name, path) in [
+        ("targets", "/api/panel/targets?".to_string()),
+        ("attention", format!("/api/panel/attention?{concept}&")),
+    ] {
+        let (status, json_body) = get(&path);
+        assert_eq!(status, 200, "{json_body}");
+        expected.insert(name.into(), json_body);
+        for ext in ["csv", "xlsx"] {
+            let (status, _, bytes) = get_bytes(&format!("{path}format={ext}"));
+            assert_eq!(status, 200);
+            std::fs::write(dir.join(format!("{name}.{ext}")), bytes).unwrap();
+        }
+    }
+    std::fs::write(
+        dir.join("expected.json"),
+        serde_json::to_vec(&expected).unwrap(),
+    )
+    .unwrap();
+    // Reads both files of both panels, checks them against the JSON answer,
+    // and recomputes the attention figures from the exported columns.
+    let script = r#"
+import json, sys, math
+import pandas as pd
+d = sys.argv[1]
+exp = json.load(open(d + "/expected.json", encoding="utf-8"))
+for name in ["targets", "attention"]:
+    c = pd.read_csv(d + f"/{name}.csv", encoding="utf-8")
+    x = pd.read_excel(d + f"/{name}.xlsx", engine="openpyxl")
+    rows = exp[name]["rows"]
+    assert len(c) == len(rows) == len(x), (name, len(c), len(x), len(rows))
+    assert list(c.columns) == list(x.columns), (list(c.columns), list(x.columns))
+    if name == "targets":
+        for r, (_, a), (_, b) in zip(rows, c.iterrows(), x.iterrows()):
+            assert a["place"] == b["place"] == r["place"], (a["place"], r["place"])
+            assert int(a["year"]) == int(b["year"]) == r["year"]
+            t = r["target"]["value"] if r["target"] else None
+            for v in (a["target"], b["target"]):
+                assert (t is None and pd.isna(v)) or (t is not None and math.isclose(v, t)), (v, t)
+    else:
+        assert len(c) > 0
+        for r, (_, a), (_, b) in zip(rows, c.iterrows(), x.iterrows()):
+            assert a["doc_id"] == b["doc_id"] == r["doc_id"]
+            counts = sum(int(a["count:" + t]) for t in exp[name]["terms"])
+            assert counts == int(a["term_count"])
+            assert math.isclose(counts * 10000 / a["characters"], a["terms_per_10k"], rel_tol=1e-12)
+            assert math.isclose(a["relevant_passages"] / a["passages"], a["relevant_share"], rel_tol=1e-12)
+            assert math.isclose(b["terms_per_10k"], r["terms_per_10k"], rel_tol=1e-12)
+            ids = "" if pd.isna(a["relevant_passage_ids"]) else a["relevant_passage_ids"]
+            assert len([i for i in ids.split(";") if i]) == int(a["relevant_passages"])
+print("pandas", pd.__version__, "read", {n: len(exp[n]["rows"]) for n in exp})
+"#;
+    let out = Command::new(pandas_python())
+        .arg("-c")
+        .arg(script)
+        .arg(&dir)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "pandas check failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+}

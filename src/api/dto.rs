@@ -1260,6 +1260,15 @@ pub enum Measure {
     Level,
 }
 
+impl From<summarize::targets::Measure> for Measure {
+    fn from(m: summarize::targets::Measure) -> Self {
+        match m {
+            summarize::targets::Measure::Growth => Measure::Growth,
+            summarize::targets::Measure::Level => Measure::Level,
+        }
+    }
+}
+
 /// One numeric statement about one indicator.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TargetRow {
@@ -1318,10 +1327,7 @@ impl From<summarize::TargetRow> for TargetRow {
                 summarize::TargetKind::Target => TargetKind::Target,
                 summarize::TargetKind::Achieved => TargetKind::Achieved,
             },
-            measure: match measure {
-                summarize::targets::Measure::Growth => Measure::Growth,
-                summarize::targets::Measure::Level => Measure::Level,
-            },
+            measure: measure.into(),
             year,
             district,
             doc_id,
@@ -1355,6 +1361,236 @@ impl From<summarize::TargetsTable> for TargetsTable {
             indicators,
             districts,
             rows: rows.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A figure of the target panel with the sentence and passage it was read from.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PanelFigure {
+    #[schema(example = 6.0)]
+    pub value: f64,
+    /// The upper end of a range (`5%-6%`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upper: Option<f64>,
+    #[schema(example = "左右")]
+    pub qualifier: Option<String>,
+    #[schema(example = "%")]
+    pub unit: String,
+    /// The sentence as the report printed it.
+    #[schema(example = "地区生产总值增长6%左右。")]
+    pub sentence: String,
+    pub passage_id: String,
+    pub doc_id: String,
+}
+
+impl From<summarize::panel::Figure> for PanelFigure {
+    fn from(f: summarize::panel::Figure) -> Self {
+        let summarize::panel::Figure {
+            value,
+            upper,
+            qualifier,
+            unit,
+            sentence,
+            passage_id,
+            doc_id,
+        } = f;
+        PanelFigure {
+            value,
+            upper,
+            qualifier,
+            unit,
+            sentence,
+            passage_id,
+            doc_id,
+        }
+    }
+}
+
+/// One place × year × indicator of the target panel.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PanelRow {
+    /// The place's name in its latest report in the library.
+    #[schema(example = "盐田区")]
+    pub place: String,
+    /// Other names its reports carry (before a rename).
+    pub other_names: Vec<String>,
+    /// `province`, `prefecture` or `county`.
+    #[schema(example = "county")]
+    pub level: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    #[schema(example = 2023)]
+    pub year: i32,
+    #[schema(example = "地区生产总值")]
+    pub indicator: String,
+    pub measure: Measure,
+    /// Set in the report of `year`.
+    pub target: Option<PanelFigure>,
+    /// Reported for `year`, normally by the next year's report.
+    pub achieved: Option<PanelFigure>,
+    /// Achieved against target (at least a floor, at most a ceiling); null
+    /// unless both are stated in one unit.
+    pub met: Option<bool>,
+    /// Achieved minus the target's lower end.
+    pub gap: Option<f64>,
+    /// The target the place's city set for the same year, when the library
+    /// holds that report.
+    pub city_target: Option<PanelFigure>,
+    /// The same for the province.
+    pub province_target: Option<PanelFigure>,
+}
+
+impl From<summarize::panel::PanelRow> for PanelRow {
+    fn from(r: summarize::panel::PanelRow) -> Self {
+        let summarize::panel::PanelRow {
+            place,
+            other_names,
+            level,
+            city,
+            province,
+            year,
+            indicator,
+            measure,
+            target,
+            achieved,
+            met,
+            gap,
+            city_target,
+            province_target,
+        } = r;
+        PanelRow {
+            place,
+            other_names,
+            level,
+            city,
+            province,
+            year,
+            indicator,
+            measure: measure.into(),
+            target: target.map(Into::into),
+            achieved: achieved.map(Into::into),
+            met,
+            gap,
+            city_target: city_target.map(Into::into),
+            province_target: province_target.map(Into::into),
+        }
+    }
+}
+
+/// `GET /api/panel/targets`: place × year rows of one indicator.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TargetPanel {
+    #[schema(example = "地区生产总值")]
+    pub indicator: String,
+    /// By province, level (province, prefecture, county), place, year.
+    pub rows: Vec<PanelRow>,
+}
+
+impl From<summarize::TargetPanel> for TargetPanel {
+    fn from(p: summarize::TargetPanel) -> Self {
+        TargetPanel {
+            indicator: p.indicator,
+            rows: p.rows.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// One term's occurrences in one report.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TermCount {
+    #[schema(example = "数字经济")]
+    pub term: String,
+    pub count: usize,
+}
+
+/// One report's attention to the concept.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttentionRow {
+    pub doc_id: String,
+    /// The reporting unit (district, else city, else province).
+    #[schema(example = "盐田区")]
+    pub place: Option<String>,
+    pub level: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub year: Option<i32>,
+    pub doc_type: Option<String>,
+    /// Characters of the report's passages, whitespace not counted.
+    pub characters: usize,
+    pub passages: usize,
+    /// Per term, in the order of `terms`.
+    pub term_counts: Vec<TermCount>,
+    /// All terms' occurrences per 10,000 characters.
+    pub terms_per_10k: f64,
+    /// Passages the relevance estimate finds addressing the concept.
+    pub relevant_passages: usize,
+    /// `relevant_passages / passages`.
+    pub relevant_share: f64,
+    /// The passages behind `relevant_passages`, in report order.
+    pub relevant_passage_ids: Vec<String>,
+}
+
+impl From<summarize::panel::AttentionRow> for AttentionRow {
+    fn from(r: summarize::panel::AttentionRow) -> Self {
+        let summarize::panel::AttentionRow {
+            doc_id,
+            place,
+            level,
+            city,
+            province,
+            year,
+            doc_type,
+            characters,
+            passages,
+            term_counts,
+            terms_per_10k,
+            relevant_passages,
+            relevant_share,
+            relevant_passage_ids,
+        } = r;
+        AttentionRow {
+            doc_id,
+            place,
+            level,
+            city,
+            province,
+            year,
+            doc_type,
+            characters,
+            passages,
+            term_counts: term_counts
+                .into_iter()
+                .map(|t| TermCount {
+                    term: t.term,
+                    count: t.count,
+                })
+                .collect(),
+            terms_per_10k,
+            relevant_passages,
+            relevant_share,
+            relevant_passage_ids,
+        }
+    }
+}
+
+/// `GET /api/panel/attention`: per report, how much it says about a concept.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttentionPanel {
+    #[schema(example = "数字经济")]
+    pub concept: String,
+    /// The terms counted (simplified script).
+    pub terms: Vec<String>,
+    /// By province, level, place, year.
+    pub rows: Vec<AttentionRow>,
+}
+
+impl From<summarize::AttentionPanel> for AttentionPanel {
+    fn from(p: summarize::AttentionPanel) -> Self {
+        AttentionPanel {
+            concept: p.concept,
+            terms: p.terms,
+            rows: p.rows.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::summarize::{self, SummarizeRequest};
 
 /// Runs a library call on the blocking pool: embedding and SQLite work must
 /// not stall the async workers that accept and answer other requests.
-async fn blocking<T, E>(
+pub(super) async fn blocking<T, E>(
     state: &AppState,
     f: impl FnOnce(&Service) -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError>
@@ -606,26 +606,30 @@ pub async fn targets(
     let filter = f.to_filter()?;
     if let Some(name) = p.indicator.as_deref() {
         check_line("indicator", name)?;
-        // A name no lexicon entry knows is a table that does not exist.
-        if !name.trim().is_empty() && summarize::targets::normalize_indicator(name.trim()).is_none()
-        {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_indicator",
-                format!(
-                    "no indicator called {name:?}; known: {}",
-                    summarize::targets::known_indicators()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
+        known_indicator(name)?;
     }
     let resp = blocking(&state, move |s| {
         summarize::targets_table(s.library(), p.indicator.as_deref(), &filter)
     })
     .await?;
     Ok(Json(resp.into()))
+}
+
+/// A name no lexicon entry knows is a table that does not exist: 404.
+pub(super) fn known_indicator(name: &str) -> Result<(), ApiError> {
+    if !name.trim().is_empty() && summarize::targets::normalize_indicator(name.trim()).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_indicator",
+            format!(
+                "no indicator called {name:?}; known: {}",
+                summarize::targets::known_indicators()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The researchers' page, built into the binary (no network needed).

@@ -1,7 +1,7 @@
 //! The HTTP API: thin axum handlers over the same library calls the CLI makes.
 //!
 //! Reads (`GET /api/search`, `POST /api/similar`, `GET /api/documents…`,
-//! `GET /api/facets`) are open; writes (`POST /api/documents`,
+//! `GET /api/facets`, the panels under `GET /api/panel/…`) are open; writes (`POST /api/documents`,
 //! `PATCH` and `DELETE /api/documents/{id}`) need a bearer token when one is
 //! configured. Below the handlers, [`guard`] refuses foreign `Host`s and
 //! cross-site requests other than GET/HEAD, and every error answer, hyper's
@@ -19,6 +19,7 @@ mod extract;
 pub mod guard;
 mod handlers;
 pub mod openapi;
+mod panels;
 pub mod params;
 pub mod vitals;
 pub mod wire;
@@ -146,6 +147,8 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/stats", Open, handlers::stats),
         endpoint(M::POST, "/api/summarize", Open, handlers::summarize),
         endpoint(M::GET, "/api/targets", Open, handlers::targets),
+        endpoint(M::GET, "/api/panel/targets", Open, panels::targets),
+        endpoint(M::GET, "/api/panel/attention", Open, panels::attention),
         endpoint(M::GET, "/healthz", Open, vitals::healthz),
         endpoint(M::GET, "/metrics", Open, vitals::metrics),
         endpoint(M::GET, "/openapi.json", Open, openapi::openapi_json),

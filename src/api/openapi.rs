@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{handlers, vitals};
+use super::{handlers, panels, vitals};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,8 @@ server has a token.",
         handlers::stats,
         handlers::summarize,
         handlers::targets,
+        panels::targets,
+        panels::attention,
         handlers::page,
         vitals::healthz,
         vitals::metrics,
@@ -43,6 +45,7 @@ server has a token.",
     tags(
         (name = "search", description = "Find passages, similar passages in other districts, facet counts"),
         (name = "summaries", description = "Cited extractive summaries and the targets table"),
+        (name = "panels", description = "Place × year panels for research: targets and attention, as JSON, CSV or XLSX"),
         (name = "documents", description = "The stored reports: list, read, upload, correct, delete"),
         (name = "operations", description = "Health, metrics and this description"),
         (name = "page", description = "The researchers' web page"),
