@@ -9,7 +9,11 @@
 3. Consecutive years: for every place whose library holds work reports of
    years Y and Y+1 where the Y report sets a target, the panel's row for Y
    must carry both the target and the achieved figure; the misses are listed.
-4. The attention panel (`zhengce panel attention`, --concept/--terms): its
+4. Coverage: every work report with a sentence that, read by a pattern of
+   its own (not the extractor's), sets a GDP growth target (目标/预期 with
+   地区生产总值/生产总值/GDP/经济 增长 N%) has a target row for its place and
+   year; the reports without one are listed.
+5. The attention panel (`zhengce panel attention`, --concept/--terms): its
    CSV must reproduce every figure from the counts beside it (terms per 10k
    characters, share of relevant passages), and agree with the XLSX.
 
@@ -109,6 +113,26 @@ def main():
             missed += 1
             print(f"  {d} {y}: target {r['target']['value']} but no achieved figure from the {y + 1} report")
     print(f"consecutive report pairs with a target: {pairs}, achieved matched {pairs - missed}")
+
+    if a.indicator == "地区生产总值":
+        goal = re.compile(r"(地区生产总值|生产总值|GDP|经济)(总量)?(预期|计划)?(年均)?增长\s*[0-9０-９.．]+\s*[%％]")
+        stating = {}
+        for line in run(base + ["export", "--format", "jsonl"]).decode("utf-8").splitlines():
+            p = json.loads(line)
+            d = p.get("district") or p.get("city") or p.get("province")
+            y, t = p.get("year"), p.get("doc_type")
+            if not (d and y and t in ("政府工作报告", "管委会工作报告")):
+                continue
+            for sent in re.split(r"(?<=[。；;！])", p["text"]):
+                if goal.search(sent) and re.search(r"目标|预期", sent) and not re.search(r"年均|五年|“十", sent):
+                    stating.setdefault(p["doc_id"], (d, y, sent.strip()))
+        no_row = 0
+        for doc_id, (d, y, sent) in sorted(stating.items()):
+            r = by_row.get((d, y))
+            if not r or not r.get("target"):
+                no_row += 1
+                print(f"  no target row for {d} {y} ({doc_id}) though it says: {sent[:90]}")
+        print(f"work reports stating a GDP growth target (independent pattern): {len(stating)}, with a panel row {len(stating) - no_row}")
     att = ["panel", "attention", "--concept", a.concept, "--terms", a.terms]
     att_csv = run(base + att + ["--format", "csv"]).decode("utf-8")
     table = list(csv.DictReader(io.StringIO(att_csv)))

@@ -934,11 +934,12 @@ fn print_attention(panel: &summarize::AttentionPanel, w: &mut dyn Write) -> anyh
     for r in &panel.rows {
         writeln!(
             w,
-            "  {} {} {}: {:.2} per 10k, {}/{} passages ({:.1}%)",
+            "  {} {} {}: {} per 10k, {}/{} passages ({:.1}%)",
             r.place.as_deref().unwrap_or("?"),
             r.year.map_or("?".to_string(), |y| y.to_string()),
             r.doc_type.as_deref().unwrap_or(""),
-            r.terms_per_10k,
+            r.terms_per_10k
+                .map_or("-".to_string(), |f| format!("{f:.2}")),
             r.relevant_passages,
             r.passages,
             r.relevant_share * 100.0

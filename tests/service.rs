@@ -1316,10 +1316,6 @@ fn panels_answer_as_json_csv_and_xlsx() {
         ("/api/panel/targets?measure=ratio", "invalid_measure"),
         ("/api/panel/targets?year=19", "invalid_year"),
         ("/api/panel/attention", "missing_query"),
-        (
-            "/api/panel/attention?concept=digital%20economy",
-            "bad_request",
-        ),
     ] {
         let (status, body) = get(path);
         assert_eq!(status, 400, "{path}: {body}");
@@ -1327,6 +1323,17 @@ fn panels_answer_as_json_csv_and_xlsx() {
     }
     let (status, body) = get(&format!("/api/panel/targets?indicator={}", enc("幸福指数")));
     assert_eq!(status, 404, "{body}");
+    // An English concept alone is measured by the relevant share only.
+    let (status, body) = get("/api/panel/attention?concept=rural%20revitalization");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["terms"], json!([]));
+    let rows = body["rows"].as_array().unwrap();
+    assert!(
+        rows.iter().all(|r| r["terms_per_10k"].is_null()
+            && r["relevant_passage_ids"].as_array().unwrap().len() as u64
+                == r["relevant_passages"].as_u64().unwrap()),
+        "{body}"
+    );
     // An English concept counts the Chinese terms it is given.
     let (status, body) = get(&format!(
         "/api/panel/attention?concept=rural%20revitalization&terms={}",

@@ -215,6 +215,16 @@ fn exercise(method: &str, path: &str) -> (Response, u16) {
         ),
         ("GET", "/api/facets" | "/api/stats" | "/api/targets" | "/healthz" | "/metrics")
         | ("GET", "/openapi.json" | "/") => (c.get(url(path)).send().unwrap(), 200),
+        ("GET", "/api/panel/targets") => (
+            c.get(url("/api/panel/targets?format=csv")).send().unwrap(),
+            200,
+        ),
+        ("GET", "/api/panel/attention") => (
+            c.get(url("/api/panel/attention?concept=%E5%85%BB%E8%80%81"))
+                .send()
+                .unwrap(),
+            200,
+        ),
         other => panic!("route {other:?} is new: add a request that exercises it here"),
     }
 }

@@ -1521,8 +1521,9 @@ pub struct AttentionRow {
     pub passages: usize,
     /// Per term, in the order of `terms`.
     pub term_counts: Vec<TermCount>,
-    /// All terms' occurrences per 10,000 characters.
-    pub terms_per_10k: f64,
+    /// All terms' occurrences per 10,000 characters; null when no terms are
+    /// counted (an English concept given without `terms`).
+    pub terms_per_10k: Option<f64>,
     /// Passages the relevance estimate finds addressing the concept.
     pub relevant_passages: usize,
     /// `relevant_passages / passages`.

@@ -209,7 +209,8 @@ pub struct AttentionPanelParams {
     )]
     pub concept: Option<String>,
     /// Terms to count, comma-separated (，、 also split); the concept itself
-    /// when absent. Needed when the concept has no Chinese words.
+    /// when absent. A concept with no Chinese words counts no terms
+    /// (`terms_per_10k` null) unless they are given.
     #[param(
         example = "数字经济,数字化,数据要素",
         max_length = 1000,
@@ -232,7 +233,7 @@ pub struct AttentionPanelParams {
             (String = "text/csv"),
             (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
-        (status = 400, description = "Missing or too long `concept`, an English concept with no `terms`, bad `format` or `year`", body = ErrorBody),
+        (status = 400, description = "Missing or too long `concept` or `terms`, bad `format` or `year`", body = ErrorBody),
         (status = 503, description = "The model is busy past the deadline", body = ErrorBody),
     )
 )]

@@ -374,7 +374,8 @@ pub fn target_panel(lib: &Library, req: &PanelRequest) -> Result<TargetPanel, Su
 pub struct AttentionRequest {
     /// The concept as a question (数字经济, "digital economy").
     pub concept: String,
-    /// Terms to count; the concept itself when empty.
+    /// Terms to count; the concept itself when empty and Chinese (an
+    /// English concept alone is measured by the relevant share only).
     pub terms: Vec<String>,
     /// A place: its reports and those of the places within it.
     pub place: Option<String>,
@@ -403,8 +404,9 @@ pub struct AttentionRow {
     pub characters: usize,
     pub passages: usize,
     pub term_counts: Vec<TermCount>,
-    /// All terms' occurrences per 10,000 characters.
-    pub terms_per_10k: f64,
+    /// All terms' occurrences per 10,000 characters; `None` when no terms
+    /// are counted (an English concept given without Chinese terms).
+    pub terms_per_10k: Option<f64>,
     /// Passages estimated to address the concept (relevance ≥ 0.5).
     pub relevant_passages: usize,
     /// `relevant_passages / passages`.
@@ -446,13 +448,9 @@ pub fn attention_panel(
             terms.push(t);
         }
     }
-    if terms.is_empty() {
-        // Counting an English phrase in Chinese reports measures nothing.
-        if !concept.chars().any(crate::corpus::text::is_cjk) {
-            return Err(SummarizeError::BadRequest(format!(
-                "{concept:?} has no Chinese words to count in reports: give the terms to count"
-            )));
-        }
+    // Counting an English phrase in Chinese reports would measure nothing;
+    // without Chinese terms only the (multilingual) relevant share is given.
+    if terms.is_empty() && concept.chars().any(crate::corpus::text::is_cjk) {
         terms.push(to_simplified(concept));
     }
     let evidence = search::query_evidence(
@@ -521,7 +519,8 @@ pub fn attention_panel(
                     count,
                 })
                 .collect(),
-            terms_per_10k: total as f64 * 10_000.0 / t.characters.max(1) as f64,
+            terms_per_10k: (!terms.is_empty())
+                .then(|| total as f64 * 10_000.0 / t.characters.max(1) as f64),
             relevant_passages: t.relevant.len(),
             relevant_share: t.relevant.len() as f64 / t.passages.max(1) as f64,
             relevant_passage_ids: t.relevant,
@@ -689,7 +688,7 @@ mod tests {
             .chars()
             .count();
         assert_eq!(r.characters, chars);
-        assert_eq!(r.terms_per_10k, 3.0 * 10_000.0 / chars as f64);
+        assert_eq!(r.terms_per_10k, Some(3.0 * 10_000.0 / chars as f64));
         assert_eq!(
             r.relevant_share,
             r.relevant_passages as f64 / r.passages as f64
@@ -699,10 +698,13 @@ mod tests {
             concept: "GDP growth".into(),
             ..AttentionRequest::default()
         };
-        assert!(matches!(
-            attention_panel(&lib, &crate::index::tests::BigramEncoder, &english),
-            Err(SummarizeError::BadRequest(_))
-        ));
+        // An English concept alone: no terms counted, the share still given.
+        let panel = attention_panel(&lib, &crate::index::tests::BigramEncoder, &english).unwrap();
+        assert!(panel.terms.is_empty());
+        assert!(!panel.rows.is_empty());
+        assert!(panel.rows.iter().all(|r| r.terms_per_10k.is_none()
+            && r.term_counts.is_empty()
+            && r.relevant_share == r.relevant_passages as f64 / r.passages as f64));
     }
 
     #[test]
