@@ -68,7 +68,7 @@ fn server() -> &'static str {
         for f in [
             "yantian-2023",
             "yantian-2024",
-            "shenzhen-2024",
+            "shenzhen-2023",
             "guangdong-2023",
         ] {
             files.push(repo.join(format!("data/demo/{f}.txt")));
