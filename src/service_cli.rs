@@ -470,11 +470,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                     },
                 },
             )?;
-            let view = PanelView {
-                csv: export::write_panel_csv,
-                xlsx: export::write_panel_xlsx,
-                human: print_panel,
-            };
+            let view = PanelView { human: print_panel };
             view.write(&panel, panel.rows.len(), format, g.json, out.as_deref())
         }
         ServiceCommand::Panel(PanelCommand::Attention {
@@ -499,8 +495,6 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 },
             )?;
             let view = PanelView {
-                csv: export::write_attention_csv,
-                xlsx: export::write_attention_xlsx,
                 human: print_attention,
             };
             view.write(&panel, panel.rows.len(), format, g.json, out.as_deref())
@@ -875,14 +869,13 @@ fn print_summary(summary: &summarize::Summary) {
     }
 }
 
-/// How a panel renders: CSV, XLSX, or a human view (`--json` is serde's).
+/// How a panel renders: CSV or XLSX ([`export::PanelTable`]), JSON
+/// (serde's), or the human view.
 struct PanelView<T> {
-    csv: fn(&T, &mut dyn Write) -> Result<(), zhengce::index::IndexError>,
-    xlsx: fn(&T, &mut dyn Write) -> Result<(), zhengce::index::IndexError>,
     human: fn(&T, &mut dyn Write) -> anyhow::Result<()>,
 }
 
-impl<T: serde::Serialize> PanelView<T> {
+impl<T: serde::Serialize + export::PanelTable> PanelView<T> {
     /// Writes `panel` to `out` (saying how many rows went there) or to stdout.
     fn write(
         &self,
@@ -894,8 +887,8 @@ impl<T: serde::Serialize> PanelView<T> {
     ) -> anyhow::Result<()> {
         let render = |w: &mut dyn Write| -> anyhow::Result<()> {
             match format {
-                Some(PanelFormat::Csv) => (self.csv)(panel, w)?,
-                Some(PanelFormat::Xlsx) => (self.xlsx)(panel, w)?,
+                Some(PanelFormat::Csv) => panel.write(export::PanelFile::Csv, w)?,
+                Some(PanelFormat::Xlsx) => panel.write(export::PanelFile::Xlsx, w)?,
                 None if json => {
                     serde_json::to_writer_pretty(&mut *w, panel)?;
                     writeln!(w)?;

@@ -15,8 +15,7 @@ use super::extract::ApiQuery;
 use super::handlers::blocking;
 use super::params::{check_line, check_meta_value, FilterParams, YearParam};
 use super::AppState;
-use crate::index::IndexError;
-use crate::service::export;
+use crate::service::export::{PanelFile, PanelTable};
 use crate::summarize::{self, targets::Measure};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -48,27 +47,20 @@ pub struct PanelScopeParams {
     pub format: Option<String>,
 }
 
-/// The file a panel is answered as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Json,
-    Csv,
-    Xlsx,
-}
-
 struct Scope {
     place: Option<String>,
     year_from: Option<i32>,
     year_to: Option<i32>,
-    format: Format,
+    /// `None`: JSON.
+    file: Option<PanelFile>,
 }
 
 impl PanelScopeParams {
     fn scope(self) -> Result<Scope, ApiError> {
-        let format = match self.format.as_deref() {
-            None | Some("") | Some("json") => Format::Json,
-            Some("csv") => Format::Csv,
-            Some("xlsx") => Format::Xlsx,
+        let file = match self.format.as_deref() {
+            None | Some("") | Some("json") => None,
+            Some("csv") => Some(PanelFile::Csv),
+            Some("xlsx") => Some(PanelFile::Xlsx),
             Some(other) => {
                 return Err(ApiError::bad_request(
                     "invalid_format",
@@ -93,27 +85,27 @@ impl PanelScopeParams {
                 .filter(|p| !p.is_empty()),
             year_from: years.from,
             year_to: years.to,
-            format,
+            file,
         })
     }
 }
 
 /// The panel as the format asked: JSON through its DTO, or a file written by
 /// the exporter the CLI uses.
-fn respond<P, D: serde::Serialize + From<P>>(
+fn respond<P: PanelTable, D: serde::Serialize + From<P>>(
     panel: P,
-    format: Format,
+    file: Option<PanelFile>,
     name: &str,
-    csv: fn(&P, &mut dyn std::io::Write) -> Result<(), IndexError>,
-    xlsx: fn(&P, &mut dyn std::io::Write) -> Result<(), IndexError>,
 ) -> Result<Response, ApiError> {
-    let (write, content_type, ext): (fn(&P, &mut dyn std::io::Write) -> _, _, _) = match format {
-        Format::Json => return Ok(Json(D::from(panel)).into_response()),
-        Format::Csv => (csv, "text/csv; charset=utf-8", "csv"),
-        Format::Xlsx => (xlsx, XLSX, "xlsx"),
+    let Some(file) = file else {
+        return Ok(Json(D::from(panel)).into_response());
+    };
+    let (content_type, ext) = match file {
+        PanelFile::Csv => ("text/csv; charset=utf-8", "csv"),
+        PanelFile::Xlsx => (XLSX, "xlsx"),
     };
     let mut bytes = Vec::new();
-    write(&panel, &mut bytes)?;
+    panel.write(file, &mut bytes)?;
     let disposition = format!("attachment; filename=\"{name}.{ext}\"");
     Ok((
         StatusCode::OK,
@@ -185,15 +177,9 @@ pub async fn targets(
         year_to: scope.year_to,
         measure,
     };
-    let format = scope.format;
+    let file = scope.file;
     let panel = blocking(&state, move |s| summarize::target_panel(s.library(), &req)).await?;
-    respond::<_, TargetPanel>(
-        panel,
-        format,
-        "panel-targets",
-        export::write_panel_csv,
-        export::write_panel_xlsx,
-    )
+    respond::<_, TargetPanel>(panel, file, "panel-targets")
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -271,16 +257,10 @@ pub async fn attention(
         year_from: scope.year_from,
         year_to: scope.year_to,
     };
-    let format = scope.format;
+    let file = scope.file;
     let panel = blocking(&state, move |s| {
         summarize::attention_panel(s.library(), s.embedder(), &req)
     })
     .await?;
-    respond::<_, AttentionPanel>(
-        panel,
-        format,
-        "panel-attention",
-        export::write_attention_csv,
-        export::write_attention_xlsx,
-    )
+    respond::<_, AttentionPanel>(panel, file, "panel-attention")
 }

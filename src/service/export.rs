@@ -28,6 +28,38 @@ impl std::str::FromStr for ExportFormat {
     }
 }
 
+/// The files a panel is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanelFile {
+    /// UTF-8, a header row of stable column names.
+    Csv,
+    /// One sheet with the CSV's columns, numbers as numbers.
+    Xlsx,
+}
+
+/// A research panel the CLI and the API write as a file.
+pub trait PanelTable {
+    fn write(&self, file: PanelFile, out: &mut dyn Write) -> Result<(), IndexError>;
+}
+
+impl PanelTable for TargetPanel {
+    fn write(&self, file: PanelFile, out: &mut dyn Write) -> Result<(), IndexError> {
+        match file {
+            PanelFile::Csv => write_panel_csv(self, out),
+            PanelFile::Xlsx => write_panel_xlsx(self, out),
+        }
+    }
+}
+
+impl PanelTable for AttentionPanel {
+    fn write(&self, file: PanelFile, out: &mut dyn Write) -> Result<(), IndexError> {
+        match file {
+            PanelFile::Csv => write_attention_csv(self, out),
+            PanelFile::Xlsx => write_attention_xlsx(self, out),
+        }
+    }
+}
+
 /// One exported passage; the column order of the CSV.
 #[derive(Serialize)]
 struct Row<'a> {
