@@ -57,7 +57,7 @@ pub fn estimate_tokens(text: &str) -> usize {
 /// several times, and the model's tokenizer is the costly part of a parse.
 struct Counter<'a> {
     opts: &'a CorpusOptions,
-    seen: std::cell::RefCell<std::collections::HashMap<String, usize>>,
+    seen: std::cell::RefCell<rustc_hash::FxHashMap<String, usize>>,
 }
 
 impl<'a> Counter<'a> {
@@ -146,46 +146,80 @@ pub fn build(doc_id: &str, blocks: &[Block], opts: &CorpusOptions) -> Vec<Passag
                 }
             }
         }
-        let group_start = passages.len();
-        let total: usize = units.iter().map(|(s, _)| counter.count(s)).sum();
-        let n = total.div_ceil(max).max(1);
-        let target = total / n;
-        let mut cur: Vec<(String, bool)> = Vec::new();
-        let mut cur_tokens = 0;
-        for (s, para) in units {
-            let t = counter.count(&s);
-            let with = join_units(&cur, Some((&s, para)));
-            if !cur.is_empty() && (cur_tokens >= target || counter.count(&with) > max) {
-                // A short lead sentence (`以文化引领提升城市内涵。`) opens what
-                // follows; it moves on rather than closing a passage.
-                let carry = if cur.len() > 1 && is_lead(&cur[cur.len() - 1].0) {
-                    let last = cur.pop();
-                    let moved = join_units(&[last.clone().expect("non-empty")], Some((&s, para)));
-                    if counter.count(&moved) <= max {
-                        last
-                    } else {
-                        cur.extend(last);
-                        None
-                    }
-                } else {
-                    None
-                };
-                push_passage(doc_id, &blocks[i], &join_units(&cur, None), &mut passages);
-                cur.clear();
-                cur_tokens = 0;
-                if let Some(c) = carry {
-                    cur_tokens += counter.count(&c.0);
-                    cur.push((c.0, true));
-                }
-            }
-            cur.push((s, para));
-            cur_tokens += t;
+        // Tokenizing each growing candidate passage costs several times
+        // the text; the sum of its sentences' counts decides instead while
+        // it is clearly under the limit. Every passage is then counted
+        // once, and a group where the sum misled is packed again counting
+        // each candidate exactly, so no passage exceeds the limit.
+        let mut texts = pack(&units, max, &counter, false);
+        if texts.iter().any(|t| counter.count(t) > max) {
+            texts = pack(&units, max, &counter, true);
         }
-        push_passage(doc_id, &blocks[i], &join_units(&cur, None), &mut passages);
+        let group_start = passages.len();
+        for text in texts {
+            push_passage(doc_id, &blocks[i], &text, &mut passages);
+        }
         merge_scrap(&mut passages, group_start, max, &counter);
         i = j;
     }
     passages
+}
+
+/// Tokens the sum of two sentences' counts may overstate or understate
+/// their joined count by, beyond the prefix and specials each count
+/// carries: a word marker, a paragraph break, a piece spanning the join.
+const JOIN_SLACK: usize = 8;
+
+/// One section's sentences packed into passage texts. A candidate passage
+/// is counted exactly when `exact`, or when the sum of its sentences'
+/// counts comes within [`JOIN_SLACK`] of `max`; otherwise the sum decides.
+fn pack(units: &[(String, bool)], max: usize, counter: &Counter, exact: bool) -> Vec<String> {
+    // What every count carries besides the text: prefix and specials.
+    let overhead = counter.count("");
+    let content = |s: &str| counter.count(s).saturating_sub(overhead);
+    let fits = |parts: &[(String, bool)], extra: &(String, bool)| -> bool {
+        let breaks = parts.iter().chain([extra]).filter(|(_, p)| *p).count();
+        let sum: usize = parts.iter().chain([extra]).map(|(s, _)| content(s)).sum();
+        if !exact && overhead + sum + breaks + JOIN_SLACK <= max {
+            return true;
+        }
+        counter.count(&join_units(parts, Some((&extra.0, extra.1)))) <= max
+    };
+    let total: usize = units.iter().map(|(s, _)| counter.count(s)).sum();
+    let n = total.div_ceil(max).max(1);
+    let target = total / n;
+    let mut out = Vec::new();
+    let mut cur: Vec<(String, bool)> = Vec::new();
+    let mut cur_tokens = 0;
+    for (s, para) in units.iter().cloned() {
+        let t = counter.count(&s);
+        if !cur.is_empty() && (cur_tokens >= target || !fits(&cur, &(s.clone(), para))) {
+            // A short lead sentence (`以文化引领提升城市内涵。`) opens what
+            // follows; it moves on rather than closing a passage.
+            let carry = if cur.len() > 1 && is_lead(&cur[cur.len() - 1].0) {
+                let last = cur.pop().expect("non-empty");
+                if fits(std::slice::from_ref(&last), &(s.clone(), para)) {
+                    Some(last)
+                } else {
+                    cur.push(last);
+                    None
+                }
+            } else {
+                None
+            };
+            out.push(join_units(&cur, None));
+            cur.clear();
+            cur_tokens = 0;
+            if let Some(c) = carry {
+                cur_tokens += counter.count(&c.0);
+                cur.push((c.0, true));
+            }
+        }
+        cur.push((s, para));
+        cur_tokens += t;
+    }
+    out.push(join_units(&cur, None));
+    out
 }
 
 /// Sentences joined; a paragraph break inside a passage is `\n`.
@@ -279,5 +313,31 @@ mod tests {
         );
         let joined: String = ps[1..].iter().map(|p| p.text.as_str()).collect();
         assert_eq!(joined, long);
+    }
+
+    #[test]
+    fn passages_stay_bounded_when_sentence_counts_do_not_add_up() {
+        // A counter under which joined sentences cost far more than the sum
+        // of their counts: packing by the sum would overflow, so the group
+        // must be packed again by exact counts.
+        let counter: crate::corpus::TokenCounter = std::sync::Arc::new(|t: &str| {
+            let stops = t.matches('。').count();
+            t.chars().count() + 3 * stops * stops
+        });
+        let opts = CorpusOptions {
+            max_passage_tokens: 100,
+            token_counter: Some(counter.clone()),
+        };
+        let text = "加快建设。".repeat(12);
+        let blocks = vec![Block {
+            path: vec!["一、任务".into()],
+            term: None,
+            text: text.clone(),
+        }];
+        let ps = build("abc", &blocks, &opts);
+        assert!(ps.len() > 1);
+        assert!(ps.iter().all(|p| counter(&p.text) <= 100), "bounded");
+        let joined: String = ps.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(joined, text);
     }
 }

@@ -9,7 +9,7 @@
 //! normalised text, and one `<unk>` per character nothing covers. Folders
 //! whose tokenizer.json has any other shape use the `tokenizers` crate.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -38,13 +38,16 @@ struct UnigramModel {
 }
 
 pub struct SpmUnigram {
-    pieces: HashMap<String, u32>,
+    /// Viterbi looks up every substring up to a piece's length, so the
+    /// hash is a large share of tokenizing: a fast non-keyed one is used
+    /// (the keys are the model's own vocabulary, not user input).
+    pieces: FxHashMap<String, u32>,
     scores: Vec<f32>,
     unk_id: u32,
     unk_score: f32,
     /// Longest piece (bytes) starting with each character: Viterbi stops
     /// looking past it, since no longer substring can be a piece.
-    longest_from: HashMap<char, usize>,
+    longest_from: FxHashMap<char, usize>,
     normalizer: Option<Precompiled>,
     pub prefix: Vec<u32>,
     pub suffix: Vec<u32>,
@@ -99,7 +102,7 @@ fn metaspace_ok(v: &Option<Value>) -> bool {
 
 /// Specials around one sequence, from a TemplateProcessing or
 /// Roberta/Bert processor.
-fn specials_of(v: &Option<Value>, pieces: &HashMap<String, u32>) -> Option<(Vec<u32>, Vec<u32>)> {
+fn specials_of(v: &Option<Value>, pieces: &FxHashMap<String, u32>) -> Option<(Vec<u32>, Vec<u32>)> {
     let v = v.as_ref()?;
     if is_type(v, "TemplateProcessing") {
         let tokens = v.get("special_tokens")?;
@@ -153,9 +156,10 @@ impl SpmUnigram {
             return None;
         }
         let unk_id = file.model.unk_id?;
-        let mut pieces = HashMap::with_capacity(file.model.vocab.len());
+        let mut pieces =
+            FxHashMap::with_capacity_and_hasher(file.model.vocab.len(), Default::default());
         let mut scores = Vec::with_capacity(file.model.vocab.len());
-        let mut longest_from: HashMap<char, usize> = HashMap::new();
+        let mut longest_from: FxHashMap<char, usize> = FxHashMap::default();
         let mut min_score = f32::MAX;
         for (i, (piece, score)) in file.model.vocab.into_iter().enumerate() {
             let score = score as f32;
