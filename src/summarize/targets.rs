@@ -207,7 +207,7 @@ pub fn extract_sentence(
 ) -> Vec<TargetRow> {
     let folded = fold_forms(simplified);
     let simplified = folded.as_str();
-    let Some(kind) = classify(simplified, ctx.section_path) else {
+    let Some(kind) = classify(simplified, ctx) else {
         return Vec::new();
     };
     let mentions = indicator_mentions(simplified);
@@ -389,6 +389,13 @@ const CONTINUATIONS: &[&str] = &[
     "完成",
     "突破",
     "超",
+    "迈上",
+    "跨上",
+    "跃上",
+    "跨越",
+    "跃居",
+    "位居",
+    "稳居",
     "全年",
     "总量",
     "按可比价",
@@ -528,9 +535,26 @@ fn own_clauses(span: &str) -> usize {
 }
 
 fn continues(clause: &str) -> bool {
-    let c = clause.trim_start();
+    let mut c = clause.trim_start();
+    // 历史性突破千亿大关, 首次突破: an adverb before the predicate.
+    if let Some(rest) = ADVERBS.iter().find_map(|a| c.strip_prefix(a)) {
+        c = rest;
+    }
     CONTINUATIONS.iter().any(|w| c.starts_with(w))
 }
+
+/// Adverbs that may open a continuing clause before its predicate.
+const ADVERBS: &[&str] = &[
+    "历史性",
+    "首次",
+    "再次",
+    "一举",
+    "成功",
+    "顺利",
+    "率先",
+    "稳步",
+    "继续",
+];
 
 /// One place an indicator is named.
 struct Mention {
@@ -637,12 +661,30 @@ fn explicit_year(prefix: &str) -> Option<i32> {
 
 /// Decides whether a sentence states goals or results: its own words first
 /// (预期目标, 力争 / 完成, 预计实现), then the section it stands in
-/// (…主要目标和重点任务 / …工作回顾, …执行情况). `None` when neither says.
-fn classify(simplified: &str, section_path: &[String]) -> Option<TargetKind> {
-    const TARGET_WORDS: &[&str] = &["预期目标", "目标是", "目标为", "目标建议", "力争", "确保"];
+/// (…主要目标和重点任务 / …工作回顾, …执行情况, or a heading naming the
+/// reviewed year or the planned one). `None` when neither says.
+fn classify(simplified: &str, ctx: &SentenceContext<'_>) -> Option<TargetKind> {
+    const TARGET_WORDS: &[&str] = &[
+        "预期目标",
+        "预期指标",
+        "目标是",
+        "目标为",
+        "目标建议",
+        "力争",
+        "确保",
+    ];
     const ACHIEVED_WORDS: &[&str] = &["预计", "完成了", "实现了", "同比", "较上年", "比上年"];
     const TARGET_SECTIONS: &[&str] = &["目标", "任务", "计划草案", "安排", "展望", "建议"];
-    const ACHIEVED_SECTIONS: &[&str] = &["回顾", "执行情况", "过去", "成效", "成绩", "成就"];
+    const ACHIEVED_SECTIONS: &[&str] = &[
+        "回顾",
+        "执行情况",
+        "基本情况",
+        "完成情况",
+        "过去",
+        "成效",
+        "成绩",
+        "成就",
+    ];
     // 高出预期目标1.2个百分点: a result measured against the goal.
     const MEASURED_AGAINST: &[&str] = &[
         "高出预期",
@@ -661,7 +703,7 @@ fn classify(simplified: &str, section_path: &[String]) -> Option<TargetKind> {
         return Some(TargetKind::Achieved);
     }
     // The innermost heading that speaks decides.
-    for heading in section_path.iter().rev() {
+    for heading in ctx.section_path.iter().rev() {
         let h = crate::corpus::to_simplified(heading);
         if ACHIEVED_SECTIONS.iter().any(|w| h.contains(w)) {
             return Some(TargetKind::Achieved);
@@ -669,8 +711,31 @@ fn classify(simplified: &str, section_path: &[String]) -> Option<TargetKind> {
         if TARGET_SECTIONS.iter().any(|w| h.contains(w)) {
             return Some(TargetKind::Target);
         }
+        // 2006年经济社会发展…, 2007年工作… in a 2007 report: a year already
+        // past is the one reviewed, the report's own is the one planned.
+        if let Some(y) = heading_year(&h) {
+            if ctx.review_year.is_some_and(|r| y <= r) || ctx.year.is_some_and(|r| y < r) {
+                return Some(TargetKind::Achieved);
+            }
+            if ctx.year.is_some_and(|r| y >= r) {
+                return Some(TargetKind::Target);
+            }
+        }
     }
     None
+}
+
+/// The one year a heading names (`2006年经济社会发展基本情况`); none when it
+/// names a span (2021—2025年) or several years.
+fn heading_year(heading: &str) -> Option<i32> {
+    static YEAR: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"((?:19|20)\d\d)年").expect("static regex"));
+    static ANY_YEAR: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?:19|20)\d\d").expect("static regex"));
+    if ANY_YEAR.find_iter(heading).count() != 1 {
+        return None;
+    }
+    YEAR.captures(heading)?[1].parse().ok()
 }
 
 /// Every numeric statement of one parsed document, in document order.
@@ -779,6 +844,42 @@ mod tests {
         let rows = extract_sentence(s, s, &ctx(&section));
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].value, 3.1);
+    }
+
+    #[test]
+    fn a_comment_between_figure_and_growth_keeps_the_growth() {
+        let section = vec!["一、过去一年的工作".to_string()];
+        let s = "全县地区生产总值达到215亿元，首次跨上两百亿台阶，增长7.2%，增速全市第二。";
+        let rows = extract_sentence(s, s, &ctx(&section));
+        let got: Vec<_> = rows.iter().map(|r| (r.value, r.measure)).collect();
+        assert_eq!(got, vec![(215.0, Measure::Level), (7.2, Measure::Growth)]);
+        // A clause with a subject of its own still ends the span.
+        let s = "全县地区生产总值达到215亿元，税收大幅提高，增长9%。";
+        let rows = extract_sentence(s, s, &ctx(&section));
+        assert_eq!(rows.len(), 1, "{rows:?}");
+    }
+
+    #[test]
+    fn a_heading_naming_the_reviewed_or_planned_year_decides() {
+        let s = "全年地区生产总值达到860亿元，增长6.1%。";
+        let past = vec!["一、2024年国民经济运行基本情况".to_string()];
+        let rows = extract_sentence(s, s, &ctx(&past));
+        assert_eq!(rows[1].kind, TargetKind::Achieved);
+        assert_eq!(rows[1].year, Some(2024));
+        let plan = vec!["二、2025年经济社会发展".to_string()];
+        let rows = extract_sentence(s, s, &ctx(&plan));
+        assert_eq!(rows[1].kind, TargetKind::Target);
+        let span = vec!["二、2021-2025年发展".to_string()];
+        assert_eq!(extract_sentence(s, s, &ctx(&span)), vec![]);
+    }
+
+    #[test]
+    fn planned_indicators_and_full_width_ranges_are_targets() {
+        let s = "今年主要预期指标是：实现地区生产总值增长５．５％～６％，城镇登记失业率控制在３％以内。";
+        let rows = extract_sentence(s, s, &ctx(&[]));
+        assert_eq!(rows[0].indicator, "地区生产总值");
+        assert_eq!((rows[0].value, rows[0].upper), (5.5, Some(6.0)));
+        assert_eq!(rows[0].kind, TargetKind::Target);
     }
 
     #[test]
