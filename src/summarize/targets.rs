@@ -604,17 +604,25 @@ const HEAD_AFTER: &[&str] = &[
     "增长率",
 ];
 
+/// Every spelling of the lexicon in one automaton (a sentence is scanned
+/// once, not once per spelling), with the indicator each names.
+static SPELLINGS: LazyLock<(aho_corasick::AhoCorasick, Vec<&'static str>)> = LazyLock::new(|| {
+    let (names, spellings): (Vec<&'static str>, Vec<&'static str>) = INDICATORS
+        .iter()
+        .flat_map(|&(name, spellings)| spellings.iter().map(move |sp| (name, *sp)))
+        .unzip();
+    let automaton = aho_corasick::AhoCorasick::new(spellings).expect("static spellings");
+    (automaton, names)
+});
+
 /// Indicator mentions in order, without overlaps (the longest spelling at a
 /// position wins).
 fn indicator_mentions(s: &str) -> Vec<Mention> {
-    let mut found: Vec<(usize, usize, &'static str)> = Vec::new();
-    for &(name, spellings) in INDICATORS {
-        for sp in spellings {
-            for (i, _) in s.match_indices(sp) {
-                found.push((i, i + sp.len(), name));
-            }
-        }
-    }
+    let mut found: Vec<(usize, usize, &'static str)> = SPELLINGS
+        .0
+        .find_overlapping_iter(s)
+        .map(|m| (m.start(), m.end(), SPELLINGS.1[m.pattern().as_usize()]))
+        .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut out: Vec<Mention> = Vec::new();
     for (start, end, name) in found {
@@ -764,6 +772,11 @@ pub fn extract_passage(text: &str, ctx: &SentenceContext<'_>) -> Vec<TargetRow> 
     let mut rows = Vec::new();
     for (a, b) in super::text::sentence_spans(text) {
         let original = text[a..b].trim();
+        // Every statement has a figure; folding the script is the costly
+        // step, so sentences without a digit stop here.
+        if !original.chars().any(is_digit) {
+            continue;
+        }
         let simplified = crate::corpus::to_simplified(original);
         rows.extend(extract_sentence(original, &simplified, ctx));
     }
