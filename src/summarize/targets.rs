@@ -271,10 +271,13 @@ pub fn extract_sentence(
             seen.push(measure);
             let declining = DECLINE.iter().any(|w| tail_has(lead, w));
             let sign = if declining { -1.0 } else { 1.0 };
+            // A leading qualifier counts in the figure's own clause only
+            // (突破千亿大关，增长14%: 突破 is the level's, not the rate's).
+            let own_clause = clause_before(lead, lead.len());
             let qualifier = figure.after.clone().or_else(|| {
                 LEADING_QUALIFIERS
                     .iter()
-                    .find(|q| lead.contains(*q))
+                    .find(|q| own_clause.contains(*q))
                     .map(|q| q.to_string())
             });
             rows.push(TargetRow {
@@ -866,6 +869,9 @@ mod tests {
         let rows = extract_sentence(s, s, &ctx(&section));
         let got: Vec<_> = rows.iter().map(|r| (r.value, r.measure)).collect();
         assert_eq!(got, vec![(215.0, Measure::Level), (7.2, Measure::Growth)]);
+        let s = "全县地区生产总值达到215亿元，突破两百亿大关，增长7.2%。";
+        let rows = extract_sentence(s, s, &ctx(&section));
+        assert_eq!((rows[1].value, rows[1].qualifier.as_deref()), (7.2, None));
         // A clause with a subject of its own still ends the span.
         let s = "全县地区生产总值达到215亿元，税收大幅提高，增长9%。";
         let rows = extract_sentence(s, s, &ctx(&section));
