@@ -233,6 +233,94 @@ fn english_units(words: &[String]) -> Vec<(String, Option<&'static [String]>)> {
     out
 }
 
+/// Most Chinese spellings looked up for one romanized word.
+const MAX_ROMANIZED: usize = 1000;
+
+/// The 3,755 most used Han characters (GB2312 level 1) by toneless pinyin
+/// syllable. Names in reports are written with them almost always, and
+/// leaving out rare characters keeps a spelling's candidates few.
+fn syllable_chars() -> &'static HashMap<String, Vec<char>> {
+    static TABLE: OnceLock<HashMap<String, Vec<char>>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        use pinyin::ToPinyin;
+        let mut table: HashMap<String, Vec<char>> = HashMap::new();
+        for hi in 0xB0u8..=0xD7 {
+            for lo in 0xA1u8..=0xFE {
+                let bytes = [hi, lo];
+                let (text, _, bad) = encoding_rs::GBK.decode(&bytes);
+                let Some(c) = text.chars().next().filter(|_| !bad) else {
+                    continue;
+                };
+                if let Some(p) = c.to_pinyin() {
+                    table.entry(p.plain().to_string()).or_default().push(c);
+                }
+            }
+        }
+        table
+    })
+}
+
+/// Ways to read `word` as two or three pinyin syllables.
+fn syllable_splits(word: &str) -> Vec<Vec<&str>> {
+    fn go<'a>(
+        rest: &'a str,
+        table: &HashMap<String, Vec<char>>,
+        acc: &mut Vec<&'a str>,
+        out: &mut Vec<Vec<&'a str>>,
+    ) {
+        if rest.is_empty() {
+            if acc.len() >= 2 {
+                out.push(acc.clone());
+            }
+            return;
+        }
+        if acc.len() == 3 {
+            return;
+        }
+        for end in 1..=rest.len().min(6) {
+            let syl = &rest[..end];
+            if table.contains_key(syl) {
+                acc.push(syl);
+                go(&rest[end..], table, acc, out);
+                acc.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if word.bytes().all(|b| b.is_ascii_lowercase()) {
+        go(word, syllable_chars(), &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+/// Chinese strings a word unknown to the lexicon spells if it is pinyin
+/// ("qinling" → 秦岭, 琴灵, …), two syllables first, at most
+/// [`MAX_ROMANIZED`]; the library's own vocabulary then decides which exist.
+fn romanized_candidates(word: &str) -> Vec<String> {
+    if word.len() < 4 {
+        return Vec::new();
+    }
+    let table = syllable_chars();
+    let mut splits = syllable_splits(word);
+    splits.sort_by_key(Vec::len);
+    let mut out: Vec<String> = Vec::new();
+    for split in splits {
+        let size: usize = split.iter().map(|s| table[*s].len()).product();
+        if out.len() + size > MAX_ROMANIZED {
+            continue;
+        }
+        let mut partial = vec![String::new()];
+        for syl in &split {
+            partial = partial
+                .iter()
+                .flat_map(|p| table[*syl].iter().map(move |c| format!("{p}{c}")))
+                .collect();
+        }
+        out.extend(partial);
+    }
+    out
+}
+
 /// The translations of one English unit to search for: those found in
 /// the feedback passages (the dense retriever's first hits), most often
 /// found first, up to [`PER_KEY`]; the sense the library's nearest
@@ -270,6 +358,23 @@ fn select<'a>(
     seen.into_iter().take(PER_KEY).map(|(_, _, w)| w).collect()
 }
 
+/// Passages holding each term, and the library's passage count.
+fn frequencies(
+    lib: &Library,
+    terms: &[String],
+) -> Result<(HashMap<String, u64>, u64), SearchError> {
+    if terms.is_empty() {
+        return Ok((HashMap::new(), 0));
+    }
+    let stats = lib.term_statistics(terms)?;
+    let df = terms
+        .iter()
+        .cloned()
+        .zip(stats.document_frequency.iter().map(|&d| d as u64))
+        .collect();
+    Ok((df, stats.passages as u64))
+}
+
 /// The lexical query for `query`: unchanged (with its usual weight) when
 /// it has no English words; otherwise its non-English part plus, for each
 /// English word or phrase, up to [`PER_KEY`] of its lexicon translations
@@ -300,28 +405,44 @@ pub fn lexical_query(
         .iter()
         .flat_map(|(_, w)| w.iter().flat_map(|w| w.iter()).map(|s| s.to_string()))
         .collect();
-    let mut passages = 0u64;
-    let df: HashMap<String, u64> = if candidates.is_empty() {
-        HashMap::new()
-    } else {
-        let stats = lib.term_statistics(&candidates)?;
-        passages = stats.passages as u64;
-        candidates
-            .iter()
-            .cloned()
-            .zip(stats.document_frequency.iter().map(|&d| d as u64))
-            .collect()
-    };
+    let (mut df, passages) = frequencies(lib, &candidates)?;
+    // A word the lexicon does not know, or knows only in words the library
+    // never uses, may be a romanized name (Pengcheng, Qinling): the Chinese
+    // words it can spell stand as its translations.
+    let romanized: Vec<Vec<String>> = units
+        .iter()
+        .map(|(key, w)| {
+            let known = w
+                .unwrap_or_default()
+                .iter()
+                .any(|w| df.get(w).copied().unwrap_or(0) > 0);
+            if known {
+                Vec::new()
+            } else {
+                romanized_candidates(key)
+            }
+        })
+        .collect();
+    let spelled: Vec<String> = romanized.iter().flatten().cloned().collect();
+    let (spelled_df, all) = frequencies(lib, &spelled)?;
+    df.extend(spelled_df);
+    let passages = passages.max(all);
     let mut translations: Vec<String> = Vec::new();
     let mut groups: Vec<Vec<String>> = Vec::new();
     let mut untranslated: Vec<String> = Vec::new();
     let mut found = 0usize;
-    for (key, words) in &units {
-        let words: Vec<&str> = words
+    for ((key, words), spelled) in units.iter().zip(&romanized) {
+        let mut words: Vec<&str> = words
             .unwrap_or_default()
             .iter()
             .map(String::as_str)
             .collect();
+        if !spelled.is_empty() {
+            // Most used first: where feedback says nothing, `select` keeps
+            // the first the library holds.
+            words = spelled.iter().map(String::as_str).collect();
+            words.sort_by_key(|w| std::cmp::Reverse(df.get(*w).copied().unwrap_or(0)));
+        }
         let kept = select(&words, &df, passages, &feedback);
         if kept.is_empty() {
             untranslated.push(key.clone());
@@ -403,6 +524,26 @@ mod tests {
                 "{en} → {got:?}, expected {zh} near the top"
             );
         }
+    }
+
+    #[test]
+    fn romanized_names_spell_their_chinese_words() {
+        for (word, zh) in [
+            ("qianhai", "前海"),
+            ("hengqin", "横琴"),
+            ("xiongan", "雄安"),
+        ] {
+            let got = romanized_candidates(word);
+            assert!(
+                got.iter().any(|w| w == zh),
+                "{word}: {} candidates",
+                got.len()
+            );
+            assert!(got.len() <= MAX_ROMANIZED);
+        }
+        // Not pinyin, or too short to say.
+        assert!(romanized_candidates("blockchain").is_empty());
+        assert!(romanized_candidates("an").is_empty());
     }
 
     #[test]
