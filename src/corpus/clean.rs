@@ -63,6 +63,22 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
     }
     let traditional = script::detect_script(&text, &script::to_simplified(&text)) == "traditional";
     let mut lines = split_lines(&text, markdown);
+    // A collector's `标题：…` field holds the report's title: the value
+    // stays as a title line, the label goes, and the field lines and rules
+    // of the same header block below it go as chrome, so the title stands
+    // right above the text as a title block does.
+    if let Some(i) = lines.iter().position(|l| title_field(&l.text).is_some()) {
+        let title = title_field(&lines[i].text).expect("found above");
+        lines[i].text = title;
+        let rule =
+            |t: &str| !t.trim().is_empty() && t.trim().chars().all(|c| "=-—_*~#".contains(c));
+        let n = lines[i + 1..]
+            .iter()
+            .take_while(|l| header_field(&l.text) || rule(&l.text))
+            .count();
+        lines.drain(i + 1..i + 1 + n);
+        bump(removed, "chrome_lines", n as u64);
+    }
     // A fixed-width wrap is undone first: it can cut through an annotation
     // and hides paragraphs from the title-block and chrome rules.
     if let Some(w) = wrap_width(&lines) {
@@ -275,6 +291,29 @@ static FIELD: LazyLock<Regex> = LazyLock::new(|| {
     labels.sort_by_key(|l| std::cmp::Reverse(l.len()));
     Regex::new(&format!(r"^[【\[(]?\s*(?:{})\s*[:：]", labels.join("|"))).expect("valid regex")
 });
+
+/// A line of a collector's header block: a short label, a colon and a
+/// short value with no sentence in it (`年份：2005`, `来源：某某网`).
+fn header_field(line: &str) -> bool {
+    static FIELD_LINE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^\s*\p{Han}{2,6}\s*[:：]\s*[^。！？；，]{0,40}$").expect("valid regex")
+    });
+    is_field_line(line) || FIELD_LINE.is_match(line)
+}
+
+/// The value of a `标题：…` / `题目：…` field line when it names a kind of
+/// report (`标题：二00五年政府工作报告`).
+fn title_field(line: &str) -> Option<String> {
+    static TITLE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^\s*(?:文章标题|标题|题目|篇名)\s*[:：]\s*(\S.{3,60})$").expect("valid regex")
+    });
+    let value = TITLE.captures(line)?.get(1)?.as_str().trim();
+    let folded = script::to_simplified(value);
+    ["报告", "公报", "规划", "纲要", "计划"]
+        .iter()
+        .any(|k| folded.contains(k))
+        .then(|| value.to_string())
+}
 
 /// A web page's field line: a label and its colon opening a short line that
 /// holds no sentence (`来源：四川日报`, `【字号：大 中 小】`, `责任编辑：`), or
@@ -728,6 +767,24 @@ mod tests {
             "推进瑞灏达年产7200台(套)智能电气设备项目,发挥作用。"
         );
         assert_eq!(normalise_spaces("依托AI 应用").0, "依托AI 应用");
+    }
+
+    #[test]
+    fn a_title_field_keeps_its_value() {
+        assert_eq!(
+            title_field("标题：二〇一〇年某县政府工作报告").as_deref(),
+            Some("二〇一〇年某县政府工作报告")
+        );
+        assert_eq!(
+            title_field("题目: 2019年国民经济和社会发展统计公报").as_deref(),
+            Some("2019年国民经济和社会发展统计公报")
+        );
+        assert_eq!(title_field("标题：关于做好春节期间安全工作"), None);
+        assert_eq!(title_field("来源：某某日报"), None);
+        assert!(header_field("年份：2010"));
+        assert!(!header_field(
+            "主要任务：全面推进乡村振兴，加快建设农业强县。"
+        ));
     }
 
     #[test]

@@ -381,6 +381,10 @@ static SPEAKER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 static YEAR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d{4})年").expect("valid regex"));
+static HAN_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([〇○零一二三四五六七八九][〇○零一二三四五六七八九0-9]{3})年")
+        .expect("valid regex")
+});
 static EXECUTED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d{4})年[^，。；]{0,24}?执行情况").expect("valid regex"));
 static DRAFT: LazyLock<Regex> =
@@ -420,6 +424,8 @@ fn cn_number(s: &str) -> Option<i32> {
     }
     let digit = |c: char| match c {
         '○' | '零' => Some(0),
+        // 二00五: Arabic digits among the Han ones.
+        '0'..='9' => c.to_digit(10).map(|d| d as i32),
         _ => "〇一二三四五六七八九"
             .chars()
             .position(|d| d == c)
@@ -1106,10 +1112,17 @@ fn years(ev: &Evidence, head: &str, doc_type: Option<&str>) -> Years {
             .captures(ev.body)
             .and_then(|c| plausible_year(&c[1]));
     }
-    let title_year = ev
-        .title
-        .and_then(|t| YEAR.captures(t))
-        .and_then(|c| plausible_year(&c[1]));
+    let title_year = ev.title.and_then(|t| {
+        YEAR.captures(t)
+            .and_then(|c| plausible_year(&c[1]))
+            .or_else(|| {
+                // 二〇〇五年, 二00五年: a year written in Han numerals.
+                HAN_YEAR
+                    .captures(t)
+                    .and_then(|c| cn_number(&c[1]))
+                    .filter(|y| (1949..=2100).contains(y))
+            })
+    });
     out.review = review;
     let looks_back = matches!(doc_type, Some("法治政府建设报告"));
     out.year = if looks_back {
@@ -1407,6 +1420,13 @@ mod tests {
         assert_eq!(m.level.as_deref(), Some("county"));
         assert_eq!(m.city.as_deref(), Some("深圳市"));
         assert_eq!(m.doc_type.as_deref(), Some("管委会工作报告"));
+    }
+
+    #[test]
+    fn han_numeral_years_may_carry_arabic_zeros() {
+        assert_eq!(cn_number("二〇〇五"), Some(2005));
+        assert_eq!(cn_number("二00五"), Some(2005));
+        assert_eq!(cn_number("二0一三"), Some(2013));
     }
 
     #[test]
