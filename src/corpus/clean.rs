@@ -118,7 +118,19 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
     let (head, body) = body_region(lines, removed);
     // Not text lost: the title block feeds the metadata instead of passages.
     bump(removed, "title_block_lines", head.len() as u64);
-    let body = drop_non_body(body, removed);
+    let (body, running_title) = drop_non_body(body, removed);
+    // A running page header names the document: where the title block
+    // lacks a title (a date line broke it off), the header stands in.
+    let mut head = head;
+    if let Some(title) = running_title {
+        if !head.iter().any(|l| names_document_kind(&l.text)) {
+            head.push(Line {
+                text: title,
+                md_level: None,
+                gap_before: 0,
+            });
+        }
+    }
     let body = join_broken(body, None, removed);
     let body = split_inline_headings(body, removed);
     CleanDoc {
@@ -308,11 +320,7 @@ fn title_field(line: &str) -> Option<String> {
         Regex::new(r"^\s*(?:文章标题|标题|题目|篇名)\s*[:：]\s*(\S.{3,60})$").expect("valid regex")
     });
     let value = TITLE.captures(line)?.get(1)?.as_str().trim();
-    let folded = script::to_simplified(value);
-    ["报告", "公报", "规划", "纲要", "计划"]
-        .iter()
-        .any(|k| folded.contains(k))
-        .then(|| value.to_string())
+    names_document_kind(value).then(|| value.to_string())
 }
 
 /// A web page's field line: a label and its colon opening a short line that
@@ -330,11 +338,29 @@ fn is_field_line(line: &str) -> bool {
     char_len(rest) <= 24 && !rest.contains(['。', '！', '？', '；', '，'])
 }
 
+/// A line naming a kind of document (`…统计公报`, `…政府工作报告`).
+fn names_document_kind(line: &str) -> bool {
+    let folded = script::to_simplified(line);
+    ["报告", "公报", "规划", "纲要", "计划"]
+        .iter()
+        .any(|k| folded.contains(k))
+}
+
+/// A website's copyright or repost notice (`凡本网注明来源…版权归原单位所有`):
+/// the site speaking of itself, not the report.
+fn is_repost_notice(line: &str) -> bool {
+    let site = ["本网", "本站", "本网站"].iter().any(|w| line.contains(w));
+    let rights = ["版权", "转载", "侵权", "免责"]
+        .iter()
+        .any(|w| line.contains(w));
+    site && rights
+}
+
 /// Page furniture by shape: separators, Latin- or digit-heavy short lines,
 /// timestamps, phone numbers, links, tags in brackets, bullets, tiny lines,
 /// field lines.
 fn is_chrome(line: &str) -> bool {
-    if is_field_line(line) {
+    if is_field_line(line) || is_repost_notice(line) {
         return true;
     }
     let s = Shape::of(line);
@@ -491,8 +517,8 @@ static PHOTO_CREDIT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Drops chrome inside the body, photo captions and lines repeated as page
-/// furniture.
-fn drop_non_body(lines: Vec<Line>, removed: &mut Removed) -> Vec<Line> {
+/// furniture; gives back the running title among them, if any.
+fn drop_non_body(lines: Vec<Line>, removed: &mut Removed) -> (Vec<Line>, Option<String>) {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for l in &lines {
         *counts.entry(l.text.as_str()).or_insert(0) += 1;
@@ -500,7 +526,10 @@ fn drop_non_body(lines: Vec<Line>, removed: &mut Removed) -> Vec<Line> {
     let repeated: Vec<String> = counts
         .iter()
         .filter(|(t, &n)| {
-            n >= 3 && char_len(t) <= 20 && !Shape::of(t).is_prose() && heading_marker(t).is_none()
+            // A running title (a PDF's page header naming the document)
+            // is longer than other furniture.
+            let short = char_len(t) <= 20 || char_len(t) <= 40 && names_document_kind(t);
+            n >= 3 && short && !Shape::of(t).is_prose() && heading_marker(t).is_none()
         })
         .map(|(t, _)| t.to_string())
         .collect();
@@ -525,7 +554,12 @@ fn drop_non_body(lines: Vec<Line>, removed: &mut Removed) -> Vec<Line> {
         }
         out.push(l.clone());
     }
-    out
+    let running_title = repeated
+        .iter()
+        .filter(|t| names_document_kind(t))
+        .max_by_key(|t| (counts[t.as_str()], std::cmp::Reverse(t.as_str())))
+        .cloned();
+    (out, running_title)
 }
 
 /// A photo caption: one short sentence carrying a photo credit, or set apart
@@ -767,6 +801,32 @@ mod tests {
             "推进瑞灏达年产7200台(套)智能电气设备项目,发挥作用。"
         );
         assert_eq!(normalise_spaces("依托AI 应用").0, "依托AI 应用");
+    }
+
+    #[test]
+    fn running_titles_and_repost_notices_are_furniture() {
+        // The date below the title breaks the title block off, as in a
+        // communiqué converted from PDF.
+        let mut text = String::from("某市2019年国民经济和社会发展统计公报①\n\n2020年4月30日\n\n\n");
+        for para in [
+            "全年全市粮食产量达到历史新高，比上年增长百分之三，农业生产形势稳定向好。",
+            "全年规模以上工业增加值比上年增长百分之六，其中装备制造业增长较快。",
+            "全年社会消费品零售总额稳步增长，网上零售额占比进一步提高。",
+            "年末全市常住人口比上年末有所增加，城镇化率继续提高。",
+        ] {
+            text.push_str(para);
+            text.push_str("\n\n某市2019年国民经济和社会发展统计公报\n\n");
+        }
+        text.push_str("凡本网注明来源的新闻资讯，均转载自有关政府网站，版权归原单位所有，本网不对其真实性负责。\n");
+        let mut removed = Removed::new();
+        let doc = clean("x.txt", &text, &mut removed);
+        let body: Vec<&str> = doc.body.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(body.len(), 4, "{body:?}");
+        assert!(body
+            .iter()
+            .all(|l| !l.contains("公报") && !l.contains("本网")));
+        let running = "某市2019年国民经济和社会发展统计公报";
+        assert!(doc.head.iter().any(|l| l == running), "{:?}", doc.head);
     }
 
     #[test]
