@@ -224,7 +224,7 @@ pub enum PanelCommand {
         levels: bool,
         /// csv or xlsx (to --out, or stdout); a table or --json otherwise.
         #[arg(long)]
-        format: Option<PanelFormat>,
+        format: Option<export::PanelFile>,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -246,17 +246,10 @@ pub enum PanelCommand {
         to: Option<i32>,
         /// csv or xlsx (to --out, or stdout); a table or --json otherwise.
         #[arg(long)]
-        format: Option<PanelFormat>,
+        format: Option<export::PanelFile>,
         #[arg(long)]
         out: Option<PathBuf>,
     },
-}
-
-/// File formats of a panel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PanelFormat {
-    Csv,
-    Xlsx,
 }
 
 #[derive(Args, Default)]
@@ -881,14 +874,13 @@ impl<T: serde::Serialize + export::PanelTable> PanelView<T> {
         &self,
         panel: &T,
         rows: usize,
-        format: Option<PanelFormat>,
+        format: Option<export::PanelFile>,
         json: bool,
         out: Option<&Path>,
     ) -> anyhow::Result<()> {
         let render = |w: &mut dyn Write| -> anyhow::Result<()> {
             match format {
-                Some(PanelFormat::Csv) => panel.write(export::PanelFile::Csv, w)?,
-                Some(PanelFormat::Xlsx) => panel.write(export::PanelFile::Xlsx, w)?,
+                Some(file) => panel.write(file, w)?,
                 None if json => {
                     serde_json::to_writer_pretty(&mut *w, panel)?;
                     writeln!(w)?;

@@ -59,14 +59,12 @@ impl PanelScopeParams {
     fn scope(self) -> Result<Scope, ApiError> {
         let file = match self.format.as_deref() {
             None | Some("") | Some("json") => None,
-            Some("csv") => Some(PanelFile::Csv),
-            Some("xlsx") => Some(PanelFile::Xlsx),
-            Some(other) => {
-                return Err(ApiError::bad_request(
+            Some(other) => Some(other.parse::<PanelFile>().map_err(|_| {
+                ApiError::bad_request(
                     "invalid_format",
                     format!("format must be json, csv or xlsx, not {other:?}"),
-                ))
-            }
+                )
+            })?),
         };
         if let Some(p) = self.place.as_deref() {
             check_meta_value("place", p)?;

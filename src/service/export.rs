@@ -37,6 +37,19 @@ pub enum PanelFile {
     Xlsx,
 }
 
+impl std::str::FromStr for PanelFile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "csv" => Ok(PanelFile::Csv),
+            "xlsx" => Ok(PanelFile::Xlsx),
+            other => Err(format!(
+                "panel file format must be csv or xlsx, not {other:?}"
+            )),
+        }
+    }
+}
+
 /// A research panel the CLI and the API write as a file.
 pub trait PanelTable {
     fn write(&self, file: PanelFile, out: &mut dyn Write) -> Result<(), IndexError>;
