@@ -67,8 +67,11 @@ pub fn clean(file: &str, text: &str, removed: &mut Removed) -> CleanDoc {
     // stays as a title line, the label goes, and the field lines and rules
     // of the same header block below it go as chrome, so the title stands
     // right above the text as a title block does.
-    if let Some(i) = lines.iter().position(|l| title_field(&l.text).is_some()) {
-        let title = title_field(&lines[i].text).expect("found above");
+    if let Some((i, title)) = lines
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| Some((i, title_field(&l.text)?)))
+    {
         lines[i].text = title;
         let rule =
             |t: &str| !t.trim().is_empty() && t.trim().chars().all(|c| "=-—_*~#".contains(c));
@@ -338,18 +341,15 @@ fn is_field_line(line: &str) -> bool {
     char_len(rest) <= 24 && !rest.contains(['。', '！', '？', '；', '，'])
 }
 
-/// A line naming a kind of document (`…统计公报`, `…政府工作报告`).
+/// A line, in either script, naming a kind of document.
 fn names_document_kind(line: &str) -> bool {
-    let folded = script::to_simplified(line);
-    ["报告", "公报", "规划", "纲要", "计划"]
-        .iter()
-        .any(|k| folded.contains(k))
+    super::text::names_document_kind(&script::to_simplified(line))
 }
 
 /// A website's copyright or repost notice (`凡本网注明来源…版权归原单位所有`):
 /// the site speaking of itself, not the report.
 fn is_repost_notice(line: &str) -> bool {
-    let site = ["本网", "本站", "本网站"].iter().any(|w| line.contains(w));
+    let site = ["本网", "本站"].iter().any(|w| line.contains(w));
     let rights = ["版权", "转载", "侵权", "免责"]
         .iter()
         .any(|w| line.contains(w));

@@ -413,8 +413,9 @@ static FUNCTIONAL_AREA: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\p{Han}{2,4}?(新区|开发区|高新区|试验区|管理区|合作区)").expect("valid regex")
 });
 
+/// A year as written (`2005`, `二〇〇五`, `二00五`), if it can be a report's.
 fn plausible_year(y: &str) -> Option<i32> {
-    y.parse::<i32>().ok().filter(|y| (1949..=2100).contains(y))
+    cn_number(y).filter(|y| (1949..=2100).contains(y))
 }
 
 /// `二〇二四` → 2024; `十二` → 12; `二十一` → 21.
@@ -1112,16 +1113,11 @@ fn years(ev: &Evidence, head: &str, doc_type: Option<&str>) -> Years {
             .captures(ev.body)
             .and_then(|c| plausible_year(&c[1]));
     }
+    // 2005年, else 二〇〇五年 / 二00五年 written in Han numerals.
     let title_year = ev.title.and_then(|t| {
         YEAR.captures(t)
+            .or_else(|| HAN_YEAR.captures(t))
             .and_then(|c| plausible_year(&c[1]))
-            .or_else(|| {
-                // 二〇〇五年, 二00五年: a year written in Han numerals.
-                HAN_YEAR
-                    .captures(t)
-                    .and_then(|c| cn_number(&c[1]))
-                    .filter(|y| (1949..=2100).contains(y))
-            })
     });
     out.review = review;
     let looks_back = matches!(doc_type, Some("法治政府建设报告"));

@@ -302,12 +302,8 @@ static WEB_SUFFIX: LazyLock<Regex> =
 /// The title: the first title-block line naming a kind of document (without
 /// a web page's `—全文`-style suffix), or a headline with its `——` subtitle.
 fn pick_title(head: &[String]) -> Option<String> {
-    const KINDS: [&str; 12] = [
-        "报告", "计划", "规划", "纲要", "展望", "回顾", "公报", "通知", "意见", "决定", "方案",
-        "总结",
-    ];
     let folded: Vec<String> = head.iter().map(|l| to_simplified(l)).collect();
-    let names_kind = |f: &str| KINDS.iter().any(|k| f.contains(k));
+    let names_kind = text::names_document_kind;
     for (i, f) in folded.iter().enumerate() {
         if f.starts_with("——") {
             continue;

@@ -65,6 +65,16 @@ impl Shape {
 }
 
 /// Counts characters (not bytes).
+/// Whether a line (in simplified script) names a kind of document: a
+/// report, plan, communiqué, outlook… (`…政府工作报告`, `…统计公报`).
+pub fn names_document_kind(simplified: &str) -> bool {
+    const KINDS: [&str; 12] = [
+        "报告", "计划", "规划", "纲要", "展望", "回顾", "公报", "通知", "意见", "决定", "方案",
+        "总结",
+    ];
+    KINDS.iter().any(|k| simplified.contains(k))
+}
+
 pub fn char_len(s: &str) -> usize {
     s.chars().count()
 }

@@ -740,13 +740,14 @@ fn classify(simplified: &str, ctx: &SentenceContext<'_>) -> Option<TargetKind> {
 /// names a span (2021—2025年) or several years.
 fn heading_year(heading: &str) -> Option<i32> {
     static YEAR: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"((?:19|20)\d\d)年").expect("static regex"));
-    static ANY_YEAR: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?:19|20)\d\d").expect("static regex"));
-    if ANY_YEAR.find_iter(heading).count() != 1 {
+    let mut years = YEAR.find_iter(heading);
+    let (y, None) = (years.next()?, years.next()) else {
         return None;
-    }
-    YEAR.captures(heading)?[1].parse().ok()
+    };
+    heading[y.end()..]
+        .starts_with('年')
+        .then(|| y.as_str().parse().ok())?
 }
 
 /// Every numeric statement of one parsed document, in document order.
