@@ -403,7 +403,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 filter: filter.to_filter()?,
             };
             let service = open(g)?;
-            let resp = search::similar(service.library(), service.encoder(), &req)?;
+            let resp = service.similar(&req)?;
             if g.json {
                 return print_json(&resp);
             }
@@ -432,7 +432,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
                 max_districts,
             };
             let service = open(g)?;
-            let summary = summarize::summarize(service.library(), service.embedder(), &req)?;
+            let summary = service.summarize(&req)?;
             if g.json {
                 return print_json(&summary);
             }
@@ -449,20 +449,17 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             out,
         }) => {
             let service = open(g)?;
-            let panel = summarize::target_panel(
-                service.library(),
-                &summarize::PanelRequest {
-                    indicator,
-                    place,
-                    year_from: from,
-                    year_to: to,
-                    measure: if levels {
-                        summarize::targets::Measure::Level
-                    } else {
-                        summarize::targets::Measure::Growth
-                    },
+            let panel = service.target_panel(&summarize::PanelRequest {
+                indicator,
+                place,
+                year_from: from,
+                year_to: to,
+                measure: if levels {
+                    summarize::targets::Measure::Level
+                } else {
+                    summarize::targets::Measure::Growth
                 },
-            )?;
+            })?;
             let view = PanelView { human: print_panel };
             view.write(&panel, panel.rows.len(), format, g.json, out.as_deref())
         }
@@ -476,17 +473,13 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             out,
         }) => {
             let service = open(g)?;
-            let panel = summarize::attention_panel(
-                service.library(),
-                service.encoder(),
-                &summarize::AttentionRequest {
-                    concept,
-                    terms,
-                    place,
-                    year_from: from,
-                    year_to: to,
-                },
-            )?;
+            let panel = service.attention_panel(&summarize::AttentionRequest {
+                concept,
+                terms,
+                place,
+                year_from: from,
+                year_to: to,
+            })?;
             let view = PanelView {
                 human: print_attention,
             };
@@ -495,7 +488,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
         ServiceCommand::Targets { indicator, filter } => {
             let filter = filter.to_filter()?;
             let service = open(g)?;
-            let table = summarize::targets_table(service.library(), indicator.as_deref(), &filter)?;
+            let table = service.targets(indicator.as_deref(), &filter)?;
             if g.json {
                 return print_json(&table);
             }
@@ -528,7 +521,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
         }
         ServiceCommand::Stats => {
             let service = open(g)?;
-            let stats = service.library().stats()?;
+            let stats = service.stats()?;
             if g.json {
                 return print_json(&stats);
             }
@@ -726,7 +719,7 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
         deadline: std::time::Duration::from_millis(args.model_deadline_ms),
         max_waiting_short: args.max_waiting_questions,
     });
-    if !args.no_bootstrap && service.library().stats()?.documents == 0 {
+    if !args.no_bootstrap && service.stats()?.documents == 0 {
         let corpus = if args.corpus.is_empty() {
             vec![service::bundled_corpus_dir()]
         } else {
@@ -743,7 +736,7 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
             tracing::warn!("not ingested: {}", f.problem);
         }
     }
-    let stats = service.library().stats()?;
+    let stats = service.stats()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

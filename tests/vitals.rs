@@ -555,7 +555,7 @@ fn the_api_sends_what_the_library_returns() {
         doc_id: Some(doc_id.clone()),
         ..Default::default()
     };
-    let direct = zhengce::summarize::summarize(lib, server().service.embedder(), &req).unwrap();
+    let direct = server().service.summarize(&req).unwrap();
     assert_eq!(
         post_json("/api/summarize", &json!({"doc_id": doc_id})),
         as_sent(direct).unwrap()

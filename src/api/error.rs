@@ -232,6 +232,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Embed(e) => e.into(),
             ServiceError::Index(e) => e.into(),
             ServiceError::Search(e) => e.into(),
+            ServiceError::Summarize(e) => e.into(),
             ServiceError::Invalid(m) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_document", m)
             }

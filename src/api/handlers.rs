@@ -281,9 +281,7 @@ pub async fn facets(
     responses((status = 200, description = "Library figures", body = LibraryStats))
 )]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<LibraryStats>, ApiError> {
-    Ok(Json(
-        blocking(&state, |s| s.library().stats()).await?.into(),
-    ))
+    Ok(Json(blocking(&state, |s| s.stats()).await?.into()))
 }
 
 /// `POST /api/documents` JSON body.
@@ -571,10 +569,7 @@ pub async fn summarize(
     ApiJson(body): ApiJson<SummarizeBody>,
 ) -> Result<Json<Summary>, ApiError> {
     let req: SummarizeRequest = body.into_request(&state.config.limits)?;
-    let resp = blocking(&state, move |s| {
-        summarize::summarize(s.library(), s.embedder(), &req)
-    })
-    .await?;
+    let resp = blocking(&state, move |s| s.summarize(&req)).await?;
     Ok(Json(resp.into()))
 }
 
@@ -608,10 +603,7 @@ pub async fn targets(
         check_line("indicator", name)?;
         known_indicator(name)?;
     }
-    let resp = blocking(&state, move |s| {
-        summarize::targets_table(s.library(), p.indicator.as_deref(), &filter)
-    })
-    .await?;
+    let resp = blocking(&state, move |s| s.targets(p.indicator.as_deref(), &filter)).await?;
     Ok(Json(resp.into()))
 }
 

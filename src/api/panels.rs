@@ -176,7 +176,7 @@ pub async fn targets(
         measure,
     };
     let file = scope.file;
-    let panel = blocking(&state, move |s| summarize::target_panel(s.library(), &req)).await?;
+    let panel = blocking(&state, move |s| s.target_panel(&req)).await?;
     respond::<_, TargetPanel>(panel, file, "panel-targets")
 }
 
@@ -256,9 +256,6 @@ pub async fn attention(
         year_to: scope.year_to,
     };
     let file = scope.file;
-    let panel = blocking(&state, move |s| {
-        summarize::attention_panel(s.library(), s.embedder(), &req)
-    })
-    .await?;
+    let panel = blocking(&state, move |s| s.attention_panel(&req)).await?;
     respond::<_, AttentionPanel>(panel, file, "panel-attention")
 }

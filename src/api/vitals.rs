@@ -279,7 +279,7 @@ pub struct Health {
 )]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let service = state.service.clone();
-    let stats = tokio::task::spawn_blocking(move || service.library().stats())
+    let stats = tokio::task::spawn_blocking(move || service.stats())
         .await?
         .map_err(|e| {
             tracing::error!("healthz: {e}");
@@ -324,7 +324,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let handle = prometheus();
     let service = state.service.clone();
-    let stats = tokio::task::spawn_blocking(move || service.library().stats()).await??;
+    let stats = tokio::task::spawn_blocking(move || service.stats()).await??;
     let vectors = stats.dense_points.saturating_sub(stats.dense_tombstones);
     let figures = [
         stats.documents as f64,

@@ -472,6 +472,7 @@ impl CachedEncoder {
             deadline: Instant::now() + limits.deadline,
             reserved: long,
             budget: AtomicUsize::new(limits.max_request_chars),
+            encoded: Mutex::new(Vec::new()),
         })
     }
 
@@ -531,12 +532,16 @@ impl QueryEncoder for CachedEncoder {
 
 /// The encoder one admitted request uses: one deadline for all its model
 /// work, and its character budget spent as it goes (a caller that
-/// encodes more than it declared is refused too).
+/// encodes more than it declared is refused too). A text the request has
+/// already had encoded (a topic summary's question: its search, its
+/// sentence scoring and its relevance evidence) is answered from the
+/// request's own vectors, neither encoded nor counted again.
 pub struct RequestEncoder<'a> {
     encoder: &'a CachedEncoder,
     deadline: Instant,
     reserved: usize,
     budget: AtomicUsize,
+    encoded: Mutex<Vec<(TextSide, String, Vec<f32>)>>,
 }
 
 impl RequestEncoder<'_> {
@@ -554,19 +559,26 @@ impl RequestEncoder<'_> {
                 ))
             })
     }
+
+    fn encode(&self, side: TextSide, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let encoded = || self.encoded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, _, v)) = encoded().iter().find(|(s, t, _)| *s == side && t == text) {
+            return Ok(v.clone());
+        }
+        self.spend(text)?;
+        let v = self.encoder.get_or_embed(side, text, self.deadline)?;
+        encoded().push((side, text.to_string(), v.clone()));
+        Ok(v)
+    }
 }
 
 impl QueryEncoder for RequestEncoder<'_> {
     fn encode_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.spend(text)?;
-        self.encoder
-            .get_or_embed(TextSide::Query, text, self.deadline)
+        self.encode(TextSide::Query, text)
     }
 
     fn encode_passage(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.spend(text)?;
-        self.encoder
-            .get_or_embed(TextSide::Passage, text, self.deadline)
+        self.encode(TextSide::Passage, text)
     }
 }
 
@@ -703,5 +715,27 @@ mod tests {
         enc.encode_query("河长制").unwrap();
         assert_eq!(enc.counts(), (1, 4));
         assert_eq!(enc.batch_counts().1, 4);
+    }
+
+    #[test]
+    fn a_request_encodes_and_counts_a_text_once() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        // No memo: only the request's own vectors can answer a repeat.
+        let enc = CachedEncoder::with_batcher(Batcher::new(slow_pass(Arc::clone(&sizes))), 0);
+        enc.set_admission(Admission {
+            max_request_chars: 12,
+            ..Admission::default()
+        });
+        let long = "垃圾分类收运处置体系"; // 10 characters
+        let req = enc.for_request(&[long]).unwrap();
+        let a = req.encode_query(long).unwrap();
+        assert_eq!(req.encode_query(long).unwrap(), a);
+        assert_eq!(req.encode_query(long).unwrap(), a);
+        assert_eq!(enc.batch_counts().1, 1, "one model encoding");
+        // A second text is counted: 10 + 10 > 12.
+        assert!(matches!(
+            req.encode_query("另一个十个字的问题啊"),
+            Err(EmbedError::TooMuchText(_))
+        ));
     }
 }

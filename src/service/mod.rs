@@ -1,8 +1,12 @@
 //! The operations the CLI and the HTTP API share, gluing the modules
 //! together: open a library with its model, ingest files (parse → embed →
-//! store), search with direct answers to figure questions ([`Service::search`]),
-//! export passages, run an evaluation query set. Find-similar is
-//! [`crate::search::similar`] over [`Service::library`] and [`Service::encoder`].
+//! store) and delete documents, correct metadata, search with direct answers
+//! to figure questions ([`Service::search`]), find similar passages,
+//! summarize, the targets table and the research panels, library figures,
+//! export passages, run an evaluation query set. Both front ends parse,
+//! call one of these and render its value; the query side of the model is
+//! reached through [`Service::encoder`] (memo, batcher, admission), each
+//! operation's questions as one admitted request.
 
 pub mod corrections;
 mod encoder;
@@ -32,6 +36,8 @@ pub enum ServiceError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Search(#[from] crate::search::SearchError),
+    #[error(transparent)]
+    Summarize(#[from] crate::summarize::SummarizeError),
     /// The input is unusable (a document without text, an unreadable path…).
     #[error("{0}")]
     Invalid(String),
@@ -157,6 +163,69 @@ impl Service {
             .collect();
         let encoder = self.encoder.for_request(&texts)?;
         Ok(crate::search::similar(&self.library, &encoder, req)?)
+    }
+}
+
+impl Service {
+    /// Library figures: documents, passages, model, index sizes.
+    pub fn stats(&self) -> Result<crate::index::Stats, ServiceError> {
+        Ok(self.library.stats()?)
+    }
+
+    /// [`crate::summarize::summarize`]: a topic across districts, or one
+    /// document. A topic's question is encoded as one admitted request on
+    /// the query encoder (the search, the sentence scoring and the relevance
+    /// evidence share its vector); the candidate sentences are one passage
+    /// batch on the embedder.
+    pub fn summarize(
+        &self,
+        req: &crate::summarize::SummarizeRequest,
+    ) -> Result<crate::summarize::Summary, ServiceError> {
+        let texts: Vec<&str> = req.query.iter().map(String::as_str).collect();
+        let encoder = self.encoder.for_request(&texts)?;
+        Ok(crate::summarize::summarize(
+            &self.library,
+            &self.embedder,
+            &encoder,
+            req,
+        )?)
+    }
+
+    /// [`crate::summarize::targets_table`]: stated targets and results
+    /// under `filter`, optionally of one indicator.
+    pub fn targets(
+        &self,
+        indicator: Option<&str>,
+        filter: &crate::index::Filter,
+    ) -> Result<crate::summarize::TargetsTable, ServiceError> {
+        Ok(crate::summarize::targets_table(
+            &self.library,
+            indicator,
+            filter,
+        )?)
+    }
+
+    /// [`crate::summarize::target_panel`]: target against achieved per place
+    /// and year.
+    pub fn target_panel(
+        &self,
+        req: &crate::summarize::PanelRequest,
+    ) -> Result<crate::summarize::TargetPanel, ServiceError> {
+        Ok(crate::summarize::target_panel(&self.library, req)?)
+    }
+
+    /// [`crate::summarize::attention_panel`], its concept encoded as one
+    /// admitted request on the query encoder.
+    pub fn attention_panel(
+        &self,
+        req: &crate::summarize::AttentionRequest,
+    ) -> Result<crate::summarize::AttentionPanel, ServiceError> {
+        let encoder = self.encoder.for_request(&[req.concept.as_str()])?;
+        Ok(crate::summarize::attention_panel(
+            &self.library,
+            &encoder,
+            req,
+        )?)
     }
 }
 

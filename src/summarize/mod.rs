@@ -25,7 +25,7 @@ pub use topic::{summarize_topic, TopicRequest, TopicSummary};
 
 use crate::embed::{EmbedError, Embedder};
 use crate::index::{Filter, IndexError, Library};
-use crate::search::SearchError;
+use crate::search::{QueryEncoder, SearchError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SummarizeError {
@@ -64,9 +64,12 @@ pub enum Summary {
 /// Upper bound on sentences a caller may ask for.
 pub const MAX_SENTENCES: usize = 200;
 
+/// `embedder` encodes the candidate sentences (one passage-side batch);
+/// `encoder` the topic's question (search, sentence scoring, relevance).
 pub fn summarize(
     lib: &Library,
     embedder: &Embedder,
+    encoder: &dyn QueryEncoder,
     req: &SummarizeRequest,
 ) -> Result<Summary, SummarizeError> {
     if let Some(n) = req.max_sentences {
@@ -85,6 +88,7 @@ pub fn summarize(
         (Some(query), None) => Ok(Summary::Topic(summarize_topic(
             lib,
             embedder,
+            encoder,
             &TopicRequest {
                 query: query.to_string(),
                 filter: req.filters.clone(),

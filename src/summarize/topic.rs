@@ -22,7 +22,7 @@ use super::text::sentence_spans;
 use super::SummarizeError;
 use crate::embed::Embedder;
 use crate::index::{Filter, Library};
-use crate::search::{self, places, Mode, SearchRequest};
+use crate::search::{self, places, Mode, QueryEncoder, SearchRequest};
 
 /// Weight of relevance against novelty in MMR. Even: multilingual-e5 packs
 /// both relevance and sentence-to-sentence similarity into a narrow band
@@ -82,9 +82,12 @@ pub struct TopicSummary {
     pub in_common: Vec<CommonStatement>,
 }
 
+/// `embedder` encodes the candidate sentences in one batch; `encoder` the
+/// question, for the search, the sentences' relevance and the evidence.
 pub fn summarize_topic(
     lib: &Library,
     embedder: &Embedder,
+    encoder: &dyn QueryEncoder,
     req: &TopicRequest,
 ) -> Result<TopicSummary, SummarizeError> {
     if req.max_sentences == 0 || req.max_districts == 0 {
@@ -101,7 +104,7 @@ pub fn summarize_topic(
         per_group: PASSAGES_PER_DISTRICT,
         ..SearchRequest::default()
     };
-    let found = search::search(lib, embedder, &request)?;
+    let found = search::search(lib, encoder, &request)?;
     let groups = found.groups.unwrap_or_default();
 
     // Candidate sentences, per district, in retrieval order: from the hits
@@ -142,8 +145,8 @@ pub fn summarize_topic(
         .flat_map(|(_, s)| s.iter().map(|x| x.text.as_str()))
         .collect();
     let vectors = embedder.embed_passages(&texts)?;
-    let query = embedder.embed_queries(&[req.query.as_str()])?.remove(0);
-    let evidence = search::query_evidence(lib, embedder, &request)?;
+    let query = encoder.encode_query(&req.query)?;
+    let evidence = search::query_evidence(lib, encoder, &request)?;
 
     let mut districts = Vec::new();
     let mut chosen_all: Vec<(usize, SummarySentence, Vec<f32>)> = Vec::new();
