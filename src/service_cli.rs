@@ -11,8 +11,8 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use zhengce::api::{self, params::FilterParams, params::YearParam, ApiConfig};
-use zhengce::index::Filter;
+use zhengce::api::{self, ApiConfig};
+use zhengce::index::{Filter, YearRange};
 use zhengce::search::{self, Hit, Mode, SearchRequest, SimilarRequest};
 use zhengce::service::{self, eval, export, export::ExportFormat, IngestEvent, Service};
 use zhengce::summarize;
@@ -269,16 +269,17 @@ pub struct FilterArgs {
 
 impl FilterArgs {
     fn to_filter(&self) -> anyhow::Result<Filter> {
-        Ok(FilterParams {
-            district: self.district.clone(),
-            city: self.city.clone(),
-            province: self.province.clone(),
-            year: self.year.clone().map(YearParam::Text),
-            year_from: None,
-            year_to: None,
-            doc_type: self.doc_type.clone(),
-        }
-        .to_filter()?)
+        let years = match self.year.as_deref() {
+            None => YearRange::default(),
+            Some(text) => YearRange::parse(text)?,
+        };
+        Ok(Filter::from_values(
+            self.district.as_deref(),
+            self.city.as_deref(),
+            self.province.as_deref(),
+            years,
+            self.doc_type.as_deref(),
+        )?)
     }
 }
 
@@ -342,7 +343,7 @@ pub fn run(cmd: ServiceCommand, g: &Globals) -> anyhow::Result<()> {
             no_infer_places,
             filter,
         } => {
-            let group_by_district = api::params::group_by_district(group.as_deref())?;
+            let group_by_district = search::group_by_district(group.as_deref())?;
             let req = SearchRequest {
                 query,
                 k,
@@ -749,7 +750,6 @@ fn serve(args: ServeArgs, g: &Globals) -> anyhow::Result<()> {
         token,
         limits: api::Limits {
             max_body_bytes: args.max_body_bytes,
-            ..api::Limits::default()
         },
         // An empty entry (ZHENGCE_ALLOW_HOSTS= or a trailing comma) names nothing.
         allow_hosts: args

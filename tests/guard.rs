@@ -48,7 +48,6 @@ fn servers() -> &'static Servers {
             token: token.map(String::from),
             limits: api::Limits {
                 max_body_bytes: MAX_BODY,
-                ..api::Limits::default()
             },
             allow_hosts: vec![ALLOWED.parse().unwrap()],
         };

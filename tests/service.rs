@@ -52,7 +52,6 @@ fn server() -> &'static Server {
                 token: Some(TOKEN.into()),
                 limits: api::Limits {
                     max_body_bytes: 1024 * 1024,
-                    ..api::Limits::default()
                 },
                 ..ApiConfig::default()
             },

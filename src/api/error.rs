@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::corpus::CorpusError;
 use crate::embed::EmbedError;
-use crate::index::IndexError;
+use crate::index::{FilterError, IndexError};
 use crate::search::SearchError;
 use crate::service::ServiceError;
 use crate::summarize::SummarizeError;
@@ -199,6 +199,15 @@ impl From<IndexError> for ApiError {
             IndexError::NotFound { .. } => ApiError::not_found(e.to_string()),
             IndexError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
             e => ApiError::internal("the index", e),
+        }
+    }
+}
+
+impl From<FilterError> for ApiError {
+    fn from(e: FilterError) -> Self {
+        match e {
+            FilterError::Text(m) => ApiError::bad_request("invalid_metadata", m),
+            FilterError::Year(m) => ApiError::bad_request("invalid_year", m),
         }
     }
 }

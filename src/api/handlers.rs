@@ -20,7 +20,7 @@ use super::params::{
 };
 use super::AppState;
 use crate::index::{DocumentSummary, Filter};
-use crate::search::{Mode, SearchRequest, SimilarRequest};
+use crate::search::{Mode, SearchRequest, SimilarRequest, MAX_K, MAX_NEGATIVES, MAX_PER_GROUP};
 use crate::service::Service;
 use crate::summarize::{self, SummarizeRequest};
 
@@ -71,9 +71,9 @@ pub async fn search(
 ) -> Result<Json<SearchResults>, ApiError> {
     let limits = &state.config.limits;
     let query = limits.check_text("q", p.q.as_deref())?.to_string();
-    let k = limits.check_count("k", p.k, 10, limits.max_k)?;
+    let k = limits.check_count("k", p.k, 10, MAX_K)?;
     let group = group_by_district(p.group.as_deref())?;
-    let per_group = limits.check_count("per_group", p.per_group, 3, limits.max_per_group)?;
+    let per_group = limits.check_count("per_group", p.per_group, 3, MAX_PER_GROUP)?;
     // Exactly the names the description lists, no case folding or trimming.
     let mode = match p.mode.as_deref() {
         None | Some("hybrid") => Mode::Hybrid,
@@ -160,12 +160,11 @@ pub async fn similar(
     if let Some(id) = &b.passage_id {
         check_line("passage_id", id)?;
     }
-    if b.negative.len() > limits.max_negatives {
+    if b.negative.len() > MAX_NEGATIVES {
         return Err(ApiError::bad_request(
             "too_many_negatives",
             format!(
-                "at most {} negative examples, not {}",
-                limits.max_negatives,
+                "at most {MAX_NEGATIVES} negative examples, not {}",
                 b.negative.len()
             ),
         ));
@@ -177,13 +176,8 @@ pub async fn similar(
     let req = SimilarRequest {
         passage_id: b.passage_id,
         text: b.text,
-        k: limits.check_count("k", b.k, 10, limits.max_k)?,
-        per_district: limits.check_count(
-            "per_district",
-            b.per_district,
-            1,
-            limits.max_per_group,
-        )?,
+        k: limits.check_count("k", b.k, 10, MAX_K)?,
+        per_district: limits.check_count("per_district", b.per_district, 1, MAX_PER_GROUP)?,
         negative: b.negative,
         include_same_district: b.include_same_district,
         filter: b.filter.to_filter()?,

@@ -182,6 +182,47 @@ mod tests {
         );
     }
 
+    /// The bounds the description states are the library's own: utoipa's
+    /// attributes take only literals, so the two are compared here.
+    #[test]
+    fn stated_bounds_are_the_librarys() {
+        use crate::search::{MAX_K, MAX_NEGATIVES, MAX_PER_GROUP, MAX_QUERY_CHARS};
+        let doc: serde_json::Value = serde_json::from_str(openapi_text()).unwrap();
+        let param = |path: &str, name: &str| {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap()["schema"]
+                .clone()
+        };
+        assert_eq!(param("/api/search", "k")["maximum"], MAX_K);
+        assert_eq!(param("/api/search", "per_group")["maximum"], MAX_PER_GROUP);
+        assert_eq!(param("/api/search", "q")["maxLength"], MAX_QUERY_CHARS);
+        assert_eq!(
+            param("/api/panel/attention", "concept")["maxLength"],
+            MAX_QUERY_CHARS
+        );
+        let schemas = &doc["components"]["schemas"];
+        let similar = &schemas["SimilarBody"]["allOf"][1]["properties"];
+        assert_eq!(similar["k"]["maximum"], MAX_K);
+        assert_eq!(similar["per_district"]["maximum"], MAX_PER_GROUP);
+        assert_eq!(similar["negative"]["maxItems"], MAX_NEGATIVES);
+        assert_eq!(similar["negative"]["items"]["maxLength"], MAX_QUERY_CHARS);
+        assert_eq!(similar["text"]["maxLength"], MAX_QUERY_CHARS);
+        let summarize = &schemas["SummarizeBody"]["properties"];
+        assert_eq!(summarize["query"]["maxLength"], MAX_QUERY_CHARS);
+        assert_eq!(
+            summarize["max_sentences"]["maximum"],
+            crate::summarize::MAX_SENTENCES
+        );
+        assert_eq!(
+            summarize["max_districts"]["maximum"],
+            super::super::dto::MAX_DISTRICTS
+        );
+    }
+
     #[test]
     fn writes_and_only_writes_ask_for_the_token() {
         let doc: serde_json::Value = serde_json::from_str(openapi_text()).unwrap();

@@ -6,7 +6,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use crate::corpus::{check_meta_text, check_meta_year};
-use crate::index::Filter;
+use crate::index::{Filter, YearRange};
+use crate::search::MAX_QUERY_CHARS;
 
 // The patterns below are what `/openapi.json` states about text values. They
 // use only constructs on which ECMA 262 (JSON Schema) and Python (the fuzzer
@@ -147,28 +148,19 @@ pub fn any_year<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D
     int_in(d, true)
 }
 
-/// Bounds on what one request may ask for.
+/// Bounds on what one request may ask for that the server sets. The bounds
+/// on its parameters (hits, text length, negatives) are the search module's
+/// ([`crate::search::MAX_K`], [`MAX_QUERY_CHARS`], …), the same for the CLI.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Longest query or pasted text, in characters.
-    pub max_query_chars: usize,
-    /// Largest `k` (hits) and `per_group`.
-    pub max_k: usize,
-    pub max_per_group: usize,
     /// Largest request body (uploads included), in bytes.
     pub max_body_bytes: usize,
-    /// Most negative examples in one find-similar request.
-    pub max_negatives: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_query_chars: 2_000,
-            max_k: 100,
-            max_per_group: 20,
             max_body_bytes: 16 * 1024 * 1024,
-            max_negatives: 10,
         }
     }
 }
@@ -340,39 +332,23 @@ impl<'de> Deserialize<'de> for YearParam {
     }
 }
 
-/// An inclusive year range; `None` ends are open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct YearRange {
-    pub from: Option<i32>,
-    pub to: Option<i32>,
-}
-
 impl FilterParams {
-    /// The library's filter; blank values mean "any". Text values follow the
-    /// metadata rules (the same a stored value must meet).
+    /// The library's filter ([`Filter::from_values`]); blank values mean
+    /// "any". Text values follow the metadata rules (the same a stored value
+    /// must meet).
     pub fn to_filter(&self) -> Result<Filter, ApiError> {
-        let text = |field: &str, v: &Option<String>| -> Result<Option<String>, ApiError> {
-            let Some(v) = v.as_deref() else {
-                return Ok(None);
-            };
-            check_meta_value(field, v)?;
-            let v = v.trim();
-            Ok((!v.is_empty()).then(|| v.to_string()))
-        };
         let years = self.year_range()?;
-        Ok(Filter {
-            district: text("district", &self.district)?,
-            city: text("city", &self.city)?,
-            province: text("province", &self.province)?,
-            year_from: years.from,
-            year_to: years.to,
-            doc_type: text("doc_type", &self.doc_type)?,
-        })
+        Ok(Filter::from_values(
+            self.district.as_deref(),
+            self.city.as_deref(),
+            self.province.as_deref(),
+            years,
+            self.doc_type.as_deref(),
+        )?)
     }
 
-    /// The years asked for. A range given with its ends reversed means the
-    /// years between them: no schema can say "from ≤ to" across two fields,
-    /// and every value the description allows must be answered.
+    /// The years asked for ([`YearRange::parse`] for text). A range given
+    /// with its ends reversed means the years between them.
     pub fn year_range(&self) -> Result<YearRange, ApiError> {
         let mut range = match &self.year {
             None => YearRange::default(),
@@ -391,14 +367,7 @@ impl FilterParams {
                     to: Some(y),
                 }
             }
-            Some(YearParam::Text(t)) => parse_year_range(t).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_year",
-                    format!(
-                        "year `{t}` is neither a year from 1900 to 2200 (2024) nor a range (2022-2024)"
-                    ),
-                )
-            })?,
+            Some(YearParam::Text(t)) => YearRange::parse(t)?,
         };
         if let Some(y) = self.year_from {
             range.from = Some(check_year("year_from", y)?);
@@ -406,42 +375,7 @@ impl FilterParams {
         if let Some(y) = self.year_to {
             range.to = Some(check_year("year_to", y)?);
         }
-        if let (Some(a), Some(b)) = (range.from, range.to) {
-            if a > b {
-                range = YearRange {
-                    from: Some(b),
-                    to: Some(a),
-                };
-            }
-        }
-        Ok(range)
-    }
-}
-
-/// Reads `year` text exactly as [`YEAR_TEXT_PATTERN`] describes it.
-fn parse_year_range(s: &str) -> Option<YearRange> {
-    let year = |t: &str| -> Option<Option<i32>> {
-        if t.is_empty() {
-            return Some(None);
-        }
-        if t.len() != 4 || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        check_meta_year("year", t.parse().ok()?).ok().map(Some)
-    };
-    let split = s
-        .find("..")
-        .map(|i| (&s[..i], &s[i + 2..]))
-        .or_else(|| s.find('-').map(|i| (&s[..i], &s[i + 1..])));
-    match split {
-        None => {
-            let y = year(s)?;
-            Some(YearRange { from: y, to: y })
-        }
-        Some((a, b)) => Some(YearRange {
-            from: year(a)?,
-            to: year(b)?,
-        }),
+        Ok(range.ordered())
     }
 }
 
@@ -464,13 +398,10 @@ impl Limits {
 
     pub fn check_len(&self, field: &str, text: &str) -> Result<(), ApiError> {
         let n = text.chars().count();
-        if n > self.max_query_chars {
+        if n > MAX_QUERY_CHARS {
             return Err(ApiError::bad_request(
                 "query_too_long",
-                format!(
-                    "`{field}` has {n} characters; the limit is {}",
-                    self.max_query_chars
-                ),
+                format!("`{field}` has {n} characters; the limit is {MAX_QUERY_CHARS}"),
             ));
         }
         Ok(())
@@ -495,16 +426,10 @@ impl Limits {
     }
 }
 
-/// Whether `group` asks for grouping by district (the only grouping there is).
+/// Whether `group` asks for grouping by district ([`crate::search::group_by_district`]).
 pub fn group_by_district(group: Option<&str>) -> Result<bool, ApiError> {
-    match group {
-        None | Some("") | Some("none") => Ok(false),
-        Some("district") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(
-            "invalid_group",
-            format!("group `{other}` is not supported; use group=district"),
-        )),
-    }
+    crate::search::group_by_district(group)
+        .map_err(|e| ApiError::bad_request("invalid_group", e.to_string()))
 }
 
 #[cfg(test)]
@@ -551,14 +476,25 @@ mod tests {
     #[test]
     fn limits() {
         let l = Limits::default();
-        assert_eq!(l.check_count("k", None, 10, l.max_k).unwrap(), 10);
-        assert_eq!(l.check_count("k", Some(100), 10, l.max_k).unwrap(), 100);
         assert_eq!(
-            l.check_count("k", Some(0), 10, l.max_k).unwrap_err().code,
+            l.check_count("k", None, 10, crate::search::MAX_K).unwrap(),
+            10
+        );
+        assert_eq!(
+            l.check_count("k", Some(100), 10, crate::search::MAX_K)
+                .unwrap(),
+            100
+        );
+        assert_eq!(
+            l.check_count("k", Some(0), 10, crate::search::MAX_K)
+                .unwrap_err()
+                .code,
             "invalid_k"
         );
         assert_eq!(
-            l.check_count("k", Some(101), 10, l.max_k).unwrap_err().code,
+            l.check_count("k", Some(101), 10, crate::search::MAX_K)
+                .unwrap_err()
+                .code,
             "invalid_k"
         );
         assert_eq!(
@@ -566,7 +502,7 @@ mod tests {
             "missing_query"
         );
         assert_eq!(l.check_text("q", None).unwrap_err().code, "missing_query");
-        let long = "政".repeat(l.max_query_chars + 1);
+        let long = "政".repeat(MAX_QUERY_CHARS + 1);
         assert_eq!(
             l.check_text("q", Some(&long)).unwrap_err().code,
             "query_too_long"
@@ -614,7 +550,7 @@ mod contract_tests {
             "20242025",
             "2024--2025",
         ] {
-            assert_eq!(pattern.is_match(t), parse_year_range(t).is_some(), "{t:?}");
+            assert_eq!(pattern.is_match(t), YearRange::parse(t).is_ok(), "{t:?}");
         }
     }
 

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::corpus::Document;
+use crate::corpus::{check_meta_text, check_meta_year, Document};
 
 pub use dense::DenseIndex;
 
@@ -105,6 +105,98 @@ impl Filter {
         self.year_from = Some(year);
         self.year_to = Some(year);
         self
+    }
+
+    /// The filter for values as a person types them (the API's query
+    /// parameters, the CLI's flags): a blank value means any, others are
+    /// trimmed and follow the metadata rules ([`check_meta_text`]); a year
+    /// range with its ends reversed means the years between them.
+    pub fn from_values(
+        district: Option<&str>,
+        city: Option<&str>,
+        province: Option<&str>,
+        years: YearRange,
+        doc_type: Option<&str>,
+    ) -> Result<Filter, FilterError> {
+        let text = |field: &str, v: Option<&str>| -> Result<Option<String>, FilterError> {
+            let Some(v) = v else {
+                return Ok(None);
+            };
+            check_meta_text(field, v).map_err(FilterError::Text)?;
+            let v = v.trim();
+            Ok((!v.is_empty()).then(|| v.to_string()))
+        };
+        let years = years.ordered();
+        Ok(Filter {
+            district: text("district", district)?,
+            city: text("city", city)?,
+            province: text("province", province)?,
+            year_from: years.from,
+            year_to: years.to,
+            doc_type: text("doc_type", doc_type)?,
+        })
+    }
+}
+
+/// A filter value that cannot be used, saying why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// A text value against the metadata rules.
+    #[error("{0}")]
+    Text(String),
+    /// A year or range that is not one.
+    #[error("{0}")]
+    Year(String),
+}
+
+/// An inclusive year range; `None` ends are open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct YearRange {
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+}
+
+impl YearRange {
+    /// `year` as text: a year from 1900 to 2200 (`2024`), or a range
+    /// `2022-2024` / `2022..2024` with either end open; nothing is any year.
+    pub fn parse(text: &str) -> Result<YearRange, FilterError> {
+        let year = |t: &str| -> Option<Option<i32>> {
+            if t.is_empty() {
+                return Some(None);
+            }
+            if t.len() != 4 || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            check_meta_year("year", t.parse().ok()?).ok().map(Some)
+        };
+        let split = text
+            .find("..")
+            .map(|i| (&text[..i], &text[i + 2..]))
+            .or_else(|| text.find('-').map(|i| (&text[..i], &text[i + 1..])));
+        let range = match split {
+            None => year(text).map(|y| YearRange { from: y, to: y }),
+            Some((a, b)) => year(a)
+                .zip(year(b))
+                .map(|(from, to)| YearRange { from, to }),
+        };
+        range.ok_or_else(|| {
+            FilterError::Year(format!(
+                "year `{text}` is neither a year from 1900 to 2200 (2024) nor a range (2022-2024)"
+            ))
+        })
+    }
+
+    /// The years between the ends, whichever order they were given in: no
+    /// schema can say "from ≤ to" across two fields, and every value the
+    /// API's description allows must be answered.
+    pub fn ordered(self) -> YearRange {
+        match (self.from, self.to) {
+            (Some(a), Some(b)) if a > b => YearRange {
+                from: Some(b),
+                to: Some(a),
+            },
+            _ => self,
+        }
     }
 }
 

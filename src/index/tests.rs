@@ -780,3 +780,40 @@ fn grouping_puts_a_place_under_its_names_together() {
     let xs = groups.iter().find(|g| g.district == "徐水区").unwrap();
     assert!(xs.other_names.is_empty());
 }
+
+#[test]
+fn filters_from_typed_values() {
+    let range = |from, to| YearRange { from, to };
+    assert_eq!(
+        YearRange::parse("2024").unwrap(),
+        range(Some(2024), Some(2024))
+    );
+    assert_eq!(YearRange::parse("2022..").unwrap(), range(Some(2022), None));
+    assert_eq!(YearRange::parse("").unwrap(), range(None, None));
+    assert!(matches!(YearRange::parse("20x"), Err(FilterError::Year(_))));
+    assert!(matches!(
+        YearRange::parse("1899"),
+        Err(FilterError::Year(_))
+    ));
+    let f = Filter::from_values(
+        Some(" 南岸区 "),
+        Some("  "),
+        None,
+        YearRange::parse("2024-2022").unwrap(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        f,
+        Filter {
+            district: Some("南岸区".into()),
+            year_from: Some(2022),
+            year_to: Some(2024),
+            ..Filter::default()
+        }
+    );
+    assert!(matches!(
+        Filter::from_values(Some("a\nb"), None, None, YearRange::default(), None),
+        Err(FilterError::Text(_))
+    ));
+}

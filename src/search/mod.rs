@@ -23,8 +23,13 @@ pub use places::{InferredPlace, PlaceLevel};
 pub use relevance::{Features, QueryEvidence, RELEVANT};
 pub use similar::similar;
 
-/// Upper bound on `k` / `per_group` accepted by [`search`] and [`similar`].
-pub const MAX_K: usize = 200;
+// The bounds on what one request may ask for, here and in the API (whose
+// description states them; `api::openapi` checks it says these numbers).
+/// Upper bound on `k` (hits, or districts when grouped) accepted by
+/// [`search`] and [`similar`].
+pub const MAX_K: usize = 100;
+/// Upper bound on `per_group` ([`search`]) and `per_district` ([`similar`]).
+pub const MAX_PER_GROUP: usize = 20;
 /// Upper bound on query / pasted text length, in characters.
 pub const MAX_QUERY_CHARS: usize = 2000;
 /// Default RRF constant.
@@ -245,7 +250,20 @@ const MAX_DEPTH: usize = 2000;
 /// How strongly negative examples push results away (see [`similar`]).
 const NEGATIVE_WEIGHT: f32 = 0.5;
 /// Most negative examples accepted.
-pub const MAX_NEGATIVES: usize = 20;
+pub const MAX_NEGATIVES: usize = 10;
+
+/// Whether `group` (`group=` in the API, `--group` in the CLI) asks for
+/// grouping by district, the only grouping there is; blank or `none` is a
+/// flat list.
+pub fn group_by_district(group: Option<&str>) -> Result<bool, SearchError> {
+    match group {
+        None | Some("") | Some("none") => Ok(false),
+        Some("district") => Ok(true),
+        Some(other) => Err(SearchError::BadRequest(format!(
+            "group `{other}` is not supported; use group=district"
+        ))),
+    }
+}
 
 fn check_text(what: &str, text: &str) -> Result<(), SearchError> {
     if text.trim().is_empty() {
@@ -260,10 +278,10 @@ fn check_text(what: &str, text: &str) -> Result<(), SearchError> {
     Ok(())
 }
 
-fn check_count(what: &str, n: usize) -> Result<(), SearchError> {
-    if n == 0 || n > MAX_K {
+fn check_count(what: &str, n: usize, max: usize) -> Result<(), SearchError> {
+    if n == 0 || n > max {
         return Err(SearchError::BadRequest(format!(
-            "{what} must be between 1 and {MAX_K}, not {n}"
+            "{what} must be between 1 and {max}, not {n}"
         )));
     }
     Ok(())
@@ -333,10 +351,10 @@ pub fn search(
     req: &SearchRequest,
 ) -> Result<SearchResponse, SearchError> {
     check_text("query", &req.query)?;
-    check_count("k", req.k)?;
+    check_count("k", req.k, MAX_K)?;
     check_filter(&req.filter)?;
     if req.group_by_district {
-        check_count("per_group", req.per_group)?;
+        check_count("per_group", req.per_group, MAX_PER_GROUP)?;
     }
     if !(req.rrf_k.is_finite() && req.rrf_k > 0.0) {
         return Err(SearchError::BadRequest(format!(

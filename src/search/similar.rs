@@ -8,7 +8,7 @@ use crate::index::{Filter, IndexError, Library, PassageKey, ScoredPassage, Store
 use super::{
     check_count, check_filter, check_text, lexical_weight, make_hit, reciprocal_rank_fusion, unit,
     Hit, QueryEncoder, SearchError, SimilarRequest, SimilarResponse, SimilarSource, DEFAULT_RRF_K,
-    MAX_DEPTH, MAX_NEGATIVES, NEGATIVE_WEIGHT,
+    MAX_DEPTH, MAX_K, MAX_NEGATIVES, MAX_PER_GROUP, NEGATIVE_WEIGHT,
 };
 
 /// Finds passages similar to a stored passage or to pasted text.
@@ -38,8 +38,8 @@ pub fn similar(
     encoder: &dyn QueryEncoder,
     req: &SimilarRequest,
 ) -> Result<SimilarResponse, SearchError> {
-    check_count("k", req.k)?;
-    check_count("per_district", req.per_district)?;
+    check_count("k", req.k, MAX_K)?;
+    check_count("per_district", req.per_district, MAX_PER_GROUP)?;
     check_filter(&req.filter)?;
     if req.negative.len() > MAX_NEGATIVES {
         return Err(SearchError::BadRequest(format!(

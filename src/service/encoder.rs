@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::embed::{EmbedError, Embedder};
-use crate::search::QueryEncoder;
+use crate::search::{QueryEncoder, MAX_NEGATIVES, MAX_QUERY_CHARS};
 
 /// Which side of the model a text is encoded on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,9 +66,11 @@ impl Default for Admission {
     /// that (at load 3 one such request needed ~16 s) rather than failing a
     /// request after its work is mostly done.
     fn default() -> Self {
+        // 22,000 characters.
+        let largest = (1 + MAX_NEGATIVES) * MAX_QUERY_CHARS;
         Admission {
-            max_request_chars: 22_000,
-            max_inflight_chars: 22_000,
+            max_request_chars: largest,
+            max_inflight_chars: largest,
             deadline: Duration::from_secs(60),
             max_waiting_short: 256,
         }
