@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use safetensors::SafeTensors;
 use serde::Deserialize;
 
-use super::int8::Int8Matrix;
+use super::int8::{Int8Matrix, QuantRows};
 use super::kernels;
 use super::EmbedError;
 
@@ -71,6 +71,19 @@ impl BertConfig {
     }
 }
 
+/// How a forward pass multiplies its dense layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenseMath {
+    /// f32 weights and activations through the GEMM.
+    F32,
+    /// int8 weights with per-block scales, f32 activations (`int8.rs`).
+    Int8Weights,
+    /// int8 weights and activations quantised per row and block of 32,
+    /// multiplied in integers (`int8.rs`); layers whose codes are too wide
+    /// for it use [`DenseMath::Int8Weights`].
+    Int8,
+}
+
 /// A dense layer: f32 weights transposed to [in, out], so a batch is one
 /// plain GEMM whose destination is pre-filled with the bias; and the same
 /// weights as int8 with per-block scales (`int8.rs`) for passes of a few
@@ -96,14 +109,21 @@ impl Linear {
         })
     }
 
-    /// `y[rows, out] = x[rows, in] · Wᵀ + b`, with the int8 weights when
-    /// `int8` is set.
-    fn forward(&self, x: &[f32], y: &mut [f32], int8: bool) {
+    /// `y[rows, out] = x[rows, in] · Wᵀ + b`, multiplied as `math` says.
+    fn forward(&self, x: &[f32], y: &mut [f32], math: DenseMath) {
         let rows = x.len() / self.inp;
         debug_assert_eq!(y.len(), rows * self.out);
-        if int8 {
-            self.q8.matmul(x, &self.b, y);
-            return;
+        match math {
+            DenseMath::Int8 if self.q8.takes_quantized() => {
+                self.q8
+                    .matmul_quantized(&QuantRows::new(x, self.inp), &self.b, y);
+                return;
+            }
+            DenseMath::Int8 | DenseMath::Int8Weights => {
+                self.q8.matmul(x, &self.b, y);
+                return;
+            }
+            DenseMath::F32 => {}
         }
         for row in y.chunks_exact_mut(self.out) {
             row.copy_from_slice(&self.b);
@@ -406,6 +426,12 @@ impl Encoder {
         self.dense_layers().all(|lin| lin.q8.exact())
     }
 
+    /// Whether every dense layer can multiply quantised activations
+    /// ([`DenseMath::Int8`]).
+    pub fn takes_quantized(&self) -> bool {
+        self.dense_layers().all(|lin| lin.q8.takes_quantized())
+    }
+
     /// Bytes of the int8 weights and their scales.
     pub fn int8_bytes(&self) -> usize {
         self.dense_layers().map(|lin| lin.q8.bytes()).sum()
@@ -443,18 +469,17 @@ impl Encoder {
     /// Runs token sequences (specials included, each no longer than
     /// [`BertConfig::max_tokens`]) packed back to back without padding, and
     /// returns the final hidden states, row-major [total tokens, H].
-    /// `int8` runs the dense layers on the int8 weights (worth it for a
-    /// few rows).
+    /// `math` says how the dense layers multiply.
     ///
     /// Activations live in a handful of buffers allocated once per pass; the
     /// dense layers are GEMMs (candle's `gemm` kernels) writing into them,
     /// everything else is a fused loop over rows run on rayon's pool.
-    pub fn forward(&self, seqs: &[&[u32]], int8: bool) -> Vec<f32> {
+    pub fn forward(&self, seqs: &[&[u32]], math: DenseMath) -> Vec<f32> {
         // Run on rayon's pool: every parallel step below then starts on a
         // worker instead of being injected from outside (see
         // `Embedder::embed`).
         if rayon::current_thread_index().is_none() {
-            return rayon::scope(|_| self.forward(seqs, int8));
+            return rayon::scope(|_| self.forward(seqs, math));
         }
         let h = self.hidden();
         let total: usize = seqs.iter().map(|s| s.len()).sum();
@@ -497,9 +522,9 @@ impl Encoder {
         let mut mid = vec![0f32; total * ff];
         let (h_rows, ff_rows) = (rows_per_task(total, h), rows_per_task(total, ff));
         for layer in &self.layers {
-            layer.qkv.forward(&x, &mut qkv, int8);
+            layer.qkv.forward(&x, &mut qkv, math);
             self.attention(&qkv, &spans, &mut ctx);
-            layer.ao.forward(&ctx, &mut tmp, int8);
+            layer.ao.forward(&ctx, &mut tmp, math);
             x.par_chunks_mut(h * h_rows)
                 .zip(tmp.par_chunks(h * h_rows))
                 .for_each(|(xs, ts)| {
@@ -507,10 +532,10 @@ impl Encoder {
                         kernels::add_layer_norm(row, add, &layer.aln_w, &layer.aln_b, eps);
                     }
                 });
-            layer.fi.forward(&x, &mut mid, int8);
+            layer.fi.forward(&x, &mut mid, math);
             mid.par_chunks_mut(ff * ff_rows)
                 .for_each(|m| kernels::gelu_in_place(m, self.tanh_gelu));
-            layer.fo.forward(&mid, &mut tmp, int8);
+            layer.fo.forward(&mid, &mut tmp, math);
             x.par_chunks_mut(h * h_rows)
                 .zip(tmp.par_chunks(h * h_rows))
                 .for_each(|(xs, ts)| {
