@@ -281,10 +281,10 @@ pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<Forwar
             ] {
                 // The first pass of a block brings that format's weights
                 // into the caches the other format's passes evicted.
-                enc.forward(&seqs, math);
+                enc.forward(&seqs, math)?;
                 for _ in 0..BLOCK_REPS {
                     let t = Instant::now();
-                    enc.forward(&seqs, math);
+                    enc.forward(&seqs, math)?;
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
             }

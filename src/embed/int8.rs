@@ -55,7 +55,9 @@ pub struct Int8Matrix {
     n: usize,
     blocks: usize,
     /// `[group][k][GROUP]`; columns past `n` in the last group are zero.
-    q: Vec<i8>,
+    /// Built at once when the codes are too wide for [`Narrow`]; otherwise
+    /// only if a pass asks for f32 activations (kept out of memory).
+    q: std::sync::OnceLock<Vec<i8>>,
     /// `[group][block][GROUP]`.
     scales: Vec<f32>,
     exact: bool,
@@ -266,7 +268,7 @@ impl Int8Matrix {
                 k,
                 n,
                 blocks,
-                q,
+                q: q.into(),
                 scales,
                 exact: true,
                 narrow: None,
@@ -294,11 +296,15 @@ impl Int8Matrix {
             })
             .reduce(|| true, |a, b| a && b);
         let narrow = Narrow::pack(&q, k, groups);
+        let codes = std::sync::OnceLock::new();
+        if narrow.is_none() {
+            codes.get_or_init(|| q);
+        }
         Int8Matrix {
             k,
             n,
             blocks,
-            q,
+            q: codes,
             scales,
             exact,
             narrow,
@@ -317,13 +323,49 @@ impl Int8Matrix {
         self.exact
     }
 
-    /// Bytes of codes and scales (both layouts).
+    /// Bytes of codes and scales held now (both layouts).
     pub fn bytes(&self) -> usize {
         let narrow = self
             .narrow
             .as_ref()
             .map_or(0, |nw| nw.q.len() + 4 * nw.offset.len());
-        self.q.len() + 4 * self.scales.len() + narrow
+        self.q.get().map_or(0, Vec::len) + 4 * self.scales.len() + narrow
+    }
+
+    /// The codes `[group][k][GROUP]` the f32-activation kernel reads.
+    fn codes(&self) -> &[i8] {
+        self.q.get_or_init(|| {
+            let nw = self.narrow.as_ref().expect("codes are kept or packed");
+            let (k, kp) = (self.k, self.blocks * BLOCK);
+            let groups = self.n.div_ceil(GROUP);
+            let mut q = vec![0i8; groups * k * GROUP];
+            for g in 0..groups {
+                for i in 0..k {
+                    for j in 0..GROUP {
+                        q[(g * k + i) * GROUP + j] =
+                            nw.q[g * kp * GROUP + (i / 4) * 4 * GROUP + j * 4 + i % 4];
+                    }
+                }
+            }
+            q
+        })
+    }
+
+    /// The weights the codes stand for, transposed: `[k][n]` (what the f32
+    /// GEMM reads; equal to the imported weights when [`Int8Matrix::exact`]).
+    pub fn dequantized_t(&self) -> Vec<f32> {
+        let (k, n) = (self.k, self.n);
+        let q = self.codes();
+        let mut w = vec![0f32; k * n];
+        for c in 0..n {
+            let (g, j) = (c / GROUP, c % GROUP);
+            for i in 0..k {
+                let code = q[(g * k + i) * GROUP + j];
+                let s = self.scales[(g * self.blocks + i / BLOCK) * GROUP + j];
+                w[i * n + c] = code as f32 * s;
+            }
+        }
+        w
     }
 
     /// The weight `[n][k]` the codes stand for (tests, reference products).
@@ -333,7 +375,7 @@ impl Int8Matrix {
         for c in 0..self.n {
             let (g, j) = (c / GROUP, c % GROUP);
             for i in 0..self.k {
-                let code = self.q[(g * self.k + i) * GROUP + j];
+                let code = self.codes()[(g * self.k + i) * GROUP + j];
                 let s = self.scales[(g * self.blocks + i / BLOCK) * GROUP + j];
                 w[c * self.k + i] = code as f32 * s;
             }
@@ -391,9 +433,10 @@ impl Int8Matrix {
         kernel: Kernel,
     ) {
         let (k, n) = (self.k, self.n);
+        let codes = self.codes();
         let mut tile = [[0f32; GROUP]; MAX_ROWS];
         for g in gs {
-            let q = &self.q[g * k * GROUP..(g + 1) * k * GROUP];
+            let q = &codes[g * k * GROUP..(g + 1) * k * GROUP];
             let s = &self.scales[g * self.blocks * GROUP..(g + 1) * self.blocks * GROUP];
             let c0 = g * GROUP;
             let cols = GROUP.min(n - c0);

@@ -537,7 +537,7 @@ impl Embedder {
     fn encode_windows(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let seqs: Vec<&[u32]> = batch.iter().map(|w| w.ids.as_slice()).collect();
         let total: usize = seqs.iter().map(|s| s.len()).sum();
-        let hidden = self.encoder.forward(&seqs, self.dense_math(total));
+        let hidden = self.encoder.forward(&seqs, self.dense_math(total))?;
         let h = self.dim();
         let mut out = Vec::with_capacity(seqs.len());
         let mut start = 0;

@@ -414,7 +414,7 @@ fn fused_forward_matches_the_candle_op_reference() {
             .map(|t| e.token_ids(t, TextKind::Passage).unwrap())
             .collect();
         let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
-        let fast = e.encoder.forward(&refs, DenseMath::F32);
+        let fast = e.encoder.forward(&refs, DenseMath::F32).unwrap();
         let plain = e.encoder.forward_reference(&refs).unwrap();
         assert_eq!(fast.len(), plain.len());
         let worst = fast
@@ -450,8 +450,8 @@ fn int8_forward_matches_the_f32_forward() {
             .collect();
         for n in 1..=seqs.len() {
             let refs: Vec<&[u32]> = seqs[..n].iter().map(Vec::as_slice).collect();
-            let f = e.encoder.forward(&refs, DenseMath::F32);
-            let q = e.encoder.forward(&refs, DenseMath::Int8Weights);
+            let f = e.encoder.forward(&refs, DenseMath::F32).unwrap();
+            let q = e.encoder.forward(&refs, DenseMath::Int8Weights).unwrap();
             let worst = f
                 .iter()
                 .zip(&q)
