@@ -8,6 +8,7 @@ use clap::Parser;
 mod cli;
 
 fn main() -> ExitCode {
+    tune_allocator();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -18,5 +19,23 @@ fn main() -> ExitCode {
             eprintln!("zhengce: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc's allocator, left to itself, keeps what a long text's encoder pass
+/// freed: its mmap threshold rises to the size of the largest block freed
+/// (up to 32 MB), so the next pass's activation buffers come from the heap
+/// and stay resident, and every thread that allocates gets an arena of its
+/// own. A fixed 256 KB threshold returns large buffers to the system when
+/// they are freed, and two arenas serve the two cores. Measured with
+/// `scripts/bench-memory.py` on the bundled corpus: serving RSS after the
+/// mixed load 323 MB before, 181 MB after.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

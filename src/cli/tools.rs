@@ -26,7 +26,8 @@ pub enum BenchWhat {
     /// Embedding throughput, query latency, peak memory and load time over
     /// the bundled corpus's paragraphs.
     Embed(embed::bench::BenchOptions),
-    /// One encoder pass per sequence length, f32 GEMM vs int8 weights.
+    /// One encoder pass per sequence length: f32 GEMM, int8 weights with f32
+    /// activations, and int8 × int8.
     Forward(embed::bench::ForwardOptions),
     /// Builds dense + lexical indexes over synthetic data at several sizes.
     Index(BenchIndexArgs),

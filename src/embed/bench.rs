@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{EmbedError, Embedder, TextKind};
+use super::{DenseMath, EmbedError, Embedder, TextKind};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchOptions {
@@ -35,6 +35,10 @@ pub struct BenchOptions {
     /// (0 = never; default: the embedder's own setting).
     #[arg(long)]
     pub quantized_max_tokens: Option<usize>,
+    /// Keep activations f32 (int8 weights for short passes, the f32 GEMM
+    /// for long ones) instead of the integer path.
+    #[arg(long)]
+    pub float_activations: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,6 +159,7 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
     if let Some(t) = opts.quantized_max_tokens {
         embedder.set_quantized_max_tokens(t);
     }
+    embedder.set_quantize_activations(!opts.float_activations);
 
     let mut counts: Vec<usize> = paragraphs
         .iter()
@@ -244,6 +249,8 @@ pub struct ForwardRow {
     pub tokens: usize,
     pub f32_ms: f64,
     pub int8_ms: f64,
+    /// int8 weights and quantised activations.
+    pub q8_ms: f64,
 }
 
 /// Timed passes per block of `bench forward`.
@@ -265,15 +272,19 @@ pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<Forwar
         // does not depend on which rows are read).
         let ids: Vec<u32> = (0..t as u32).map(|i| 1000 + 37 * i).collect();
         let seqs = [ids.as_slice()];
-        let (mut f, mut q) = (Vec::new(), Vec::new());
+        let (mut f, mut q, mut q8) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..opts.reps.max(1).div_ceil(BLOCK_REPS) {
-            for (int8, times) in [(false, &mut f), (true, &mut q)] {
+            for (math, times) in [
+                (DenseMath::F32, &mut f),
+                (DenseMath::Int8Weights, &mut q),
+                (DenseMath::Int8, &mut q8),
+            ] {
                 // The first pass of a block brings that format's weights
                 // into the caches the other format's passes evicted.
-                enc.forward(&seqs, int8);
+                enc.forward(&seqs, math)?;
                 for _ in 0..BLOCK_REPS {
                     let t = Instant::now();
-                    enc.forward(&seqs, int8);
+                    enc.forward(&seqs, math)?;
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
             }
@@ -282,6 +293,7 @@ pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<Forwar
             tokens: t,
             f32_ms: median(f),
             int8_ms: median(q),
+            q8_ms: median(q8),
         });
     }
     Ok(rows)
@@ -290,16 +302,18 @@ pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<Forwar
 /// `zhengce bench forward`'s table.
 pub fn format_forward(rows: &[ForwardRow]) -> String {
     let mut s = format!(
-        "{:>7}{:>12}{:>12}{:>8}\n",
-        "tokens", "f32 (ms)", "int8 (ms)", "ratio"
+        "{:>7}{:>12}{:>12}{:>8}{:>12}{:>8}\n",
+        "tokens", "f32 (ms)", "int8w (ms)", "ratio", "int8 (ms)", "ratio"
     );
     for r in rows {
         s += &format!(
-            "{:>7}{:>12.2}{:>12.2}{:>8.2}\n",
+            "{:>7}{:>12.2}{:>12.2}{:>8.2}{:>12.2}{:>8.2}\n",
             r.tokens,
             r.f32_ms,
             r.int8_ms,
-            r.int8_ms / r.f32_ms
+            r.int8_ms / r.f32_ms,
+            r.q8_ms,
+            r.q8_ms / r.f32_ms
         );
     }
     s

