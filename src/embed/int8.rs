@@ -399,73 +399,83 @@ impl Int8Matrix {
         if m == 0 || n == 0 {
             return;
         }
-        let groups = n.div_ceil(GROUP);
+        let codes = self.codes();
         let out = Out(y.as_mut_ptr());
-        let threads = rayon::current_num_threads();
-        if threads == 1 || m * k * n < PARALLEL_MIN_WORK {
-            // SAFETY: x is [m, k] and y [m, n] (asserted above).
-            unsafe { self.run_groups(0..groups, x, m, bias, out, kernel) };
-            return;
-        }
-        // A few items per thread so a worker the shared machine
-        // preempts does not hold the others up.
-        let items = (threads * 2).min(groups);
-        let per = groups.div_ceil(items);
-        (0..groups.div_ceil(per)).into_par_iter().for_each(|i| {
-            let gs = i * per..((i + 1) * per).min(groups);
-            // SAFETY: as above; items own disjoint group (column) ranges.
-            unsafe { self.run_groups(gs, x, m, bias, out, kernel) };
+        over_groups(n, m * k * n, |gs| {
+            for g in gs {
+                let q = &codes[g * k * GROUP..(g + 1) * k * GROUP];
+                let s = &self.scales[g * self.blocks * GROUP..(g + 1) * self.blocks * GROUP];
+                // SAFETY: x is [m, k] and y [m, n] (asserted above); each
+                // call of this closure owns its groups' columns.
+                unsafe {
+                    group_tiles(m, n, g, bias, out, |r0, rows, t, ldt| {
+                        kernel.tile(&x[r0 * k..(r0 + rows) * k], k, q, s, t, ldt, rows)
+                    })
+                };
+            }
         });
     }
+}
 
-    /// Computes the columns of groups `gs` for all `m` rows.
-    ///
-    /// # Safety
-    /// `x` is `[m, k]`, `out` points to a `[m, n]` matrix nobody else writes
-    /// these columns of.
-    unsafe fn run_groups(
-        &self,
-        gs: std::ops::Range<usize>,
-        x: &[f32],
-        m: usize,
-        bias: &[f32],
-        out: Out,
-        kernel: Kernel,
-    ) {
-        let (k, n) = (self.k, self.n);
-        let codes = self.codes();
-        let mut tile = [[0f32; GROUP]; MAX_ROWS];
-        for g in gs {
-            let q = &codes[g * k * GROUP..(g + 1) * k * GROUP];
-            let s = &self.scales[g * self.blocks * GROUP..(g + 1) * self.blocks * GROUP];
-            let c0 = g * GROUP;
-            let cols = GROUP.min(n - c0);
-            let bias = &bias[c0..c0 + cols];
-            let mut r0 = 0;
-            for rows in row_tiles(m) {
-                let xs = &x[r0 * k..(r0 + rows) * k];
-                let dst = out.ptr().add(r0 * n + c0);
-                if cols == GROUP {
-                    // Totals accumulate in place, starting from the bias.
-                    for r in 0..rows {
-                        std::slice::from_raw_parts_mut(dst.add(r * n), GROUP).copy_from_slice(bias);
-                    }
-                    kernel.tile(xs, k, q, s, dst, n, rows);
-                } else {
-                    // The last, partial group: through a full-width tile.
-                    for t in &mut tile[..rows] {
-                        t.fill(0.0);
-                        t[..cols].copy_from_slice(bias);
-                    }
-                    kernel.tile(xs, k, q, s, tile.as_mut_ptr().cast(), GROUP, rows);
-                    for (r, t) in tile[..rows].iter().enumerate() {
-                        std::slice::from_raw_parts_mut(dst.add(r * n), cols)
-                            .copy_from_slice(&t[..cols]);
-                    }
-                }
-                r0 += rows;
+/// Runs `run` over ranges of the column groups of an `n`-column product:
+/// on this thread when the product (`work` multiply-adds) is too small to
+/// pay for the hand-off, else split over rayon's threads, a few items per
+/// thread so a worker the shared machine preempts does not hold the others
+/// up. Ranges are disjoint.
+fn over_groups(n: usize, work: usize, run: impl Fn(std::ops::Range<usize>) + Sync) {
+    let groups = n.div_ceil(GROUP);
+    let threads = rayon::current_num_threads();
+    if threads == 1 || work < PARALLEL_MIN_WORK {
+        run(0..groups);
+        return;
+    }
+    let items = (threads * 2).min(groups);
+    let per = groups.div_ceil(items);
+    (0..groups.div_ceil(per))
+        .into_par_iter()
+        .for_each(|i| run(i * per..((i + 1) * per).min(groups)));
+}
+
+/// One column group `g` of an `[m, n]` output, row tile by row tile: the
+/// tile's rows are set to the bias and `tile(r0, rows, t, ldt)` adds the
+/// products into the `rows` runs of 16 floats at `t + r·ldt`. The last,
+/// partial group goes through a full-width scratch tile.
+///
+/// # Safety
+/// `out` points to an `[m, n]` matrix whose group-`g` columns nobody else
+/// touches meanwhile.
+unsafe fn group_tiles(
+    m: usize,
+    n: usize,
+    g: usize,
+    bias: &[f32],
+    out: Out,
+    mut tile: impl FnMut(usize, usize, *mut f32, usize),
+) {
+    let c0 = g * GROUP;
+    let cols = GROUP.min(n - c0);
+    let bias = &bias[c0..c0 + cols];
+    let mut scratch = [[0f32; GROUP]; MAX_ROWS];
+    let mut r0 = 0;
+    for rows in row_tiles(m) {
+        let dst = out.ptr().add(r0 * n + c0);
+        if cols == GROUP {
+            // Totals accumulate in place, starting from the bias.
+            for r in 0..rows {
+                std::slice::from_raw_parts_mut(dst.add(r * n), GROUP).copy_from_slice(bias);
+            }
+            tile(r0, rows, dst, n);
+        } else {
+            for t in &mut scratch[..rows] {
+                t.fill(0.0);
+                t[..cols].copy_from_slice(bias);
+            }
+            tile(r0, rows, scratch.as_mut_ptr().cast(), GROUP);
+            for (r, t) in scratch[..rows].iter().enumerate() {
+                std::slice::from_raw_parts_mut(dst.add(r * n), cols).copy_from_slice(&t[..cols]);
             }
         }
+        r0 += rows;
     }
 }
 
@@ -520,74 +530,27 @@ impl Int8Matrix {
         if m == 0 || n == 0 {
             return;
         }
-        let groups = n.div_ceil(GROUP);
+        let (kp, blocks) = (x.kp, self.blocks);
         let out = Out(y.as_mut_ptr());
-        let threads = rayon::current_num_threads();
-        let run = |gs: std::ops::Range<usize>| {
-            // SAFETY: x holds m rows of kp codes, y is [m, n] (asserted
-            // above); callers own disjoint group (column) ranges.
-            unsafe { self.run_groups_quantized(narrow, gs, x, bias, out, kernel) }
-        };
-        if threads == 1 || m * k * n < PARALLEL_MIN_WORK {
-            run(0..groups);
-            return;
-        }
-        let items = (threads * 2).min(groups);
-        let per = groups.div_ceil(items);
-        (0..groups.div_ceil(per))
-            .into_par_iter()
-            .for_each(|i| run(i * per..((i + 1) * per).min(groups)));
-    }
-
-    /// The columns of groups `gs` for every row of `x`.
-    ///
-    /// # Safety
-    /// As [`Int8Matrix::run_groups`].
-    unsafe fn run_groups_quantized(
-        &self,
-        narrow: &Narrow,
-        gs: std::ops::Range<usize>,
-        x: &QuantRows,
-        bias: &[f32],
-        out: Out,
-        kernel: Kernel,
-    ) {
-        let (n, kp, blocks) = (self.n, x.kp, self.blocks);
-        let mut tile = [[0f32; GROUP]; MAX_ROWS];
-        for g in gs {
-            let w = &narrow.q[g * kp * GROUP..(g + 1) * kp * GROUP];
-            let off = &narrow.offset[g * blocks * GROUP..(g + 1) * blocks * GROUP];
-            let s = &self.scales[g * blocks * GROUP..(g + 1) * blocks * GROUP];
-            let c0 = g * GROUP;
-            let cols = GROUP.min(n - c0);
-            let bias = &bias[c0..c0 + cols];
-            let mut r0 = 0;
-            for rows in row_tiles(x.m) {
-                let a = Q8Tile {
-                    codes: &x.codes[r0 * kp..(r0 + rows) * kp],
-                    scales: &x.scales[r0 * blocks..(r0 + rows) * blocks],
-                    kp,
+        over_groups(n, m * k * n, |gs| {
+            for g in gs {
+                let w = &narrow.q[g * kp * GROUP..(g + 1) * kp * GROUP];
+                let off = &narrow.offset[g * blocks * GROUP..(g + 1) * blocks * GROUP];
+                let s = &self.scales[g * blocks * GROUP..(g + 1) * blocks * GROUP];
+                // SAFETY: x holds m rows of kp codes, y is [m, n] (asserted
+                // above); each call of this closure owns its groups' columns.
+                unsafe {
+                    group_tiles(m, n, g, bias, out, |r0, rows, t, ldt| {
+                        let a = Q8Tile {
+                            codes: &x.codes[r0 * kp..(r0 + rows) * kp],
+                            scales: &x.scales[r0 * blocks..(r0 + rows) * blocks],
+                            kp,
+                        };
+                        kernel.tile_quantized(&a, w, off, s, t, ldt, rows)
+                    })
                 };
-                let dst = out.ptr().add(r0 * n + c0);
-                if cols == GROUP {
-                    for r in 0..rows {
-                        std::slice::from_raw_parts_mut(dst.add(r * n), GROUP).copy_from_slice(bias);
-                    }
-                    kernel.tile_quantized(&a, w, off, s, dst, n, rows);
-                } else {
-                    for t in &mut tile[..rows] {
-                        t.fill(0.0);
-                        t[..cols].copy_from_slice(bias);
-                    }
-                    kernel.tile_quantized(&a, w, off, s, tile.as_mut_ptr().cast(), GROUP, rows);
-                    for (r, t) in tile[..rows].iter().enumerate() {
-                        std::slice::from_raw_parts_mut(dst.add(r * n), cols)
-                            .copy_from_slice(&t[..cols]);
-                    }
-                }
-                r0 += rows;
             }
-        }
+        });
     }
 }
 
@@ -979,19 +942,22 @@ mod tests {
         assert!(z.exact());
     }
 
+    /// (n, k): whole and partial column groups and input blocks.
+    const RAGGED: &[(usize, usize)] = &[
+        (16, 32),
+        (8, 32),
+        (17, 33),
+        (40, 100),
+        (1, 1),
+        (5, 7),
+        (48, 96),
+        (33, 65),
+    ];
+
     #[test]
     fn products_match_f64_on_ragged_sizes() {
         let mut rng = Lcg(11);
-        for &(n, k) in &[
-            (16, 32),
-            (8, 32),
-            (17, 33),
-            (40, 100),
-            (1, 1),
-            (5, 7),
-            (48, 96),
-            (33, 65),
-        ] {
+        for &(n, k) in RAGGED {
             let w = q4_rows(&mut rng, n, k);
             let mat = Int8Matrix::from_rows(&w, n, k);
             assert!(mat.exact());
@@ -1103,15 +1069,7 @@ mod tests {
     #[test]
     fn quantized_products_are_exact_for_the_codes_on_ragged_sizes() {
         let mut rng = Lcg(23);
-        for &(n, k) in &[
-            (16, 32),
-            (17, 33),
-            (40, 100),
-            (1, 1),
-            (5, 7),
-            (48, 96),
-            (33, 65),
-        ] {
+        for &(n, k) in RAGGED {
             let w = q4_rows(&mut rng, n, k);
             let mat = Int8Matrix::from_rows(&w, n, k);
             assert!(mat.takes_quantized());
