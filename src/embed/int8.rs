@@ -368,19 +368,13 @@ impl Int8Matrix {
         w
     }
 
-    /// The weight `[n][k]` the codes stand for (tests, reference products).
+    /// The weight `[n][k]` the codes stand for (tests, reference products):
+    /// [`Int8Matrix::dequantized_t`] transposed back.
     #[cfg(test)]
     pub fn dequantized(&self) -> Vec<f32> {
-        let mut w = vec![0f32; self.n * self.k];
-        for c in 0..self.n {
-            let (g, j) = (c / GROUP, c % GROUP);
-            for i in 0..self.k {
-                let code = self.codes()[(g * self.k + i) * GROUP + j];
-                let s = self.scales[(g * self.blocks + i / BLOCK) * GROUP + j];
-                w[c * self.k + i] = code as f32 * s;
-            }
-        }
-        w
+        let (k, n) = (self.k, self.n);
+        let t = self.dequantized_t();
+        (0..n * k).map(|idx| t[(idx % k) * n + idx / k]).collect()
     }
 
     /// `y[m, n] = x[m, k] · Wᵀ + bias`, all row-major. Work is split over

@@ -2,9 +2,9 @@
 //! `model.safetensors`.
 //!
 //! The word-embedding table (250k rows for the XLM-R vocabulary, most of a
-//! small model's bytes) is never copied: rows are read straight from the
-//! memory-mapped file, so only the rows a text uses are paged in. That keeps
-//! load time and resident memory small.
+//! small model's bytes) is never copied: each pass reads the rows its
+//! tokens need from the file (`pread`, served from the page cache). That
+//! keeps load time and resident memory small.
 
 use std::path::{Path, PathBuf};
 
@@ -86,10 +86,11 @@ pub enum DenseMath {
     Int8,
 }
 
-/// A dense layer: f32 weights transposed to [in, out], so a batch is one
-/// plain GEMM whose destination is pre-filled with the bias; and the same
-/// weights as int8 with per-block scales (`int8.rs`) for passes of a few
-/// rows, where reading f32 weights from memory would dominate.
+/// A dense layer: its weights as int8 with per-block scales (`int8.rs`),
+/// multiplied by quantised activations ([`DenseMath::Int8`]) or by f32
+/// ones; and, for [`DenseMath::F32`], the f32 weights transposed to
+/// [in, out], so a batch is one plain GEMM whose destination is pre-filled
+/// with the bias.
 struct Linear {
     /// `[in, out]`. For weights whose int8 copy is exact and takes the
     /// integer path, made from that copy only if a pass asks for f32
@@ -467,14 +468,16 @@ impl Encoder {
         self.words.rows
     }
 
-    fn word_row(&self, id: u32, out: &mut [f32]) -> Result<(), EmbedError> {
+    /// Reads word `id`'s row into `out`, through `bytes` (the caller's
+    /// scratch, reused across a sequence's tokens).
+    fn word_row(&self, id: u32, out: &mut [f32], bytes: &mut Vec<u8>) -> Result<(), EmbedError> {
         let h = out.len();
         let es = dtype_size(self.words.dtype);
         let id = (id as usize).min(self.words.rows - 1);
         let start = self.words.offset + (id * h * es) as u64;
-        let mut bytes = vec![0u8; h * es];
+        bytes.resize(h * es, 0);
         self.file
-            .read_exact_at(&mut bytes, start)
+            .read_exact_at(bytes, start)
             .map_err(|e| model_err(&self.dir, format!("model.safetensors: {e}")))?;
         match self.words.dtype {
             safetensors::Dtype::F32 => {
@@ -536,8 +539,9 @@ impl Encoder {
             parts
                 .into_par_iter()
                 .try_for_each(|(rows, seq)| -> Result<(), EmbedError> {
+                    let mut bytes = Vec::new();
                     for (t, (&id, row)) in seq.iter().zip(rows.chunks_exact_mut(h)).enumerate() {
-                        self.word_row(id, row)?;
+                        self.word_row(id, row, &mut bytes)?;
                         let pt = &self.pos_type[(t + off) * h..(t + off + 1) * h];
                         for (r, p) in row.iter_mut().zip(pt) {
                             *r += p;
@@ -595,7 +599,8 @@ impl Encoder {
         for s in seqs {
             for (t, &id) in s.iter().enumerate() {
                 let row = rows.next().unwrap();
-                self.word_row(id, row).expect("model file readable");
+                self.word_row(id, row, &mut Vec::new())
+                    .expect("model file readable");
                 for (r, p) in row.iter_mut().zip(&self.pos_type[(t + off) * h..]) {
                     *r += p;
                 }
