@@ -85,9 +85,12 @@ impl From<search::Hit> for Hit {
         let search::Hit {
             passage_id,
             text,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             year,
             doc_id,
             section_path,
@@ -397,9 +400,12 @@ impl From<index::DocumentSummary> for DocumentListing {
             doc_id,
             file,
             title,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             level,
             year,
             review_year,
@@ -478,9 +484,12 @@ impl From<index::StoredPassage> for Passage {
             section_path,
             term,
             title,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             year,
             doc_type,
             key: _, // internal handle, never serialized
@@ -546,9 +555,12 @@ impl From<index::DocumentRecord> for DocumentWithPassages {
             doc_id,
             file,
             title,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             level,
             year,
             review_year,
@@ -744,7 +756,9 @@ impl MetaOverride {
     }
 }
 
-impl From<MetaOverride> for service::MetaOverride {
+impl From<MetaOverride> for crate::corpus::MetaOverrides {
+    /// A blank or missing value leaves the inferred one (an upload has no
+    /// way to clear a field; a correction does).
     fn from(m: MetaOverride) -> Self {
         let MetaOverride {
             title,
@@ -754,13 +768,19 @@ impl From<MetaOverride> for service::MetaOverride {
             year,
             doc_type,
         } = m;
-        service::MetaOverride {
-            title,
-            district,
-            city,
-            province,
-            year,
-            doc_type,
+        let given = |v: Option<String>| {
+            v.map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .map(Some)
+        };
+        crate::corpus::MetaOverrides {
+            title: given(title),
+            district: given(district),
+            city: given(city),
+            province: given(province),
+            year: year.map(Some),
+            doc_type: given(doc_type),
+            ..Default::default()
         }
     }
 }
@@ -809,9 +829,12 @@ impl From<service::IngestedDocument> for IngestedDocument {
             outcome,
             passages,
             title,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             year,
             doc_type,
             encoding,

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::corpus::{check_meta_text, check_meta_year, Document};
 
+pub use crate::corpus::Place;
 pub use dense::DenseIndex;
 
 /// Version of the SQLite schema written by this build; stores with another
@@ -222,9 +223,8 @@ pub struct DocumentSummary {
     pub doc_id: String,
     pub file: String,
     pub title: Option<String>,
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
     pub level: Option<String>,
     pub year: Option<i32>,
     pub review_year: Option<i32>,
@@ -269,9 +269,8 @@ pub struct StoredPassage {
     pub section_path: Vec<String>,
     pub term: Option<String>,
     pub title: Option<String>,
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
     pub year: Option<i32>,
     pub doc_type: Option<String>,
     #[serde(skip)]
@@ -310,14 +309,6 @@ pub enum AddOutcome {
     /// A document with the same id (same content) was already stored and has
     /// been replaced (its metadata may have changed through a sidecar).
     Replaced,
-}
-
-/// Where a stored document comes from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Place {
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
 }
 
 /// Document frequencies of lexical terms (same order as asked).
