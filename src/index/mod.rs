@@ -4,7 +4,8 @@
 //! Layout of a data directory:
 //! - `zhengce.sqlite` — documents, passages (text, metadata, vectors as
 //!   little-endian f32 blobs), cleaning reports, the FTS5 lexical index and a
-//!   `meta` table (`schema_version`, `model_id`, `dim`, `generation`). Any
+//!   `meta` table (`schema_version`, `model_id`, `dim`, `generation`, the HNSW
+//!   parameters `hnsw_m`, `hnsw_ef_construction`, `hnsw_ef_search`). Any
 //!   SQLite tool can open it; every write is one transaction.
 //! - `hnsw-<generation>/` — the dumped HNSW graph for the store generation it
 //!   was built from. It is written to a temporary directory and renamed, and
@@ -457,6 +458,11 @@ impl Library {
     /// The model id this library was built with.
     pub fn model_id(&self) -> &str {
         self.inner.model_id()
+    }
+
+    /// The HNSW parameters stored with this library.
+    pub fn dense_params(&self) -> dense::DenseParams {
+        self.inner.dense_params()
     }
 
     /// Vector dimension.

@@ -404,7 +404,31 @@ impl Inner {
         let generation: i64 = get_meta(&conn, "generation")?
             .and_then(|g| g.parse().ok())
             .unwrap_or(0);
-        let params = DenseParams::default();
+        // The graph's parameters live with the library: a graph is searched
+        // with the `ef` it was tuned for, whatever this build's defaults. A
+        // library made before they were stored was built with the defaults,
+        // which are recorded on its first open.
+        let defaults = DenseParams::default();
+        let mut stored_param = |key: &str, default: usize| -> Result<usize> {
+            match get_meta(&conn, key)? {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| IndexError::Invalid(format!("meta {key} is not a count: {v:?}"))),
+                None => {
+                    conn.execute(
+                        "INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)",
+                        params![key, default.to_string()],
+                    )
+                    .map_err(err)?;
+                    Ok(default)
+                }
+            }
+        };
+        let params = DenseParams {
+            m: stored_param("hnsw_m", defaults.m)?,
+            ef_construction: stored_param("hnsw_ef_construction", defaults.ef_construction)?,
+            ef_search: stored_param("hnsw_ef_search", defaults.ef_search)?,
+        };
         let catalog = Self::load_catalog(&conn, dim).map_err(err)?;
         let dump_dir = data_dir.join(dump_dir_name(generation));
         let mut dumped_generation = None;
@@ -1223,6 +1247,10 @@ impl Inner {
 
     pub fn model_id(&self) -> &str {
         &self.model_id
+    }
+
+    pub fn dense_params(&self) -> DenseParams {
+        self.params
     }
 
     pub fn dim(&self) -> usize {

@@ -819,3 +819,46 @@ fn filters_from_typed_values() {
         Err(FilterError::Text(_))
     ));
 }
+
+/// The HNSW parameters are read from the library, not this build's
+/// defaults; a library that lacks them (made before they were stored) opens
+/// with the defaults it was built with, and has them recorded.
+#[test]
+fn hnsw_parameters_live_with_the_library() {
+    use super::dense::DenseParams;
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    assert_eq!(lib.dense_params(), DenseParams::default());
+    drop(lib);
+    let db = dir.path().join(super::STORE_FILE);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '64' WHERE key = 'hnsw_ef_search'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    assert_eq!(lib.dense_params().ef_search, 64);
+    let q = vectors(&sample_docs()[0])[0].clone();
+    assert!(!lib
+        .dense_search(&q, 3, &Filter::default())
+        .unwrap()
+        .is_empty());
+    drop(lib);
+    // An old library: no parameters stored.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("DELETE FROM meta WHERE key LIKE 'hnsw_%'", [])
+        .unwrap();
+    drop(conn);
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    assert_eq!(lib.dense_params(), DenseParams::default());
+    drop(lib);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'hnsw_m'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, DenseParams::default().m.to_string());
+}
