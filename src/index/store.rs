@@ -409,7 +409,7 @@ impl Inner {
         // library made before they were stored was built with the defaults,
         // which are recorded on its first open.
         let defaults = DenseParams::default();
-        let mut stored_param = |key: &str, default: usize| -> Result<usize> {
+        let stored_param = |key: &str, default: usize| -> Result<usize> {
             match get_meta(&conn, key)? {
                 Some(v) => v
                     .parse()
