@@ -999,7 +999,7 @@ fn an_uncertain_field_is_marked_in_the_document_view() {
         .documents()
         .unwrap()
         .into_iter()
-        .find(|d| d.year.is_some() && d.district.is_some())
+        .find(|d| d.year.is_some() && d.place.district.is_some())
         .expect("a bundled report with a year and a district");
     let mut meta = service.library().document_meta(&doc.doc_id).unwrap();
     meta.confidence.insert("year".into(), 0.35);
@@ -1015,7 +1015,7 @@ fn an_uncertain_field_is_marked_in_the_document_view() {
     let tab = open(LAPTOP);
     ask(
         &tab,
-        &format!("{}的经济发展", doc.district.as_deref().unwrap()),
+        &format!("{}的经济发展", doc.place.district.as_deref().unwrap()),
     );
     settled(&tab, "search");
     click(&tab, &format!("#view [data-doc=\"{}\"]", doc.doc_id));

@@ -139,9 +139,9 @@ fn seed_metadata_as_a_careful_reader_gives_it() {
     for (i, e) in expected.iter().enumerate() {
         let d = seed(i);
         let m = &d.meta;
-        assert_eq!(m.district.as_deref(), Some(e.district), "{}", d.file);
-        assert_eq!(m.city.as_deref(), Some(e.city), "{}", d.file);
-        assert_eq!(m.province.as_deref(), Some(e.province), "{}", d.file);
+        assert_eq!(m.place.district.as_deref(), Some(e.district), "{}", d.file);
+        assert_eq!(m.place.city.as_deref(), Some(e.city), "{}", d.file);
+        assert_eq!(m.place.province.as_deref(), Some(e.province), "{}", d.file);
         assert_eq!(m.level.as_deref(), Some(e.level), "{}", d.file);
         assert_eq!(m.year, Some(e.year), "{}", d.file);
         assert_eq!(m.review_year, Some(e.review_year), "{}", d.file);
@@ -431,7 +431,10 @@ fn assert_same(reference: &Document, variant: &Document, what: &str) {
         assert_eq!(x, y, "{}: {what} differs", reference.file);
     }
     assert_eq!(a.len(), b.len(), "{}: {what} passage count", reference.file);
-    assert_eq!(reference.meta.district, variant.meta.district, "{what}");
+    assert_eq!(
+        reference.meta.place.district, variant.meta.place.district,
+        "{what}"
+    );
     assert_eq!(reference.meta.year, variant.meta.year, "{what}");
     assert_eq!(reference.id, variant.id, "{}: {what} id", reference.file);
 }
@@ -512,7 +515,7 @@ fn big5_gives_the_same_passages_modulo_the_script_fold() {
             same * 1000 >= total * 995,
             "{name}: folded text agrees on {same}/{total}"
         );
-        assert_eq!(d.meta.district, reference.meta.district);
+        assert_eq!(d.meta.place.district, reference.meta.place.district);
         assert_eq!(d.meta.year, reference.meta.year);
     }
     assert!(
@@ -604,7 +607,7 @@ fn html_page_yields_only_the_article() {
         d.meta.title.as_deref(),
         Some("2024年贵阳市南明区政府工作报告")
     );
-    assert_eq!(d.meta.district.as_deref(), Some("南明区"));
+    assert_eq!(d.meta.place.district.as_deref(), Some("南明区"));
     assert_eq!(d.meta.meeting_date.as_deref(), Some("2024-01-10"));
     assert_eq!(
         passage_with(&d, "城镇新增就业3.5万人").section_path,
@@ -628,7 +631,7 @@ fn markdown_headings_give_section_paths() {
               ## 二、2024年主要任务\n\n![图片](a.png)\n\n地区生产总值增长6%左右。\n";
     let d = parse("report.md", md.as_bytes());
     assert_eq!(d.meta.title.as_deref(), Some("2024年南岸区政府工作报告"));
-    assert_eq!(d.meta.city.as_deref(), Some("重庆市"));
+    assert_eq!(d.meta.place.city.as_deref(), Some("重庆市"));
     let p = passage_with(&d, "全区地区生产总值增长6.7%，详见统计公报。");
     assert_eq!(p.section_path, ["一、2023年工作回顾"]);
     let p = passage_with(&d, "新增规上工业企业30家。");
@@ -683,9 +686,9 @@ fn sidecar_overrides_metadata() {
     )
     .unwrap();
     let d = corpus::parse_file(&file, &CorpusOptions::default()).unwrap();
-    assert_eq!(d.meta.district.as_deref(), Some("南明区"));
-    assert_eq!(d.meta.city.as_deref(), Some("贵阳市"));
-    assert_eq!(d.meta.province.as_deref(), Some("贵州省"));
+    assert_eq!(d.meta.place.district.as_deref(), Some("南明区"));
+    assert_eq!(d.meta.place.city.as_deref(), Some("贵阳市"));
+    assert_eq!(d.meta.place.province.as_deref(), Some("贵州省"));
     assert_eq!(d.meta.year, Some(2030));
     assert_eq!(d.meta.speaker, None);
     assert_eq!(d.meta.confidence["district"], 1.0);

@@ -24,9 +24,11 @@ fn doc(id: &str, district: &str, year: i32, script: &str, texts: &[&str]) -> Doc
         script: script.into(),
         meta: DocumentMeta {
             title: Some(format!("{district}政府工作报告")),
-            district: Some(district.into()),
-            city: Some("示例市".into()),
-            province: Some("示例省".into()),
+            place: zhengce::corpus::Place {
+                district: Some(district.into()),
+                city: Some("示例市".into()),
+                province: Some("示例省".into()),
+            },
             year: Some(year),
             doc_type: Some("政府工作报告".into()),
             ..Default::default()
@@ -194,12 +196,16 @@ fn find_similar_leaves_out_the_source_district() {
         ..Default::default()
     };
     let r = search::similar(&f.lib, &f.embedder, &req).unwrap();
-    assert!(r.hits.iter().all(|h| h.district.as_deref() != Some("北区")));
+    assert!(r
+        .hits
+        .iter()
+        .all(|h| h.place.district.as_deref() != Some("北区")));
     assert_eq!(
         r.hits[0].passage_id, "d0000000000000e3-0001",
         "{:?}",
         r.hits
     );
-    let districts: std::collections::HashSet<_> = r.hits.iter().map(|h| &h.district).collect();
+    let districts: std::collections::HashSet<_> =
+        r.hits.iter().map(|h| &h.place.district).collect();
     assert_eq!(districts.len(), r.hits.len(), "one per district by default");
 }

@@ -547,6 +547,66 @@ fn upload_then_delete_leaves_no_trace_in_any_retriever() {
     assert_eq!(before["documents"], after["documents"]);
 }
 
+/// An upload naming another district gets that district's city and province
+/// from the divisions table, as a sidecar naming it does: the parents
+/// inferred for the report's own district (南宁市, 广西) go with it.
+#[test]
+fn an_upload_naming_another_district_takes_its_city_and_province() {
+    let _w = LIBRARY_LOCK.write().unwrap_or_else(|e| e.into_inner());
+    let report = "南宁市西乡塘区2025年政府工作报告\n\
+——2025年1月10日在南宁市西乡塘区第十七届人民代表大会第五次会议上\n\
+区长  张某某\n\
+各位代表：\n\
+现在，我代表区人民政府，向大会报告工作，请予审议。\n\
+一、2024年工作回顾\n\
+西乡塘区建成智慧停车泊位三千二百个，完成老旧小区电梯加装一百四十部。\n\
+二、2025年工作安排\n\
+继续推进智慧停车和老旧小区电梯加装，新增停车泊位两千个。\n";
+    let upload = |meta: Option<Value>| {
+        let mut form = reqwest::blocking::multipart::Form::new().part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(report.as_bytes().to_vec())
+                .file_name("parking.txt"),
+        );
+        if let Some(m) = meta {
+            form = form.text("meta", m.to_string());
+        }
+        let resp = client()
+            .post(format!("{}/api/documents", server().base))
+            .bearer_auth(TOKEN)
+            .multipart(form)
+            .send()
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        resp.json::<Value>().unwrap()
+    };
+    // As parsed: the report's own place.
+    let inferred = upload(None);
+    assert_eq!(inferred["district"], "西乡塘区", "{inferred}");
+    assert_eq!(inferred["city"], "南宁市", "{inferred}");
+    // The same content again, naming another district: stored over it.
+    let moved = upload(Some(json!({"district": "南明区"})));
+    assert_eq!(moved["doc_id"], inferred["doc_id"]);
+    assert_eq!(moved["outcome"], "replaced");
+    let doc_id = moved["doc_id"].as_str().unwrap().to_string();
+    let (status, stored) = get(&format!("/api/documents/{doc_id}"));
+    assert_eq!(status, 200);
+    for body in [&moved, &stored] {
+        assert_eq!(body["district"], "南明区", "{body}");
+        assert_eq!(body["city"], "贵阳市", "{body}");
+        assert_eq!(body["province"], "贵州省", "{body}");
+    }
+    assert_eq!(stored["confidence"]["district"], 1.0);
+    let (_, listed) = get(&format!("/api/documents?city={}", enc("贵阳市")));
+    assert!(listed["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["doc_id"] == doc_id.as_str()));
+    let (status, body) = delete(&format!("/api/documents/{doc_id}"), Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+}
+
 /// A `zhengce serve` child process, killed when dropped.
 struct Child_(Child);
 

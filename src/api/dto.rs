@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::params::FilterParams;
 use crate::{index, search, service, summarize};
 
 /// A span of a hit's `text` matching a query term: UTF-8 byte offsets
@@ -85,9 +86,12 @@ impl From<search::Hit> for Hit {
         let search::Hit {
             passage_id,
             text,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             year,
             doc_id,
             section_path,
@@ -397,9 +401,12 @@ impl From<index::DocumentSummary> for DocumentListing {
             doc_id,
             file,
             title,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             level,
             year,
             review_year,
@@ -478,9 +485,12 @@ impl From<index::StoredPassage> for Passage {
             section_path,
             term,
             title,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             year,
             doc_type,
             key: _, // internal handle, never serialized
@@ -546,9 +556,12 @@ impl From<index::DocumentRecord> for DocumentWithPassages {
             doc_id,
             file,
             title,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             level,
             year,
             review_year,
@@ -744,7 +757,9 @@ impl MetaOverride {
     }
 }
 
-impl From<MetaOverride> for service::MetaOverride {
+impl From<MetaOverride> for crate::corpus::MetaOverrides {
+    /// A blank or missing value leaves the inferred one (an upload has no
+    /// way to clear a field; a correction does).
     fn from(m: MetaOverride) -> Self {
         let MetaOverride {
             title,
@@ -754,13 +769,19 @@ impl From<MetaOverride> for service::MetaOverride {
             year,
             doc_type,
         } = m;
-        service::MetaOverride {
-            title,
-            district,
-            city,
-            province,
-            year,
-            doc_type,
+        let given = |v: Option<String>| {
+            v.map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .map(Some)
+        };
+        crate::corpus::MetaOverrides {
+            title: given(title),
+            district: given(district),
+            city: given(city),
+            province: given(province),
+            year: year.map(Some),
+            doc_type: given(doc_type),
+            ..Default::default()
         }
     }
 }
@@ -809,9 +830,12 @@ impl From<service::IngestedDocument> for IngestedDocument {
             outcome,
             passages,
             title,
-            district,
-            city,
-            province,
+            place:
+                index::Place {
+                    district,
+                    city,
+                    province,
+                },
             year,
             doc_type,
             encoding,
@@ -959,59 +983,9 @@ pub struct Deleted {
     pub deleted: bool,
 }
 
-/// Metadata restrictions in a JSON body: text fields match exactly, years are
-/// inclusive (ends in either order), the same rules as the query-string filters.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct Filter {
-    #[schema(
-        example = "南岸区",
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
-    )]
-    pub district: Option<String>,
-    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
-    pub city: Option<String>,
-    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
-    pub province: Option<String>,
-    #[serde(deserialize_with = "crate::api::params::json_year")]
-    #[schema(value_type = Option<i64>, example = 2023, minimum = 1900, maximum = 2200)]
-    pub year_from: Option<i32>,
-    #[serde(deserialize_with = "crate::api::params::json_year")]
-    #[schema(value_type = Option<i64>, example = 2024, minimum = 1900, maximum = 2200)]
-    pub year_to: Option<i32>,
-    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
-    pub doc_type: Option<String>,
-}
-
-impl Filter {
-    /// The library's filter, checked by the same rules as
-    /// [`crate::api::params::FilterParams`].
-    pub fn to_filter(&self) -> Result<index::Filter, crate::api::ApiError> {
-        let Filter {
-            district,
-            city,
-            province,
-            year_from,
-            year_to,
-            doc_type,
-        } = self.clone();
-        crate::api::params::FilterParams {
-            district,
-            city,
-            province,
-            year: None,
-            year_from,
-            year_to,
-            doc_type,
-        }
-        .to_filter()
-    }
-}
-
 /// Reads `filters` only from a JSON object: serde would also take an array
 /// of the fields in order, which the description does not allow.
-fn object_only<'de, D>(d: D) -> Result<Filter, D::Error>
+fn object_only<'de, D>(d: D) -> Result<FilterParams, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -1021,7 +995,7 @@ where
 }
 
 /// `POST /api/summarize`: a topic across districts (`query`) or one document (`doc_id`), not both.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(default)]
 #[schema(example = json!({"query": "哪些地区在推进农村户厕改造", "max_sentences": 2, "max_districts": 5}))]
 pub struct SummarizeBody {
@@ -1033,8 +1007,10 @@ pub struct SummarizeBody {
     )]
     pub query: Option<String>,
     pub doc_id: Option<String>,
+    /// The filters every other endpoint takes (`year` as a year or a range
+    /// too), here as one object.
     #[serde(deserialize_with = "object_only")]
-    pub filters: Filter,
+    pub filters: FilterParams,
     /// Per district for a topic (default 3); in all for a document (default 12).
     #[serde(deserialize_with = "crate::api::params::json_count")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 200)]

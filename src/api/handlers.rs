@@ -191,9 +191,9 @@ fn summary_matches(d: &DocumentSummary, f: &Filter) -> bool {
         want.as_ref()
             .is_none_or(|w| have.as_deref().map(str::trim) == Some(w.as_str()))
     };
-    eq(&f.district, &d.district)
-        && eq(&f.city, &d.city)
-        && eq(&f.province, &d.province)
+    eq(&f.district, &d.place.district)
+        && eq(&f.city, &d.place.city)
+        && eq(&f.province, &d.place.province)
         && eq(&f.doc_type, &d.doc_type)
         && f.year_from.is_none_or(|y| d.year.is_some_and(|dy| dy >= y))
         && f.year_to.is_none_or(|y| d.year.is_some_and(|dy| dy <= y))
@@ -399,11 +399,8 @@ pub async fn ingest_document(
     if let Some(m) = &meta {
         m.check()?;
     }
-    let meta: Option<crate::service::MetaOverride> = meta.map(Into::into);
-    let stored = blocking(&state, move |s| {
-        s.ingest_bytes(&file, &bytes, meta.as_ref())
-    })
-    .await?;
+    let meta: crate::corpus::MetaOverrides = meta.map(Into::into).unwrap_or_default();
+    let stored = blocking(&state, move |s| s.ingest_bytes(&file, &bytes, &meta)).await?;
     let status = match stored.outcome {
         crate::index::AddOutcome::Added => StatusCode::CREATED,
         crate::index::AddOutcome::Replaced => StatusCode::OK,

@@ -1,7 +1,7 @@
 //! Request parameters as clients send them, and their checks against the
 //! service limits. Everything here is pure so it is tested without a server.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
@@ -207,7 +207,7 @@ pub struct SearchParams {
 
 /// Metadata filters shared by search, facets, targets, find-similar and
 /// the document list. Text values match exactly; blank means any.
-#[derive(Debug, Default, Clone, Deserialize, IntoParams, ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, IntoParams, ToSchema)]
 #[into_params(parameter_in = Query)]
 pub struct FilterParams {
     /// Exact district name.
@@ -302,6 +302,15 @@ impl utoipa::PartialSchema for YearParam {
 }
 
 impl ToSchema for YearParam {}
+
+impl Serialize for YearParam {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            YearParam::Year(y) => s.serialize_i64(*y),
+            YearParam::Text(t) => s.serialize_str(t),
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for YearParam {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -107,9 +107,9 @@ fn answer(a: &Answer, w: &mut dyn Write) -> io::Result<()> {
 fn hits(hits: &[Hit], w: &mut dyn Write) -> io::Result<()> {
     for (i, h) in hits.iter().enumerate() {
         let place = [
-            h.district.as_deref(),
-            h.city.as_deref(),
-            h.province.as_deref(),
+            h.place.district.as_deref(),
+            h.place.city.as_deref(),
+            h.place.province.as_deref(),
         ]
         .into_iter()
         .flatten()

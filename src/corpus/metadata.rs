@@ -705,7 +705,7 @@ fn place(
     conf: &mut BTreeMap<String, f32>,
 ) {
     let ids = table.lookup(&u.name);
-    meta.district = Some(u.name.clone());
+    meta.place.district = Some(u.name.clone());
     if ids.is_empty() {
         meta.level = Some(Level::County.as_str().into());
         conf.insert("district".into(), u.conf);
@@ -738,8 +738,8 @@ fn place(
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
         {
             let i = table.lookup(&city)[0];
-            meta.city = Some(city.clone());
-            meta.province = table
+            meta.place.city = Some(city.clone());
+            meta.place.province = table
                 .province_of(i)
                 .map(|p| table.divisions[p].name.clone());
             let c = if s >= 3.0 { 0.8 } else { 0.5 };
@@ -757,14 +757,14 @@ fn place(
         Some(i) => {
             let d = &table.divisions[i];
             meta.level = Some(d.level.as_str().to_string());
-            meta.city = table.city_of(i).map(|c| table.divisions[c].name.clone());
-            meta.province = table
+            meta.place.city = table.city_of(i).map(|c| table.divisions[c].name.clone());
+            meta.place.province = table
                 .province_of(i)
                 .map(|p| table.divisions[p].name.clone());
             for k in ["district", "city", "province", "level"] {
                 conf.insert(k.into(), u.conf);
             }
-            if meta.city.is_none() {
+            if meta.place.city.is_none() {
                 conf.remove("city");
             }
         }
@@ -1233,7 +1233,7 @@ fn present_year(body: &str) -> Option<i32> {
 
 /// Fills city, province and level for a district named by an override.
 pub fn complete_from_table(meta: &mut DocumentMeta) {
-    let Some(name) = meta.district.clone() else {
+    let Some(name) = meta.place.district.clone() else {
         return;
     };
     let ids = TABLE.lookup(&name);
@@ -1247,11 +1247,11 @@ pub fn complete_from_table(meta: &mut DocumentMeta) {
         _ => return,
     };
     let t = &*TABLE;
-    if meta.city.is_none() {
-        meta.city = t.city_of(i).map(|c| t.divisions[c].name.clone());
+    if meta.place.city.is_none() {
+        meta.place.city = t.city_of(i).map(|c| t.divisions[c].name.clone());
     }
-    if meta.province.is_none() {
-        meta.province = t.province_of(i).map(|p| t.divisions[p].name.clone());
+    if meta.place.province.is_none() {
+        meta.place.province = t.province_of(i).map(|p| t.divisions[p].name.clone());
     }
     if meta.level.is_none() {
         meta.level = Some(t.divisions[i].level.as_str().to_string());
@@ -1295,9 +1295,9 @@ mod tests {
         ];
         let body = "我代表市人民政府向大会报告工作。钟山区、水城区、六枝特区和盘州市全面推进。全市经济增长。";
         let m = infer(&ev(&head, body));
-        assert_eq!(m.district.as_deref(), Some("六盘水市"));
+        assert_eq!(m.place.district.as_deref(), Some("六盘水市"));
         assert_eq!(m.level.as_deref(), Some("prefecture"));
-        assert_eq!(m.province.as_deref(), Some("贵州省"));
+        assert_eq!(m.place.province.as_deref(), Some("贵州省"));
         assert_eq!(m.speaker.as_deref(), Some("李巍"));
         assert_eq!(m.meeting_date.as_deref(), Some("2024-01-31"));
         assert_eq!(m.year, Some(2024));
@@ -1306,7 +1306,7 @@ mod tests {
             &[],
             "我代表市人民政府报告。六盘水市钟山区水城区钟山区。全市全市。六盘水市。",
         ));
-        assert_eq!(m.district.as_deref(), Some("六盘水市"));
+        assert_eq!(m.place.district.as_deref(), Some("六盘水市"));
     }
 
     #[test]
@@ -1315,28 +1315,28 @@ mod tests {
             &[],
             "我代表市人民政府报告工作。额尔古纳市全市上下团结奋斗，额尔古纳市发展。",
         ));
-        assert_eq!(m.district.as_deref(), Some("额尔古纳市"));
-        assert_eq!(m.city.as_deref(), Some("呼伦贝尔市"));
+        assert_eq!(m.place.district.as_deref(), Some("额尔古纳市"));
+        assert_eq!(m.place.city.as_deref(), Some("呼伦贝尔市"));
         assert_eq!(m.level.as_deref(), Some("county"));
         let m = infer(&ev(
             &[],
             "我代表旗人民政府报告工作。科尔沁右翼前旗全旗经济稳步增长。",
         ));
-        assert_eq!(m.district.as_deref(), Some("科尔沁右翼前旗"));
-        assert_eq!(m.province.as_deref(), Some("内蒙古自治区"));
+        assert_eq!(m.place.district.as_deref(), Some("科尔沁右翼前旗"));
+        assert_eq!(m.place.province.as_deref(), Some("内蒙古自治区"));
         // 朝阳区 exists in Beijing and Changchun: decided by the other names…
         let m = infer(&ev(
             &[],
             "我代表区人民政府报告工作。朝阳区全区上下，在长春市委领导下，朝阳区发展。",
         ));
-        assert_eq!(m.city.as_deref(), Some("长春市"));
+        assert_eq!(m.place.city.as_deref(), Some("长春市"));
         // …or left open.
         let m = infer(&ev(
             &[],
             "我代表区人民政府报告工作。朝阳区全区上下，朝阳区发展。",
         ));
-        assert_eq!(m.district.as_deref(), Some("朝阳区"));
-        assert_eq!(m.city, None);
+        assert_eq!(m.place.district.as_deref(), Some("朝阳区"));
+        assert_eq!(m.place.city, None);
         assert!(m.confidence["city"] < 0.5);
     }
 
@@ -1370,8 +1370,8 @@ mod tests {
             &[],
             "各位代表：现在，我代表深圳市龙华区人民政府，向大会报告工作，请予审议。全区经济增长。",
         ));
-        assert_eq!(m.district.as_deref(), Some("龙华区"));
-        assert_eq!(m.city.as_deref(), Some("深圳市"), "not 海口's 龙华区");
+        assert_eq!(m.place.district.as_deref(), Some("龙华区"));
+        assert_eq!(m.place.city.as_deref(), Some("深圳市"), "not 海口's 龙华区");
         assert_eq!(m.doc_type.as_deref(), Some("政府工作报告"));
         // Only the level: the unit of that level the text names most; the
         // counties a city report lists have another suffix.
@@ -1380,15 +1380,15 @@ mod tests {
             "现在，我代表市人民政府，向大会报告工作。牡丹江市经济增长，穆棱市、东宁市、绥芬河市加快发展，\
              穆棱市工业园建成。牡丹江全市上下，牡丹江市委领导下，牡丹江发展。",
         ));
-        assert_eq!(m.district.as_deref(), Some("牡丹江市"));
+        assert_eq!(m.place.district.as_deref(), Some("牡丹江市"));
         assert_eq!(m.level.as_deref(), Some("prefecture"));
         // The State Council speaks for no local unit.
         let m = infer(&ev(
             &[],
             "各位代表：现在，我代表国务院，向大会报告政府工作，请予审议。广东省、江苏省经济大省挑大梁。",
         ));
-        assert_eq!(m.district, None);
-        assert_eq!(m.province, None);
+        assert_eq!(m.place.district, None);
+        assert_eq!(m.place.province, None);
         assert_eq!(m.level.as_deref(), Some("national"));
     }
 
@@ -1401,8 +1401,8 @@ mod tests {
             "现在，我代表区人民政府向大会作工作报告。推进老城区改造，老城区面貌一新，老城区人居环境改善。\
              坪山区高新区建设加快，坪山发展势头良好，坪山人民团结奋斗，在深圳市委领导下，全区经济增长。",
         ));
-        assert_eq!(m.district.as_deref(), Some("坪山区"));
-        assert_eq!(m.city.as_deref(), Some("深圳市"));
+        assert_eq!(m.place.district.as_deref(), Some("坪山区"));
+        assert_eq!(m.place.city.as_deref(), Some("深圳市"));
     }
 
     #[test]
@@ -1412,9 +1412,9 @@ mod tests {
             "各位代表：现在，我代表前海新区管理委员会向大会报告工作。前海新区经济增长，深圳市委领导下，\
              前海新区发展，深圳全市支持。",
         ));
-        assert_eq!(m.district.as_deref(), Some("前海新区"));
+        assert_eq!(m.place.district.as_deref(), Some("前海新区"));
         assert_eq!(m.level.as_deref(), Some("county"));
-        assert_eq!(m.city.as_deref(), Some("深圳市"));
+        assert_eq!(m.place.city.as_deref(), Some("深圳市"));
         assert_eq!(m.doc_type.as_deref(), Some("管委会工作报告"));
     }
 
@@ -1486,9 +1486,9 @@ mod tests {
             &[],
             "各位代表：现在，我代表萧山市人民政府向大会报告工作。在杭州市委领导下，全市经济增长。",
         ));
-        assert_eq!(m.district.as_deref(), Some("萧山市"));
-        assert_eq!(m.city.as_deref(), Some("杭州市"));
-        assert_eq!(m.province.as_deref(), Some("浙江省"));
+        assert_eq!(m.place.district.as_deref(), Some("萧山市"));
+        assert_eq!(m.place.city.as_deref(), Some("杭州市"));
+        assert_eq!(m.place.province.as_deref(), Some("浙江省"));
         assert_eq!(m.level.as_deref(), Some("county"));
     }
 }

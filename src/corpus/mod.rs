@@ -77,15 +77,24 @@ impl Passage {
     }
 }
 
+/// Where a report comes from: its reporting unit and the units above it.
+/// Every type that carries a report's place holds one of these, flattened
+/// on the wire (`district`, `city`, `province` beside the other fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Place {
+    /// The reporting unit, whatever its level (区, 县, 县级市, 市, 旗…).
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+}
+
 /// Who reported, when, and what kind of report it is. A field that cannot be
 /// derived is `None`, never a guess.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DocumentMeta {
     pub title: Option<String>,
-    /// The reporting unit, whatever its level (区, 县, 县级市, 市, 旗…).
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
     /// Administrative level of `district`: "province" | "prefecture" |
     /// "county", or "national" for the State Council's reports (no place).
     pub level: Option<String>,
@@ -506,8 +515,8 @@ impl MetaOverrides {
                 if !given {
                     meta.confidence.remove(f);
                     match f {
-                        "city" => meta.city = None,
-                        "province" => meta.province = None,
+                        "city" => meta.place.city = None,
+                        "province" => meta.place.province = None,
                         _ => meta.level = None,
                     }
                 }
@@ -515,9 +524,6 @@ impl MetaOverrides {
         }
         set!(
             title,
-            district,
-            city,
-            province,
             level,
             year,
             review_year,
@@ -525,12 +531,27 @@ impl MetaOverrides {
             meeting_date,
             speaker
         );
+        let place = &mut meta.place;
+        for (f, given, field) in [
+            ("district", &self.district, &mut place.district),
+            ("city", &self.city, &mut place.city),
+            ("province", &self.province, &mut place.province),
+        ] {
+            if let Some(v) = given {
+                *field = v.clone();
+                meta.confidence.insert(f.to_string(), 1.0);
+            }
+        }
         if self.district.is_some() {
-            let before = (meta.city.clone(), meta.province.clone(), meta.level.clone());
+            let before = (
+                meta.place.city.clone(),
+                meta.place.province.clone(),
+                meta.level.clone(),
+            );
             metadata::complete_from_table(meta);
             for (f, was, now) in [
-                ("city", &before.0, &meta.city),
-                ("province", &before.1, &meta.province),
+                ("city", &before.0, &meta.place.city),
+                ("province", &before.1, &meta.place.province),
                 ("level", &before.2, &meta.level),
             ] {
                 if was.is_none() && now.is_some() {
@@ -659,9 +680,9 @@ pub fn inspect_text(doc: &Document) -> String {
     };
     let rows = [
         field("title", m.title.clone()),
-        field("district", m.district.clone()),
-        field("city", m.city.clone()),
-        field("province", m.province.clone()),
+        field("district", m.place.district.clone()),
+        field("city", m.place.city.clone()),
+        field("province", m.place.province.clone()),
         field("level", m.level.clone()),
         field("year", m.year.map(|y| y.to_string())),
         field("review_year", m.review_year.map(|y| y.to_string())),

@@ -35,7 +35,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::round_int;
+use super::kernels::{round_int, SharedMut};
 
 /// Inputs per scale block: Q4_0's block length.
 pub const BLOCK: usize = 32;
@@ -239,21 +239,6 @@ fn row_tiles(m: usize) -> impl Iterator<Item = usize> {
     (0..tiles).map(move |i| base + usize::from(i < extra))
 }
 
-/// The output matrix shared by the parallel workers; each writes only the
-/// columns of its own groups.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: workers write disjoint column ranges (their groups), see `matmul`.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// Taking `self` makes closures capture the whole (Sync) wrapper.
-    fn ptr(self) -> *mut f32 {
-        self.0
-    }
-}
-
 impl Int8Matrix {
     /// Packs `w`, row-major `[n][k]` (PyTorch's `[out, in]` layout, blocks
     /// running along each row as Q4_0's do).
@@ -394,7 +379,8 @@ impl Int8Matrix {
             return;
         }
         let codes = self.codes();
-        let out = Out(y.as_mut_ptr());
+        // Workers write disjoint column ranges (their groups).
+        let out = SharedMut(y.as_mut_ptr());
         over_groups(n, m * k * n, |gs| {
             for g in gs {
                 let q = &codes[g * k * GROUP..(g + 1) * k * GROUP];
@@ -443,7 +429,7 @@ unsafe fn group_tiles(
     n: usize,
     g: usize,
     bias: &[f32],
-    out: Out,
+    out: SharedMut,
     mut tile: impl FnMut(usize, usize, *mut f32, usize),
 ) {
     let c0 = g * GROUP;
@@ -525,7 +511,8 @@ impl Int8Matrix {
             return;
         }
         let (kp, blocks) = (x.kp, self.blocks);
-        let out = Out(y.as_mut_ptr());
+        // Workers write disjoint column ranges (their groups).
+        let out = SharedMut(y.as_mut_ptr());
         over_groups(n, m * k * n, |gs| {
             for g in gs {
                 let w = &narrow.q[g * kp * GROUP..(g + 1) * kp * GROUP];

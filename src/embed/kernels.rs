@@ -222,6 +222,24 @@ pub fn softmax_in_place(row: &mut [f32]) {
     row.iter_mut().for_each(|x| *x *= inv);
 }
 
+/// An output matrix the parallel workers of one kernel share (the int8
+/// matmul's column groups, attention's (sequence, head) blocks): each
+/// work item writes a region no other touches.
+#[derive(Clone, Copy)]
+pub(super) struct SharedMut(pub(super) *mut f32);
+// SAFETY: every user hands each work item a disjoint region of the matrix
+// and keeps the matrix alive until the workers are joined.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// Taking `self` makes closures capture the whole wrapper (which is
+    /// `Sync`), not its raw-pointer field.
+    pub(super) fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

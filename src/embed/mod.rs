@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 pub use import::{import_e5_image, precompiled_charsmap, read_e5_image, ImportReport};
-pub use model::{BertConfig, DenseMath};
+pub use model::{BertConfig, DenseMath, HiddenAct};
 
 use model::Encoder;
 pub use tokenize::TextTokenizer;

@@ -17,7 +17,7 @@ use safetensors::SafeTensors;
 use serde::Deserialize;
 
 use super::int8::{Int8Matrix, QuantRows};
-use super::kernels;
+use super::kernels::{self, SharedMut};
 use super::EmbedError;
 
 /// The fields of a Hugging Face `config.json` the encoder needs.
@@ -32,8 +32,8 @@ pub struct BertConfig {
     pub type_vocab_size: usize,
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f64,
-    #[serde(default = "default_act")]
-    pub hidden_act: String,
+    #[serde(default)]
+    pub hidden_act: HiddenAct,
     #[serde(default)]
     pub model_type: String,
     #[serde(default)]
@@ -50,8 +50,16 @@ fn default_type_vocab() -> usize {
 fn default_eps() -> f64 {
     1e-12
 }
-fn default_act() -> String {
-    "gelu".into()
+/// The feed-forward activation: GELU exactly (erf), or its tanh
+/// approximation under the names model configs give it. Any other
+/// activation fails when the config is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum HiddenAct {
+    #[default]
+    #[serde(rename = "gelu")]
+    Gelu,
+    #[serde(rename = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluTanh,
 }
 
 impl BertConfig {
@@ -189,23 +197,6 @@ fn rows_per_task(total: usize, width: usize) -> usize {
 /// longer ones with two small GEMMs, whose set-up costs more than the
 /// arithmetic for a short query.
 const DIRECT_ATTENTION_MAX_LEN: usize = 64;
-
-/// A raw pointer the attention workers share: each writes a disjoint
-/// block of the context matrix.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-// SAFETY: only used for writes to disjoint regions (one (sequence, head)
-// block of rows × columns per work item), see `attention`.
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-
-impl SharedMut {
-    /// Taking `self` makes closures capture the whole wrapper (which is
-    /// `Sync`), not its raw-pointer field.
-    fn ptr(self) -> *mut f32 {
-        self.0
-    }
-}
 
 struct Layer {
     /// Q, K and V projections fused: one pass over the activations.
@@ -416,11 +407,7 @@ impl Encoder {
         drop(st);
         // Everything but the word table is copied out; the mapping goes.
         drop(mmap);
-        let tanh_gelu = match config.hidden_act.as_str() {
-            "gelu" => false,
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => true,
-            other => return Err(model_err(dir, format!("unsupported hidden_act {other:?}"))),
-        };
+        let tanh_gelu = config.hidden_act == HiddenAct::GeluTanh;
         Ok(Encoder {
             tanh_gelu,
             direct_attention_max_len: DIRECT_ATTENTION_MAX_LEN,

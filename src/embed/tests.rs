@@ -491,3 +491,26 @@ fn int8_forward_matches_the_f32_forward() {
         }
     }
 }
+
+/// The activation is read by the names model configs use; one the encoder
+/// does not implement fails when the config is read, naming the value.
+#[test]
+fn activations_are_read_by_name() {
+    let config = |act: serde_json::Value| {
+        let mut c = json!({
+            "hidden_size": H, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
+            "intermediate_size": FF, "max_position_embeddings": 40,
+        });
+        if !act.is_null() {
+            c["hidden_act"] = act;
+        }
+        serde_json::from_value::<BertConfig>(c)
+    };
+    assert_eq!(config(json!(null)).unwrap().hidden_act, HiddenAct::Gelu);
+    assert_eq!(config(json!("gelu")).unwrap().hidden_act, HiddenAct::Gelu);
+    for tanh in ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"] {
+        assert_eq!(config(json!(tanh)).unwrap().hidden_act, HiddenAct::GeluTanh);
+    }
+    let e = config(json!("relu")).unwrap_err().to_string();
+    assert!(e.contains("relu"), "{e}");
+}

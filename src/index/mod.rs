@@ -4,7 +4,8 @@
 //! Layout of a data directory:
 //! - `zhengce.sqlite` — documents, passages (text, metadata, vectors as
 //!   little-endian f32 blobs), cleaning reports, the FTS5 lexical index and a
-//!   `meta` table (`schema_version`, `model_id`, `dim`, `generation`). Any
+//!   `meta` table (`schema_version`, `model_id`, `dim`, `generation`, the HNSW
+//!   parameters `hnsw_m`, `hnsw_ef_construction`, `hnsw_ef_search`). Any
 //!   SQLite tool can open it; every write is one transaction.
 //! - `hnsw-<generation>/` — the dumped HNSW graph for the store generation it
 //!   was built from. It is written to a temporary directory and renamed, and
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::corpus::{check_meta_text, check_meta_year, Document};
 
+pub use crate::corpus::Place;
 pub use dense::DenseIndex;
 
 /// Version of the SQLite schema written by this build; stores with another
@@ -222,9 +224,8 @@ pub struct DocumentSummary {
     pub doc_id: String,
     pub file: String,
     pub title: Option<String>,
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
     pub level: Option<String>,
     pub year: Option<i32>,
     pub review_year: Option<i32>,
@@ -269,9 +270,8 @@ pub struct StoredPassage {
     pub section_path: Vec<String>,
     pub term: Option<String>,
     pub title: Option<String>,
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
     pub year: Option<i32>,
     pub doc_type: Option<String>,
     #[serde(skip)]
@@ -310,14 +310,6 @@ pub enum AddOutcome {
     /// A document with the same id (same content) was already stored and has
     /// been replaced (its metadata may have changed through a sidecar).
     Replaced,
-}
-
-/// Where a stored document comes from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Place {
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
 }
 
 /// Document frequencies of lexical terms (same order as asked).
@@ -466,6 +458,11 @@ impl Library {
     /// The model id this library was built with.
     pub fn model_id(&self) -> &str {
         self.inner.model_id()
+    }
+
+    /// The HNSW parameters stored with this library.
+    pub fn dense_params(&self) -> dense::DenseParams {
+        self.inner.dense_params()
     }
 
     /// Vector dimension.

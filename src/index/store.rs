@@ -85,9 +85,7 @@ const EXACT_SCAN_MAX: usize = 5000;
 #[derive(Debug, Clone)]
 struct DocInfo {
     doc_id: String,
-    district: Option<String>,
-    city: Option<String>,
-    province: Option<String>,
+    place: Place,
     year: Option<i32>,
     doc_type: Option<String>,
     /// The current division the document's place leads to (see
@@ -99,16 +97,16 @@ struct DocInfo {
 /// A document's place key: the current successor (GB/T 2260 code) of its
 /// most specific named division as of its year, so that reports labelled
 /// with a place's former names share it.
-fn place_key(
-    district: Option<&str>,
-    city: Option<&str>,
-    province: Option<&str>,
-    year: Option<i32>,
-) -> Option<i64> {
+fn place_key(place: &Place, year: Option<i32>) -> Option<i64> {
     let history = crate::corpus::divisions::history().ok()?;
     let year = year.and_then(|y| u16::try_from(y).ok());
     history
-        .place_key_of(district, city, province, year)
+        .place_key_of(
+            place.district.as_deref(),
+            place.city.as_deref(),
+            place.province.as_deref(),
+            year,
+        )
         .map(i64::from)
 }
 
@@ -167,9 +165,9 @@ impl DocInfo {
                     keys.contains(&k) || (step > 1 && keys.contains(&(k / step * step)))
                 })
         };
-        place(&f.district, &self.district, &places.district, 1)
-            && place(&f.city, &self.city, &places.city, 100)
-            && place(&f.province, &self.province, &places.province, 10_000)
+        place(&f.district, &self.place.district, &places.district, 1)
+            && place(&f.city, &self.place.city, &places.city, 100)
+            && place(&f.province, &self.place.province, &places.province, 10_000)
             && eq(&f.doc_type, &self.doc_type)
             && f.year_from
                 .is_none_or(|y| self.year.is_some_and(|v| v >= y))
@@ -290,9 +288,11 @@ fn passage_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredPassage> {
         section_path: serde_json::from_str(&section_json).unwrap_or_default(),
         term: r.get(7)?,
         title: r.get(8)?,
-        district: r.get(9)?,
-        city: r.get(10)?,
-        province: r.get(11)?,
+        place: Place {
+            district: r.get(9)?,
+            city: r.get(10)?,
+            province: r.get(11)?,
+        },
         year: r.get(12)?,
         doc_type: r.get(13)?,
     })
@@ -404,7 +404,31 @@ impl Inner {
         let generation: i64 = get_meta(&conn, "generation")?
             .and_then(|g| g.parse().ok())
             .unwrap_or(0);
-        let params = DenseParams::default();
+        // The graph's parameters live with the library: a graph is searched
+        // with the `ef` it was tuned for, whatever this build's defaults. A
+        // library made before they were stored was built with the defaults,
+        // which are recorded on its first open.
+        let defaults = DenseParams::default();
+        let stored_param = |key: &str, default: usize| -> Result<usize> {
+            match get_meta(&conn, key)? {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| IndexError::Invalid(format!("meta {key} is not a count: {v:?}"))),
+                None => {
+                    conn.execute(
+                        "INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)",
+                        params![key, default.to_string()],
+                    )
+                    .map_err(err)?;
+                    Ok(default)
+                }
+            }
+        };
+        let params = DenseParams {
+            m: stored_param("hnsw_m", defaults.m)?,
+            ef_construction: stored_param("hnsw_ef_construction", defaults.ef_construction)?,
+            ef_search: stored_param("hnsw_ef_search", defaults.ef_search)?,
+        };
         let catalog = Self::load_catalog(&conn, dim).map_err(err)?;
         let dump_dir = data_dir.join(dump_dir_name(generation));
         let mut dumped_generation = None;
@@ -477,12 +501,12 @@ impl Inner {
         };
         let mut changed = 0;
         for (row, district, city, province, year, old) in rows {
-            let key = place_key(
-                district.as_deref(),
-                city.as_deref(),
-                province.as_deref(),
-                year,
-            );
+            let place = Place {
+                district,
+                city,
+                province,
+            };
+            let key = place_key(&place, year);
             if key != old {
                 tx.execute(
                     "UPDATE documents SET place_key = ?1 WHERE doc_row = ?2",
@@ -509,9 +533,11 @@ impl Inner {
                 r.get::<_, i64>(0)?,
                 DocInfo {
                     doc_id: r.get(1)?,
-                    district: r.get(2)?,
-                    city: r.get(3)?,
-                    province: r.get(4)?,
+                    place: Place {
+                        district: r.get(2)?,
+                        city: r.get(3)?,
+                        province: r.get(4)?,
+                    },
                     year: r.get(5)?,
                     doc_type: r.get(6)?,
                     place_key: r.get(7)?,
@@ -637,12 +663,7 @@ impl Inner {
             removed_keys = Self::delete_rows(&tx, row).map_err(err)?;
         }
         let m = &doc.meta;
-        let doc_place = place_key(
-            m.district.as_deref(),
-            m.city.as_deref(),
-            m.province.as_deref(),
-            m.year,
-        );
+        let doc_place = place_key(&m.place, m.year);
         tx.execute(
             "INSERT INTO documents(doc_id, file, encoding, script, title, district, city, province,
                  level, year, review_year, doc_type, meeting_date, speaker, confidence, ingested_at,
@@ -654,9 +675,9 @@ impl Inner {
                 doc.encoding,
                 doc.script,
                 m.title,
-                m.district,
-                m.city,
-                m.province,
+                m.place.district,
+                m.place.city,
+                m.place.province,
                 m.level,
                 m.year,
                 m.review_year,
@@ -731,9 +752,7 @@ impl Inner {
             doc_row,
             Arc::new(DocInfo {
                 doc_id: doc.id.clone(),
-                district: m.district.clone(),
-                city: m.city.clone(),
-                province: m.province.clone(),
+                place: m.place.clone(),
                 year: m.year,
                 doc_type: m.doc_type.clone(),
                 place_key: doc_place,
@@ -796,9 +815,11 @@ impl Inner {
                     let conf: String = r.get(10)?;
                     Ok(crate::corpus::DocumentMeta {
                         title: r.get(0)?,
-                        district: r.get(1)?,
-                        city: r.get(2)?,
-                        province: r.get(3)?,
+                        place: Place {
+                            district: r.get(1)?,
+                            city: r.get(2)?,
+                            province: r.get(3)?,
+                        },
                         level: r.get(4)?,
                         year: r.get(5)?,
                         review_year: r.get(6)?,
@@ -854,21 +875,16 @@ impl Inner {
                     id: u.doc_id.clone(),
                 });
             };
-            let key = place_key(
-                m.district.as_deref(),
-                m.city.as_deref(),
-                m.province.as_deref(),
-                m.year,
-            );
+            let key = place_key(&m.place, m.year);
             tx.execute(
                 "UPDATE documents SET title=?1, district=?2, city=?3, province=?4, level=?5,
                      year=?6, review_year=?7, doc_type=?8, meeting_date=?9, speaker=?10,
                      confidence=?11, place_key=?13 WHERE doc_row=?12",
                 params![
                     m.title,
-                    m.district,
-                    m.city,
-                    m.province,
+                    m.place.district,
+                    m.place.city,
+                    m.place.province,
                     m.level,
                     m.year,
                     m.review_year,
@@ -905,9 +921,7 @@ impl Inner {
                 row,
                 Arc::new(DocInfo {
                     doc_id: u.doc_id.clone(),
-                    district: u.meta.district.clone(),
-                    city: u.meta.city.clone(),
-                    province: u.meta.province.clone(),
+                    place: u.meta.place.clone(),
                     year: u.meta.year,
                     doc_type: u.meta.doc_type.clone(),
                     place_key: key,
@@ -1032,9 +1046,11 @@ impl Inner {
             doc_id: r.get(0)?,
             file: r.get(1)?,
             title: r.get(2)?,
-            district: r.get(3)?,
-            city: r.get(4)?,
-            province: r.get(5)?,
+            place: Place {
+                district: r.get(3)?,
+                city: r.get(4)?,
+                province: r.get(5)?,
+            },
             level: r.get(6)?,
             year: r.get(7)?,
             review_year: r.get(8)?,
@@ -1233,6 +1249,10 @@ impl Inner {
         &self.model_id
     }
 
+    pub fn dense_params(&self) -> DenseParams {
+        self.params
+    }
+
     pub fn dim(&self) -> usize {
         self.dim
     }
@@ -1391,16 +1411,7 @@ impl Inner {
 
     pub fn places(&self) -> Result<Vec<Place>> {
         let st = self.state.read().map_err(|_| poisoned())?;
-        let mut out: Vec<Place> = st
-            .catalog
-            .docs
-            .values()
-            .map(|d| Place {
-                district: d.district.clone(),
-                city: d.city.clone(),
-                province: d.province.clone(),
-            })
-            .collect();
+        let mut out: Vec<Place> = st.catalog.docs.values().map(|d| d.place.clone()).collect();
         out.sort();
         out.dedup();
         Ok(out)

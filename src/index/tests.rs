@@ -53,9 +53,11 @@ pub(crate) fn doc(id: &str, district: &str, year: i32, texts: &[&str]) -> Docume
         script: "simplified".into(),
         meta: DocumentMeta {
             title: Some(format!("{district}{year}年政府工作报告")),
-            district: Some(district.to_string()),
-            city: Some("测试市".into()),
-            province: Some("测试省".into()),
+            place: crate::corpus::Place {
+                district: Some(district.to_string()),
+                city: Some("测试市".into()),
+                province: Some("测试省".into()),
+            },
             year: Some(year),
             doc_type: Some("政府工作报告".into()),
             ..Default::default()
@@ -146,7 +148,7 @@ fn store_round_trips_documents_passages_and_reports() {
     let rec = lib.document("bbbb000000000002").unwrap();
     assert_eq!(rec.passages.len(), 3);
     assert_eq!(rec.passages[1].text, "推进垃圾分类，改善生态环境质量。");
-    assert_eq!(rec.passages[1].district.as_deref(), Some("西城区"));
+    assert_eq!(rec.passages[1].place.district.as_deref(), Some("西城区"));
     let p = lib.passage("cccc000000000003-0001").unwrap();
     assert_eq!(p.year, Some(2025));
     assert!(matches!(
@@ -200,7 +202,7 @@ fn filters_restrict_every_retriever_and_facets_agree_with_the_store() {
     let q = bigram_vector("乡村振兴");
     for sp in lib.dense_search(&q, 10, &f).unwrap() {
         let p = &lib.passages_by_key(&[sp.key]).unwrap()[0];
-        assert_eq!(p.district.as_deref(), Some("西城区"));
+        assert_eq!(p.place.district.as_deref(), Some("西城区"));
     }
     let lex = lib.lexical_search("乡村振兴", 10, &f).unwrap();
     assert_eq!(ids(&lib, &lex), vec!["bbbb000000000002-0000"]);
@@ -425,7 +427,7 @@ fn grouping_returns_districts_in_order_of_their_best_hit() {
         assert!(g
             .hits
             .iter()
-            .all(|h| h.district.as_deref() == Some(&g.district[..])));
+            .all(|h| h.place.district.as_deref() == Some(&g.district[..])));
         assert!(g.hits[0].text.contains("乡村"), "{:?}", g.hits[0].text);
     }
     assert_eq!(
@@ -448,7 +450,7 @@ fn similar_excludes_the_source_district_and_keeps_one_per_district() {
     assert!(r
         .hits
         .iter()
-        .all(|h| h.district.as_deref() != Some("东城区")));
+        .all(|h| h.place.district.as_deref() != Some("东城区")));
     assert_eq!(r.hits[0].passage_id, "cccc000000000003-0001");
     let with_same = search::similar(
         &lib,
@@ -475,7 +477,7 @@ fn similar_excludes_the_source_district_and_keeps_one_per_district() {
         .unwrap()
         .hits
         .iter()
-        .all(|h| h.district.as_deref() != Some("东城区")));
+        .all(|h| h.place.district.as_deref() != Some("东城区")));
     let with_same = search::similar(
         &lib,
         &BigramEncoder,
@@ -635,8 +637,8 @@ fn renamed_place_docs() -> Vec<Document> {
         ),
     ];
     for d in &mut docs {
-        d.meta.city = Some("保定市".into());
-        d.meta.province = Some("河北省".into());
+        d.meta.place.city = Some("保定市".into());
+        d.meta.place.province = Some("河北省".into());
     }
     docs
 }
@@ -816,4 +818,47 @@ fn filters_from_typed_values() {
         Filter::from_values(Some("a\nb"), None, None, YearRange::default(), None),
         Err(FilterError::Text(_))
     ));
+}
+
+/// The HNSW parameters are read from the library, not this build's
+/// defaults; a library that lacks them (made before they were stored) opens
+/// with the defaults it was built with, and has them recorded.
+#[test]
+fn hnsw_parameters_live_with_the_library() {
+    use super::dense::DenseParams;
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    assert_eq!(lib.dense_params(), DenseParams::default());
+    drop(lib);
+    let db = dir.path().join(super::STORE_FILE);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '64' WHERE key = 'hnsw_ef_search'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    assert_eq!(lib.dense_params().ef_search, 64);
+    let q = vectors(&sample_docs()[0])[0].clone();
+    assert!(!lib
+        .dense_search(&q, 3, &Filter::default())
+        .unwrap()
+        .is_empty());
+    drop(lib);
+    // An old library: no parameters stored.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("DELETE FROM meta WHERE key LIKE 'hnsw_%'", [])
+        .unwrap();
+    drop(conn);
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    assert_eq!(lib.dense_params(), DenseParams::default());
+    drop(lib);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'hnsw_m'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, DenseParams::default().m.to_string());
 }

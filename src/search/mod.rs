@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::index::{
     highlight_spans, lexical::query_terms, Filter, Highlight, IndexError, Library, PassageKey,
-    ScoredPassage, StoredPassage,
+    Place, ScoredPassage, StoredPassage,
 };
 pub use places::{InferredPlace, PlaceLevel};
 pub use relevance::{Features, QueryEvidence, RELEVANT};
@@ -139,9 +139,8 @@ pub struct Hit {
     pub passage_id: String,
     /// Original script.
     pub text: String,
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
     pub year: Option<i32>,
     pub doc_id: String,
     pub section_path: Vec<String>,
@@ -309,9 +308,7 @@ fn make_hit(
     Hit {
         passage_id: p.passage_id,
         text: p.text,
-        district: p.district,
-        city: p.city,
-        province: p.province,
+        place: p.place,
         year: p.year,
         doc_id: p.doc_id,
         section_path: p.section_path,
@@ -459,15 +456,15 @@ pub fn search(
     let mut index_of: HashMap<String, usize> = HashMap::new();
     let history = crate::corpus::divisions::history().ok();
     for p in passages {
-        let Some(district) = p.district.clone() else {
+        let Some(district) = p.place.district.clone() else {
             continue;
         };
         let group_key = history
             .and_then(|h| {
                 h.place_key_of(
-                    p.district.as_deref(),
-                    p.city.as_deref(),
-                    p.province.as_deref(),
+                    p.place.district.as_deref(),
+                    p.place.city.as_deref(),
+                    p.place.province.as_deref(),
                     p.year.and_then(|y| u16::try_from(y).ok()),
                 )
             })

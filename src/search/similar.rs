@@ -52,12 +52,15 @@ pub fn similar(
     let steered = steer(&source.query, &negatives);
     let lexical_weight = lexical_weight(lib, &source.text)?;
     let source_doc = source.passage.as_ref().map(|p| p.doc_id.clone());
-    let source_district = source.passage.as_ref().and_then(|p| p.district.clone());
+    let source_district = source
+        .passage
+        .as_ref()
+        .and_then(|p| p.place.district.clone());
     let excluded = |p: &StoredPassage| {
         Some(&p.doc_id) == source_doc.as_ref()
             || (!req.include_same_district
                 && source_district.is_some()
-                && p.district == source_district)
+                && p.place.district == source_district)
     };
     let wanted = req.k * req.per_district;
     let mut depth = (wanted * 8).clamp(100, MAX_DEPTH);
@@ -77,7 +80,7 @@ pub fn similar(
                 source: source.passage.map(|p| SimilarSource {
                     passage_id: p.passage_id,
                     doc_id: p.doc_id,
-                    district: p.district,
+                    district: p.place.district,
                 }),
             });
         }
@@ -261,6 +264,7 @@ impl Round {
             };
             // A passage of unknown district is its own group (by document).
             let group = p
+                .place
                 .district
                 .clone()
                 .unwrap_or_else(|| format!("doc:{}", p.doc_id));

@@ -147,9 +147,9 @@ pub fn overrides_for_file(
 fn field_text(m: &DocumentMeta, field: &str) -> Option<String> {
     match field {
         "title" => m.title.clone(),
-        "district" => m.district.clone(),
-        "city" => m.city.clone(),
-        "province" => m.province.clone(),
+        "district" => m.place.district.clone(),
+        "city" => m.place.city.clone(),
+        "province" => m.place.province.clone(),
         "level" => m.level.clone(),
         "year" => m.year.map(|y| y.to_string()),
         "review_year" => m.review_year.map(|y| y.to_string()),

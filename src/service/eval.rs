@@ -77,7 +77,7 @@ pub fn run(
                 .iter()
                 .map(|h| ResultItem {
                     text: &h.text,
-                    district: h.district.as_deref(),
+                    district: h.place.district.as_deref(),
                     passage_id: &h.passage_id,
                     score: h.score,
                     relevance: h.relevance,

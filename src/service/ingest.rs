@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::corrections::{fields_for_file, overrides_for_file, Correction, FieldChange};
 use super::{Service, ServiceError};
-use crate::corpus::{parse_document, parse_file, Document};
+use crate::corpus::{parse_document, parse_file, Document, MetaOverrides, Place};
 use crate::index::{AddOutcome, MetaUpdate};
 
 /// Passages embedded per model call during ingestion: large enough to keep
@@ -34,50 +34,6 @@ const EMBED_BATCH: usize = 16;
 /// 0.772 (see docs/SEARCH.md).
 pub const SECTION_WEIGHT: f32 = 0.3;
 
-/// Metadata given with an upload, overriding what parsing inferred.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetaOverride {
-    pub title: Option<String>,
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
-    pub year: Option<i32>,
-    pub doc_type: Option<String>,
-}
-
-impl MetaOverride {
-    fn apply(&self, doc: &mut Document) {
-        let m = &mut doc.meta;
-        let set = |dst: &mut Option<String>, src: &Option<String>| {
-            if let Some(v) = src.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-                *dst = Some(v.to_string());
-            }
-        };
-        set(&mut m.title, &self.title);
-        set(&mut m.district, &self.district);
-        set(&mut m.city, &self.city);
-        set(&mut m.province, &self.province);
-        set(&mut m.doc_type, &self.doc_type);
-        if self.year.is_some() {
-            m.year = self.year;
-        }
-        // Given by a person: no longer an inference with a confidence.
-        for (field, given) in [
-            ("title", self.title.is_some()),
-            ("district", self.district.is_some()),
-            ("city", self.city.is_some()),
-            ("province", self.province.is_some()),
-            ("year", self.year.is_some()),
-            ("doc_type", self.doc_type.is_some()),
-        ] {
-            if given {
-                m.confidence.insert(field.to_string(), 1.0);
-            }
-        }
-    }
-}
-
 /// A document as stored by an ingestion.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IngestedDocument {
@@ -86,9 +42,8 @@ pub struct IngestedDocument {
     pub outcome: AddOutcome,
     pub passages: usize,
     pub title: Option<String>,
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
     pub year: Option<i32>,
     pub doc_type: Option<String>,
     pub encoding: String,
@@ -103,9 +58,7 @@ impl IngestedDocument {
             outcome,
             passages: doc.passages.len(),
             title: doc.meta.title.clone(),
-            district: doc.meta.district.clone(),
-            city: doc.meta.city.clone(),
-            province: doc.meta.province.clone(),
+            place: doc.meta.place.clone(),
             year: doc.meta.year,
             doc_type: doc.meta.doc_type.clone(),
             encoding: doc.encoding.clone(),
@@ -322,19 +275,20 @@ impl Service {
         Ok(report)
     }
 
-    /// Ingests one uploaded document (any supported encoding). Fails without
-    /// changing the library when the bytes are not a usable report.
+    /// Ingests one uploaded document (any supported encoding). `meta` plays
+    /// the part a sidecar plays for a file, applied over the stored
+    /// corrections, so naming a district refills its city, province and
+    /// level from the divisions table alike. Fails without changing the
+    /// library when the bytes are not a usable report.
     pub fn ingest_bytes(
         &self,
         file: &str,
         bytes: &[u8],
-        meta: Option<&MetaOverride>,
+        meta: &MetaOverrides,
     ) -> Result<IngestedDocument, ServiceError> {
         let mut doc = parse_document(file, bytes, &self.corpus_options())?;
         self.reapply_corrections(&mut doc)?;
-        if let Some(m) = meta {
-            m.apply(&mut doc);
-        }
+        meta.apply(&mut doc.meta);
         check_has_passages(&doc)?;
         let vectors = self.embed_document(&doc, &mut |_| {})?;
         let outcome = self.library.add_document(&doc, &vectors)?;

@@ -24,7 +24,7 @@ use crate::index::{IndexError, Library};
 pub use encoder::{
     Admission, AdmissionCounts, Batcher, CachedEncoder, RequestEncoder, TextSide, SHORT_TEXT_CHARS,
 };
-pub use ingest::{collect_files, IngestEvent, IngestReport, IngestedDocument, MetaOverride};
+pub use ingest::{collect_files, IngestEvent, IngestReport, IngestedDocument};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

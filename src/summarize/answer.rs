@@ -356,7 +356,7 @@ fn place_rows(
     let docs = lib.documents()?;
     let review_years: HashMap<String, Option<i32>> = docs
         .iter()
-        .filter(|d| d.district.as_deref() == Some(place))
+        .filter(|d| d.place.district.as_deref() == Some(place))
         .map(|d| {
             let review = review_year(d.doc_type.as_deref(), d.year, d.review_year);
             (d.doc_id.clone(), review)

@@ -112,7 +112,7 @@ pub fn summarize(
                 .collect();
             Ok(Summary::Document(summarize_document(
                 doc_id,
-                doc.summary.district.as_deref(),
+                doc.summary.place.district.as_deref(),
                 &passages,
                 req.max_sentences.unwrap_or(12),
             )))

@@ -151,9 +151,9 @@ fn key_of(
 
 fn unit(doc: &DocumentSummary) -> Option<Unit<'_>> {
     let (d, c, p, y) = (
-        doc.district.as_deref(),
-        doc.city.as_deref(),
-        doc.province.as_deref(),
+        doc.place.district.as_deref(),
+        doc.place.city.as_deref(),
+        doc.place.province.as_deref(),
         doc.year,
     );
     let key = key_of(d, c, p, y)?;
@@ -197,9 +197,13 @@ impl Scope {
             .into_iter()
             .flatten()
             .any(|k| self.keys.contains(k))
-            || [&u.doc.district, &u.doc.city, &u.doc.province]
-                .into_iter()
-                .any(|n| n.as_deref() == Some(name))
+            || [
+                &u.doc.place.district,
+                &u.doc.place.city,
+                &u.doc.place.province,
+            ]
+            .into_iter()
+            .any(|n| n.as_deref() == Some(name))
     }
 }
 
@@ -266,10 +270,11 @@ pub fn target_panel(lib: &Library, req: &PanelRequest) -> Result<TargetPanel, Su
     for u in units.values() {
         if let Some(name) = u
             .doc
+            .place
             .district
             .as_deref()
-            .or(u.doc.city.as_deref())
-            .or(u.doc.province.as_deref())
+            .or(u.doc.place.city.as_deref())
+            .or(u.doc.place.province.as_deref())
         {
             names
                 .entry(u.key.as_str())
@@ -339,8 +344,8 @@ pub fn target_panel(lib: &Library, req: &PanelRequest) -> Result<TargetPanel, Su
             place,
             other_names,
             level: u.doc.level.clone(),
-            city: u.doc.city.clone(),
-            province: u.doc.province.clone(),
+            city: u.doc.place.city.clone(),
+            province: u.doc.place.province.clone(),
             year: *year,
             indicator: indicator.clone(),
             measure: *measure,
@@ -500,13 +505,14 @@ pub fn attention_panel(
         rows.push(AttentionRow {
             doc_id: doc.doc_id.clone(),
             place: doc
+                .place
                 .district
                 .clone()
-                .or(doc.city.clone())
-                .or(doc.province.clone()),
+                .or(doc.place.city.clone())
+                .or(doc.place.province.clone()),
             level: doc.level.clone(),
-            city: doc.city.clone(),
-            province: doc.province.clone(),
+            city: doc.place.city.clone(),
+            province: doc.place.province.clone(),
             year: doc.year,
             doc_type: doc.doc_type.clone(),
             characters: t.characters,
@@ -564,8 +570,8 @@ mod tests {
     use crate::index::tests::{doc, vectors, DIM, MODEL};
 
     fn place(d: &mut crate::corpus::Document, city: &str, province: &str) {
-        d.meta.city = Some(city.into());
-        d.meta.province = Some(province.into());
+        d.meta.place.city = Some(city.into());
+        d.meta.place.province = Some(province.into());
     }
 
     fn library(dir: &std::path::Path) -> Library {
@@ -615,9 +621,9 @@ mod tests {
             place(d, "深圳市", "广东省");
             d.meta.review_year = d.meta.year.map(|y| y - 1);
         }
-        docs[2].meta.district = None;
-        docs[3].meta.district = None;
-        docs[3].meta.city = None;
+        docs[2].meta.place.district = None;
+        docs[3].meta.place.district = None;
+        docs[3].meta.place.city = None;
         for d in docs {
             lib.add_document(&d, &vectors(&d)).unwrap();
         }

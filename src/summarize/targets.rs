@@ -71,7 +71,7 @@ impl<'a> SentenceContext<'a> {
         SentenceContext {
             doc_id: &p.doc_id,
             passage_id: &p.passage_id,
-            district: p.district.as_deref(),
+            district: p.place.district.as_deref(),
             year: p.year,
             review_year,
             section_path: &p.section_path,
@@ -757,7 +757,7 @@ pub fn extract_document(doc: &crate::corpus::Document) -> Vec<TargetRow> {
         let ctx = SentenceContext {
             doc_id: &doc.id,
             passage_id: &p.id,
-            district: doc.meta.district.as_deref(),
+            district: doc.meta.place.district.as_deref(),
             year: doc.meta.year,
             review_year: review_year(
                 doc.meta.doc_type.as_deref(),

@@ -126,7 +126,7 @@ pub fn summarize_topic(
                     text: text.to_string(),
                     passage_id: hit.passage_id.clone(),
                     doc_id: hit.doc_id.clone(),
-                    district: hit.district.clone(),
+                    district: hit.place.district.clone(),
                     section_path: hit.section_path.clone(),
                     score: 0.0,
                 });
