@@ -750,9 +750,7 @@ mod tests {
             let (running, seen) = (Arc::clone(&running), Arc::clone(&seen));
             move |_: TextSide, texts: &[&str]| {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                seen.lock()
-                    .unwrap()
-                    .push((now, texts.len(), solo_thread()));
+                seen.lock().unwrap().push((now, texts.len(), solo_thread()));
                 std::thread::sleep(Duration::from_millis(60));
                 running.fetch_sub(1, Ordering::SeqCst);
                 Ok(texts.iter().map(|_| vec![1.0]).collect())
