@@ -437,24 +437,35 @@ fn writes_without_the_token_are_refused() {
     assert_eq!(get("/healthz").0, 200);
 }
 
-#[test]
-fn bad_uploads_change_nothing() {
-    let _w = LIBRARY_LOCK.write().unwrap_or_else(|e| e.into_inner());
-    let (_, before) = get("/api/stats");
-    let c = client();
-    let garbage: Vec<u8> = (0..4096u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
-    let form = reqwest::blocking::multipart::Form::new().part(
-        "file",
-        reqwest::blocking::multipart::Part::bytes(garbage).file_name("noise.bin"),
-    );
-    let resp = c
+/// `POST /api/documents` with the token: a multipart form with `file`
+/// (name, bytes) and `meta` (JSON text) when given.
+fn upload(file: Option<(&str, Vec<u8>)>, meta: Option<String>) -> reqwest::blocking::Response {
+    let mut form = reqwest::blocking::multipart::Form::new();
+    if let Some((name, bytes)) = file {
+        form = form.part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(bytes).file_name(name.to_string()),
+        );
+    }
+    if let Some(m) = meta {
+        form = form.text("meta", m);
+    }
+    client()
         .post(format!("{}/api/documents", server().base))
         .bearer_auth(TOKEN)
         .multipart(form)
         .send()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn bad_uploads_change_nothing() {
+    let _w = LIBRARY_LOCK.write().unwrap_or_else(|e| e.into_inner());
+    let (_, before) = get("/api/stats");
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let resp = upload(Some(("noise.bin", garbage)), None);
     let status = resp.status();
     let body: Value = resp.json().unwrap();
     assert!(status.is_client_error(), "{status} {body}");
@@ -462,13 +473,7 @@ fn bad_uploads_change_nothing() {
         body["error"].as_str().unwrap().contains("noise.bin"),
         "{body}"
     );
-    let form = reqwest::blocking::multipart::Form::new().text("meta", "{}");
-    let resp = c
-        .post(format!("{}/api/documents", server().base))
-        .bearer_auth(TOKEN)
-        .multipart(form)
-        .send()
-        .unwrap();
+    let resp = upload(None, Some("{}".into()));
     assert_eq!(resp.status(), 400);
     let (_, after) = get("/api/stats");
     assert_eq!(before["passages"], after["passages"]);
@@ -486,23 +491,13 @@ const PROBE_REPORT: &str = "2025年示例县政府工作报告\n\
 fn upload_then_delete_leaves_no_trace_in_any_retriever() {
     let _w = LIBRARY_LOCK.write().unwrap_or_else(|e| e.into_inner());
     let (_, before) = get("/api/stats");
-    let form = reqwest::blocking::multipart::Form::new()
-        .part(
-            "file",
-            reqwest::blocking::multipart::Part::bytes(PROBE_REPORT.as_bytes().to_vec())
-                .file_name("probe.txt"),
-        )
-        .text(
-            "meta",
+    let resp = upload(
+        Some(("probe.txt", PROBE_REPORT.as_bytes().to_vec())),
+        Some(
             json!({"district": "示例县", "city": "示例市", "province": "示例省", "year": 2025})
                 .to_string(),
-        );
-    let resp = client()
-        .post(format!("{}/api/documents", server().base))
-        .bearer_auth(TOKEN)
-        .multipart(form)
-        .send()
-        .unwrap();
+        ),
+    );
     assert_eq!(resp.status(), 201);
     let stored: Value = resp.json().unwrap();
     let doc_id = stored["doc_id"].as_str().unwrap().to_string();
@@ -563,20 +558,10 @@ fn an_upload_naming_another_district_takes_its_city_and_province() {
 二、2025年工作安排\n\
 继续推进智慧停车和老旧小区电梯加装，新增停车泊位两千个。\n";
     let upload = |meta: Option<Value>| {
-        let mut form = reqwest::blocking::multipart::Form::new().part(
-            "file",
-            reqwest::blocking::multipart::Part::bytes(report.as_bytes().to_vec())
-                .file_name("parking.txt"),
+        let resp = upload(
+            Some(("parking.txt", report.as_bytes().to_vec())),
+            meta.map(|m| m.to_string()),
         );
-        if let Some(m) = meta {
-            form = form.text("meta", m.to_string());
-        }
-        let resp = client()
-            .post(format!("{}/api/documents", server().base))
-            .bearer_auth(TOKEN)
-            .multipart(form)
-            .send()
-            .unwrap();
         assert!(resp.status().is_success(), "{}", resp.status());
         resp.json::<Value>().unwrap()
     };

@@ -497,10 +497,12 @@ impl MetaOverrides {
     }
 
     pub fn apply(&self, meta: &mut DocumentMeta) {
+        // `set!(dst <- field, …)`: a given field replaces the inferred value
+        // and is no longer an inference with a confidence.
         macro_rules! set {
-            ($($f:ident),*) => { $(
+            ($($($dst:ident).+ <- $f:ident),*) => { $(
                 if let Some(v) = &self.$f {
-                    meta.$f = v.clone();
+                    meta.$($dst).+ = v.clone();
                     meta.confidence.insert(stringify!($f).to_string(), 1.0);
                 }
             )* };
@@ -523,25 +525,17 @@ impl MetaOverrides {
             }
         }
         set!(
-            title,
-            level,
-            year,
-            review_year,
-            doc_type,
-            meeting_date,
-            speaker
+            title <- title,
+            place.district <- district,
+            place.city <- city,
+            place.province <- province,
+            level <- level,
+            year <- year,
+            review_year <- review_year,
+            doc_type <- doc_type,
+            meeting_date <- meeting_date,
+            speaker <- speaker
         );
-        let place = &mut meta.place;
-        for (f, given, field) in [
-            ("district", &self.district, &mut place.district),
-            ("city", &self.city, &mut place.city),
-            ("province", &self.province, &mut place.province),
-        ] {
-            if let Some(v) = given {
-                *field = v.clone();
-                meta.confidence.insert(f.to_string(), 1.0);
-            }
-        }
         if self.district.is_some() {
             let before = (
                 meta.place.city.clone(),
