@@ -210,7 +210,24 @@ pub(super) struct Inner {
     /// A fixed sample of passage vectors and the generation it was drawn at
     /// (see [`Inner::background_sample`]).
     background: Mutex<Option<(i64, Arc<Vec<f32>>)>>,
+    /// Document frequencies already read, and the generation they hold for
+    /// (see [`Inner::term_statistics`]).
+    frequencies: Mutex<TermFrequencies>,
 }
+
+/// Document frequencies of the terms searches have asked about, valid for
+/// one store generation. A search asks for its words' frequencies up to
+/// three times (the lexical weight, English senses, relevance), each an
+/// fts5vocab lookup; these were a sixth of a repeated search's CPU.
+#[derive(Default)]
+struct TermFrequencies {
+    generation: i64,
+    df: FxHashMap<String, usize>,
+}
+
+/// Terms remembered per generation at most; past it the memory starts over
+/// (a query's words are few, and common words come back at once).
+const MAX_REMEMBERED_TERMS: usize = 200_000;
 
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
@@ -469,6 +486,7 @@ impl Inner {
                 dumped_generation,
             }),
             background: Mutex::new(None),
+            frequencies: Mutex::new(TermFrequencies::default()),
         };
         inner.flush()?;
         Ok(inner)
@@ -1423,11 +1441,32 @@ impl Inner {
     }
 
     pub fn term_statistics(&self, terms: &[String]) -> Result<TermStatistics> {
-        let passages = {
+        let (passages, generation) = {
             let st = self.state.read().map_err(|_| poisoned())?;
-            st.catalog.passages.len()
+            (st.catalog.passages.len(), st.generation)
         };
-        let document_frequency = self.read(|c| {
+        let mut document_frequency = vec![0usize; terms.len()];
+        let mut missing: Vec<usize> = Vec::new();
+        {
+            let mut known = self.frequencies.lock().map_err(|_| poisoned())?;
+            if known.generation != generation {
+                known.generation = generation;
+                known.df.clear();
+            }
+            for (i, t) in terms.iter().enumerate() {
+                match known.df.get(t.as_str()) {
+                    Some(&df) => document_frequency[i] = df,
+                    None => missing.push(i),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(TermStatistics {
+                passages,
+                document_frequency,
+            });
+        }
+        let read = self.read(|c| {
             // fts5vocab over the lexical table, in the connection's temp schema so
             // that reading statistics never writes to the store.
             c.execute_batch(
@@ -1436,15 +1475,28 @@ impl Inner {
             )?;
             let mut st =
                 c.prepare_cached("SELECT doc FROM temp.passages_fts_terms WHERE term = ?1")?;
-            terms
+            missing
                 .iter()
-                .map(|t| {
-                    st.query_row([t], |r| r.get::<_, i64>(0))
+                .map(|&i| {
+                    st.query_row([&terms[i]], |r| r.get::<_, i64>(0))
                         .optional()
                         .map(|n| n.unwrap_or(0).max(0) as usize)
                 })
                 .collect::<rusqlite::Result<Vec<usize>>>()
         })?;
+        let mut known = self.frequencies.lock().map_err(|_| poisoned())?;
+        // A write that landed meanwhile may or may not be in what was read;
+        // remember it only under the generation it was asked at.
+        let remember = known.generation == generation;
+        if remember && known.df.len() + missing.len() > MAX_REMEMBERED_TERMS {
+            known.df.clear();
+        }
+        for (&i, df) in missing.iter().zip(read) {
+            document_frequency[i] = df;
+            if remember {
+                known.df.insert(terms[i].clone(), df);
+            }
+        }
         Ok(TermStatistics {
             passages,
             document_frequency,

@@ -261,6 +261,33 @@ fn delete_removes_a_document_from_store_dense_and_lexical() {
 }
 
 #[test]
+fn term_statistics_follow_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    let terms = crate::index::lexical::query_terms("推进垃圾分类");
+    let before = lib.term_statistics(&terms).unwrap();
+    assert!(before.document_frequency.iter().all(|&df| df > 0));
+    // Asked again, the remembered figures are the same.
+    let again = lib.term_statistics(&terms).unwrap();
+    assert_eq!(again.document_frequency, before.document_frequency);
+    assert_eq!(again.passages, before.passages);
+    lib.delete_document("bbbb000000000002").unwrap();
+    let after = lib.term_statistics(&terms).unwrap();
+    assert_eq!(after.passages, before.passages - 3);
+    // Only the deleted report speaks of waste sorting.
+    let sorting = terms.iter().position(|t| t == "垃圾").unwrap();
+    assert_eq!(after.document_frequency[sorting], 0);
+    let d = sample_docs()
+        .into_iter()
+        .find(|d| d.id == "bbbb000000000002")
+        .unwrap();
+    lib.add_document(&d, &vectors(&d)).unwrap();
+    let restored = lib.term_statistics(&terms).unwrap();
+    assert_eq!(restored.document_frequency, before.document_frequency);
+    assert_eq!(restored.passages, before.passages);
+}
+
+#[test]
 fn reingesting_a_document_replaces_it() {
     let dir = tempfile::tempdir().unwrap();
     let lib = filled_library(dir.path());
