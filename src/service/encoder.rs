@@ -1,15 +1,16 @@
 //! The query side of the model as the service uses it: a memo of recent
-//! query vectors in front of a batcher that folds concurrent requests into
-//! one model pass.
+//! query vectors in front of a batcher that shares the model between
+//! concurrent requests.
 //!
-//! Why batch: one short query is a pass of ~15 tokens, and such a pass costs
-//! almost as much as one of 100 tokens because it is bound by reading every
-//! weight once. Whoever finds the model idle takes every request waiting at
-//! that moment and runs them together, spread over the cores. Nothing waits
-//! for a batch to fill: a lone request runs at once. Under load, a request
-//! that arrives while a pass runs does not wait for it either: up to one
-//! more pass per spare core starts beside it, on one thread, with at most
-//! [`MAX_TEXTS_PER_SOLO_PASS`] texts (see `Batcher::run_lane` for why).
+//! With the integer encoder a pass costs about the same per text whether it
+//! holds one question or eight (a 23-token question: 10.0 ms alone and
+//! 9.2 ms per text in a pass of eight, on one thread), so folding many
+//! requests into one pass buys little, and every request in a pass waits
+//! for the whole of it. Whoever finds the model idle runs the oldest waiting
+//! questions (at most [`MAX_TEXTS_PER_SHORT_PASS`]) spread over the cores;
+//! nothing waits for a batch to fill. Under load, a request that arrives
+//! while a pass runs does not wait for it either: up to one more pass per
+//! spare core starts beside it, on one thread (see `Batcher::run_lane`).
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -32,17 +33,15 @@ pub enum TextSide {
 /// Runs one model pass over texts of one side, returning one vector per text.
 type PassFn = dyn Fn(TextSide, &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> + Send + Sync;
 
-/// Most texts one combined pass takes (the embedder still splits a pass by
-/// its token budget; this bounds how long the first request in it waits).
-const MAX_TEXTS_PER_PASS: usize = 32;
-
-/// Most texts a short pass takes when it starts beside a running one. It
-/// runs on one core, so each text in it costs its neighbours twice the wait
-/// it would in a pass spread over the cores; a small pass keeps that short,
-/// and the texts left waiting go to whichever pass starts next (measured
-/// with 8 clients sending fresh questions: p99 ~140 ms with a cap of 2
-/// against ~160–210 ms uncapped, at the same throughput).
-const MAX_TEXTS_PER_SOLO_PASS: usize = 2;
+/// Most questions one short pass takes, whether it spreads over the cores
+/// or runs beside another on one. A pass answers all its texts at its end,
+/// so a large pass holds early arrivals for the late ones' work; small
+/// passes in arrival order keep the wait of the last in line short.
+/// Measured with 8 clients sending fresh questions (`COLD=1
+/// scripts/bench-load.sh 15`, four runs each, alternated): p99 85 ms and
+/// 179 questions/s with passes of at most 2, against 103 ms and 172/s when
+/// the spread pass took up to 32 (medians).
+const MAX_TEXTS_PER_SHORT_PASS: usize = 2;
 
 /// Texts up to this many characters (questions, keywords) go to the short
 /// lane; longer ones (pasted passages) to the long lane. A question is rarely
@@ -287,10 +286,10 @@ impl Batcher {
         } else {
             None
         };
-        let most = match (lane, solo) {
-            (SHORT, Some(_)) => MAX_TEXTS_PER_SOLO_PASS,
-            (SHORT, None) => MAX_TEXTS_PER_PASS,
-            _ => 1,
+        let most = if lane == SHORT {
+            MAX_TEXTS_PER_SHORT_PASS
+        } else {
+            1
         };
         let mut jobs = Vec::new();
         while jobs.len() < most {
@@ -782,7 +781,7 @@ mod tests {
             }
             for &(_, texts, solo) in &seen {
                 if solo {
-                    assert!(texts <= MAX_TEXTS_PER_SOLO_PASS, "{seen:?}");
+                    assert!(texts <= MAX_TEXTS_PER_SHORT_PASS, "{seen:?}");
                 }
             }
             assert_eq!(seen.iter().map(|s| s.1).sum::<usize>(), 6);
