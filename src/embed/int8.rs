@@ -36,6 +36,7 @@
 use rayon::prelude::*;
 
 use super::kernels::{round_int, SharedMut};
+use super::scratch;
 
 /// Inputs per scale block: Q4_0's block length.
 pub const BLOCK: usize = 32;
@@ -101,6 +102,14 @@ pub struct QuantRows {
     scales: Vec<f32>,
 }
 
+impl Drop for QuantRows {
+    /// The buffers go back to the thread for the next layer's input.
+    fn drop(&mut self) {
+        scratch::keep_bytes(std::mem::take(&mut self.codes));
+        scratch::keep_floats(std::mem::take(&mut self.scales));
+    }
+}
+
 /// Codes (plus 128) of one block of activations into `c`; returns the
 /// block's scale.
 #[inline(always)]
@@ -138,8 +147,8 @@ impl QuantRows {
         let m = x.len().checked_div(k).unwrap_or(0);
         let blocks = k.div_ceil(BLOCK);
         let kp = blocks * BLOCK;
-        let mut codes = vec![128u8; m * kp];
-        let mut scales = vec![0f32; m * blocks];
+        let mut codes = scratch::bytes(m * kp, 128);
+        let mut scales = scratch::floats(m * blocks, 0.0);
         let quantize_row = |(xr, (cr, sr)): (&[f32], (&mut [u8], &mut [f32]))| {
             for ((xb, cb), s) in xr.chunks(BLOCK).zip(cr.chunks_mut(BLOCK)).zip(sr) {
                 // Whole blocks as arrays: a fixed length the compiler

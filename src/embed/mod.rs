@@ -12,6 +12,7 @@ mod import;
 mod int8;
 mod kernels;
 mod model;
+mod scratch;
 pub mod tokenize;
 mod unigram;
 
@@ -25,6 +26,7 @@ use serde::Deserialize;
 
 pub use import::{import_e5_image, precompiled_charsmap, read_e5_image, ImportReport};
 pub use model::{BertConfig, DenseMath, HiddenAct};
+pub use scratch::KeepBuffers;
 
 use model::Encoder;
 pub use tokenize::TextTokenizer;

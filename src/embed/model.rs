@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use super::int8::{Int8Matrix, QuantRows};
 use super::kernels::{self, SharedMut};
+use super::scratch;
 use super::EmbedError;
 
 /// The fields of a Hugging Face `config.json` the encoder needs.
@@ -491,9 +492,9 @@ impl Encoder {
     /// returns the final hidden states, row-major [total tokens, H].
     /// `math` says how the dense layers multiply.
     ///
-    /// Activations live in a handful of buffers allocated once per pass; the
-    /// dense layers are GEMMs (candle's `gemm` kernels) writing into them,
-    /// everything else is a fused loop over rows run on rayon's pool.
+    /// Activations live in a handful of buffers the thread keeps from pass to
+    /// pass (`scratch.rs`); the dense layers write into them, everything else
+    /// is a fused loop over rows run on rayon's pool.
     pub fn forward(&self, seqs: &[&[u32]], math: DenseMath) -> Result<Vec<f32>, EmbedError> {
         // Run on rayon's pool: every parallel step below then starts on a
         // worker instead of being injected from outside (see
@@ -540,10 +541,10 @@ impl Encoder {
         }
 
         let ff = self.config.intermediate_size;
-        let mut qkv = vec![0f32; total * 3 * h];
-        let mut ctx = vec![0f32; total * h];
-        let mut tmp = vec![0f32; total * h];
-        let mut mid = vec![0f32; total * ff];
+        let mut qkv = scratch::floats(total * 3 * h, 0.0);
+        let mut ctx = scratch::floats(total * h, 0.0);
+        let mut tmp = scratch::floats(total * h, 0.0);
+        let mut mid = scratch::floats(total * ff, 0.0);
         let (h_rows, ff_rows) = (rows_per_task(total, h), rows_per_task(total, ff));
         for layer in &self.layers {
             layer.qkv.forward(&x, &mut qkv, math);
@@ -567,6 +568,9 @@ impl Encoder {
                         kernels::add_layer_norm(row, add, &layer.oln_w, &layer.oln_b, eps);
                     }
                 });
+        }
+        for buffer in [qkv, ctx, tmp, mid] {
+            scratch::keep_floats(buffer);
         }
         Ok(x)
     }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::corrections::{fields_for_file, overrides_for_file, Correction, FieldChange};
 use super::{Service, ServiceError};
 use crate::corpus::{parse_document, parse_file, Document, MetaOverrides, Place};
+use crate::embed::KeepBuffers;
 use crate::index::{AddOutcome, MetaUpdate};
 
 /// Passages embedded per model call during ingestion: large enough to keep
@@ -186,6 +187,9 @@ impl Service {
         progress: &mut dyn FnMut(IngestEvent),
     ) -> Result<IngestReport, ServiceError> {
         let files = collect_files(paths)?;
+        // Pass after pass of the same shape: threads keep their activation
+        // buffers until this returns (see `embed::KeepBuffers`).
+        let _keep = KeepBuffers::new();
         let opts = self.corpus_options();
         let mut report = IngestReport::default();
         let mut todo: Vec<Document> = Vec::new();
@@ -286,6 +290,7 @@ impl Service {
         bytes: &[u8],
         meta: &MetaOverrides,
     ) -> Result<IngestedDocument, ServiceError> {
+        let _keep = KeepBuffers::new();
         let mut doc = parse_document(file, bytes, &self.corpus_options())?;
         self.reapply_corrections(&mut doc)?;
         meta.apply(&mut doc.meta);
