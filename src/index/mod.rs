@@ -19,7 +19,6 @@
 //! atomic across store and lexical index with no second commit protocol, and
 //! it adds no dependency; BM25 ranking is built in (`bm25()`).
 
-pub mod bench;
 pub mod dense;
 pub mod lexical;
 mod store;

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{DenseMath, EmbedError, Embedder, TextKind};
+use super::{median, peak_rss_mb, percentile};
+use crate::embed::{DenseMath, EmbedError, Embedder, TextKind};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchOptions {
@@ -114,32 +115,6 @@ pub fn short_queries(paragraphs: &[String], n: usize) -> Vec<String> {
         .take(n)
         .map(|p| p.chars().take(24).collect())
         .collect()
-}
-
-/// Peak resident set size of this process, from `/proc/self/status`.
-pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
-}
-
-/// The middle value (upper middle of an even count; 0 when empty).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    percentile(&values, 0.5)
 }
 
 pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedError> {
@@ -264,7 +239,6 @@ const BLOCK_REPS: usize = 5;
 /// chosen from.
 pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<ForwardRow>, EmbedError> {
     let embedder = Embedder::load(model_dir)?;
-    let enc = &embedder.encoder;
     let mut rows = Vec::new();
     for &t in &opts.tokens {
         let t = t.clamp(1, embedder.max_tokens());
@@ -281,10 +255,10 @@ pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<Forwar
             ] {
                 // The first pass of a block brings that format's weights
                 // into the caches the other format's passes evicted.
-                enc.forward(&seqs, math)?;
+                embedder.forward_ids(&seqs, math)?;
                 for _ in 0..BLOCK_REPS {
                     let t = Instant::now();
-                    enc.forward(&seqs, math)?;
+                    embedder.forward_ids(&seqs, math)?;
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
             }
