@@ -19,7 +19,6 @@ use super::params::{
     check_line, check_passage_chars, group_by_district, json_count, FilterParams, SearchParams,
 };
 use super::AppState;
-use crate::index::{DocumentSummary, Filter};
 use crate::search::{Mode, SearchRequest, SimilarRequest, MAX_K, MAX_NEGATIVES, MAX_PER_GROUP};
 use crate::service::Service;
 use crate::summarize::{self, SummarizeRequest};
@@ -186,19 +185,6 @@ pub async fn similar(
     Ok(Json(resp.into()))
 }
 
-fn summary_matches(d: &DocumentSummary, f: &Filter) -> bool {
-    let eq = |want: &Option<String>, have: &Option<String>| {
-        want.as_ref()
-            .is_none_or(|w| have.as_deref().map(str::trim) == Some(w.as_str()))
-    };
-    eq(&f.district, &d.place.district)
-        && eq(&f.city, &d.place.city)
-        && eq(&f.province, &d.place.province)
-        && eq(&f.doc_type, &d.doc_type)
-        && f.year_from.is_none_or(|y| d.year.is_some_and(|dy| dy >= y))
-        && f.year_to.is_none_or(|y| d.year.is_some_and(|dy| dy <= y))
-}
-
 /// The stored documents with metadata and cleaning report, optionally filtered.
 #[utoipa::path(
     get,
@@ -215,13 +201,9 @@ pub async fn list_documents(
     ApiQuery(f): ApiQuery<FilterParams>,
 ) -> Result<Json<DocumentList>, ApiError> {
     let filter = f.to_filter()?;
-    let documents = blocking(&state, |s| s.library().documents()).await?;
+    let documents = blocking(&state, move |s| s.library().documents_matching(&filter)).await?;
     Ok(Json(DocumentList {
-        documents: documents
-            .into_iter()
-            .filter(|d| summary_matches(d, &filter))
-            .map(Into::into)
-            .collect(),
+        documents: documents.into_iter().map(Into::into).collect(),
     }))
 }
 
