@@ -4,9 +4,11 @@
 //! The data flows one way through the modules, each owning its types:
 //! [`corpus`] (bytes → clean, attributed passages) → [`embed`] (text → vectors)
 //! → [`index`] (store + dense + lexical) → [`search`] (query → ranked, grouped
-//! hits) → [`summarize`]; [`api`] and the binary are thin layers over them.
+//! hits) → [`summarize`]; [`api`] and the binary are thin layers over them;
+//! [`bench`] measures the stages from outside.
 
 pub mod api;
+pub mod bench;
 pub mod corpus;
 pub mod embed;
 pub mod index;

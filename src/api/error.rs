@@ -15,11 +15,89 @@ use crate::search::SearchError;
 use crate::service::ServiceError;
 use crate::summarize::SummarizeError;
 
+/// Declares [`ErrorCode`] with each variant's wire name beside it. serde and
+/// the OpenAPI `enum` spell the variants in snake case (utoipa does not read
+/// a `rename` a macro passes in); a test holds them to [`ErrorCode::as_str`].
+macro_rules! error_codes {
+    ($($variant:ident = $name:literal,)+) => {
+        /// The kind of error, for a program: one of a closed set, listed in
+        /// `/openapi.json`, so a client can match on every value.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($variant,)+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadDocument = "bad_document",
+    BadRequest = "bad_request",
+    BodyTooLarge = "body_too_large",
+    ClientError = "client_error",
+    CrossSite = "cross_site",
+    Forbidden = "forbidden",
+    HeadersTooLarge = "headers_too_large",
+    Internal = "internal",
+    Invalid = "invalid",
+    InvalidBody = "invalid_body",
+    InvalidEncoding = "invalid_encoding",
+    InvalidFileName = "invalid_file_name",
+    InvalidFormat = "invalid_format",
+    InvalidGroup = "invalid_group",
+    InvalidK = "invalid_k",
+    InvalidMeasure = "invalid_measure",
+    InvalidMeta = "invalid_meta",
+    InvalidMetadata = "invalid_metadata",
+    InvalidMode = "invalid_mode",
+    InvalidQuery = "invalid_query",
+    InvalidTerms = "invalid_terms",
+    InvalidText = "invalid_text",
+    InvalidYear = "invalid_year",
+    MalformedRequest = "malformed_request",
+    MethodNotAllowed = "method_not_allowed",
+    MisdirectedRequest = "misdirected_request",
+    MissingFile = "missing_file",
+    MissingQuery = "missing_query",
+    MissingText = "missing_text",
+    NoFields = "no_fields",
+    NotFound = "not_found",
+    Overloaded = "overloaded",
+    QueryTooLong = "query_too_long",
+    RequestTimeout = "request_timeout",
+    TooManyNegatives = "too_many_negatives",
+    TooManyRequests = "too_many_requests",
+    TooMuchText = "too_much_text",
+    Unauthorized = "unauthorized",
+    Unavailable = "unavailable",
+    UnknownField = "unknown_field",
+    UnknownHost = "unknown_host",
+    UnknownIndicator = "unknown_indicator",
+    UnsupportedMediaType = "unsupported_media_type",
+    UriTooLong = "uri_too_long",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An error as the client sees it.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -29,13 +107,11 @@ pub struct ErrorBody<'a> {
     /// What went wrong, for a person.
     #[schema(example = "`q` is required and must not be empty")]
     pub error: &'a str,
-    /// The kind of error, for a program.
-    #[schema(example = "missing_query")]
-    pub code: &'a str,
+    pub code: ErrorCode,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -43,38 +119,38 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
 
     /// The JSON error for a bare status, when whatever refused the request
     /// (hyper, a layer) said nothing more than the status.
     pub fn for_status(status: StatusCode) -> Self {
         let code = match status.as_u16() {
-            400 => "bad_request",
-            401 => "unauthorized",
-            403 => "forbidden",
-            404 => "not_found",
-            405 => "method_not_allowed",
-            408 => "request_timeout",
-            413 => "body_too_large",
-            414 => "uri_too_long",
-            415 => "unsupported_media_type",
-            421 => "misdirected_request",
-            422 => "invalid_body",
-            429 => "too_many_requests",
-            431 => "headers_too_large",
-            503 => "unavailable",
-            s if s >= 500 => "internal",
-            _ => "client_error",
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            408 => ErrorCode::RequestTimeout,
+            413 => ErrorCode::BodyTooLarge,
+            414 => ErrorCode::UriTooLong,
+            415 => ErrorCode::UnsupportedMediaType,
+            421 => ErrorCode::MisdirectedRequest,
+            422 => ErrorCode::InvalidBody,
+            429 => ErrorCode::TooManyRequests,
+            431 => ErrorCode::HeadersTooLarge,
+            503 => ErrorCode::Unavailable,
+            s if s >= 500 => ErrorCode::Internal,
+            _ => ErrorCode::ClientError,
         };
         let reason = status.canonical_reason().unwrap_or("error");
         Self::new(status, code, format!("{} {reason}", status.as_u16()))
@@ -85,7 +161,7 @@ impl ApiError {
         tracing::error!("{context}: {err}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             format!("{context} failed; see the server log"),
         )
     }
@@ -128,11 +204,11 @@ impl IntoResponse for ApiError {
 /// too-large body stays a 413 and a wrong content type a 415.
 fn from_status(status: StatusCode, message: String) -> ApiError {
     let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidBody,
         s if s.is_server_error() => return ApiError::internal("reading the request", message),
-        _ => "bad_request",
+        _ => ErrorCode::BadRequest,
     };
     ApiError::new(status, code, message)
 }
@@ -145,7 +221,7 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        ApiError::bad_request("invalid_query", r.body_text())
+        ApiError::bad_request(ErrorCode::InvalidQuery, r.body_text())
     }
 }
 
@@ -167,7 +243,7 @@ impl From<CorpusError> for ApiError {
     fn from(e: CorpusError) -> Self {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "bad_document",
+            ErrorCode::BadDocument,
             e.to_string(),
         )
     }
@@ -177,11 +253,13 @@ impl From<EmbedError> for ApiError {
     fn from(e: EmbedError) -> Self {
         match e {
             EmbedError::TooMuchText(m) => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_much_text", m)
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooMuchText, m)
             }
-            e @ EmbedError::Overloaded(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
-            }
+            e @ EmbedError::Overloaded(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Overloaded,
+                e.to_string(),
+            ),
             e => ApiError::internal("embedding", e),
         }
     }
@@ -197,7 +275,9 @@ impl From<IndexError> for ApiError {
     fn from(e: IndexError) -> Self {
         match e {
             IndexError::NotFound { .. } => ApiError::not_found(e.to_string()),
-            IndexError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            IndexError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, m)
+            }
             e => ApiError::internal("the index", e),
         }
     }
@@ -206,8 +286,8 @@ impl From<IndexError> for ApiError {
 impl From<FilterError> for ApiError {
     fn from(e: FilterError) -> Self {
         match e {
-            FilterError::Text(m) => ApiError::bad_request("invalid_metadata", m),
-            FilterError::Year(m) => ApiError::bad_request("invalid_year", m),
+            FilterError::Text(m) => ApiError::bad_request(ErrorCode::InvalidMetadata, m),
+            FilterError::Year(m) => ApiError::bad_request(ErrorCode::InvalidYear, m),
         }
     }
 }
@@ -215,7 +295,7 @@ impl From<FilterError> for ApiError {
 impl From<SearchError> for ApiError {
     fn from(e: SearchError) -> Self {
         match e {
-            SearchError::BadRequest(m) => ApiError::bad_request("bad_request", m),
+            SearchError::BadRequest(m) => ApiError::bad_request(ErrorCode::BadRequest, m),
             SearchError::NotFound { .. } => ApiError::not_found(e.to_string()),
             SearchError::Index(e) => e.into(),
             SearchError::Embed(e) => e.into(),
@@ -226,7 +306,7 @@ impl From<SearchError> for ApiError {
 impl From<SummarizeError> for ApiError {
     fn from(e: SummarizeError) -> Self {
         match e {
-            SummarizeError::BadRequest(m) => ApiError::bad_request("bad_request", m),
+            SummarizeError::BadRequest(m) => ApiError::bad_request(ErrorCode::BadRequest, m),
             SummarizeError::Search(e) => e.into(),
             SummarizeError::Index(e) => e.into(),
             SummarizeError::Embed(e) => e.into(),
@@ -243,7 +323,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Search(e) => e.into(),
             ServiceError::Summarize(e) => e.into(),
             ServiceError::Invalid(m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_document", m)
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::BadDocument, m)
             }
             e @ ServiceError::Io { .. } => ApiError::internal("file access", e),
         }

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// `Query<T>` answering malformed parameters with a 400 JSON error.
 pub struct ApiQuery<T>(pub T);
@@ -55,13 +55,13 @@ pub fn check_query_string(query: &str) -> Result<(), ApiError> {
         let name = key.escape_debug();
         let value = String::from_utf8(percent_decode(v)).map_err(|_| {
             ApiError::bad_request(
-                "invalid_encoding",
+                ErrorCode::InvalidEncoding,
                 format!("`{name}` is not valid UTF-8 once percent-decoded"),
             )
         })?;
         if let Some(c) = value.chars().find(|c| c.is_control()) {
             return Err(ApiError::bad_request(
-                "invalid_text",
+                ErrorCode::InvalidText,
                 format!(
                     "`{name}` must not contain control characters (found U+{:04X})",
                     c as u32
@@ -119,10 +119,13 @@ mod tests {
     fn bad_bytes_and_control_characters_are_named() {
         assert!(check_query_string("q=%E6%94%BF&k=3&year=").is_ok());
         let e = check_query_string("k=3&q=%FF%FE").unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (400, "invalid_encoding"));
+        assert_eq!(
+            (e.status.as_u16(), e.code),
+            (400, ErrorCode::InvalidEncoding)
+        );
         assert!(e.message.contains("`q`"), "{}", e.message);
         let e = check_query_string("district=a%00b").unwrap_err();
-        assert_eq!(e.code, "invalid_text");
+        assert_eq!(e.code, ErrorCode::InvalidText);
         assert!(e.message.contains("`district`"), "{}", e.message);
         // A line break in a one-line field is a control character too.
         assert!(check_query_string("q=a%0Ab").is_err());

@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::wire::Arrival;
 use super::AppState;
 
@@ -199,7 +199,7 @@ pub async fn check(
             drain(req.into_body(), limit).await;
             return Err(ApiError::new(
                 StatusCode::MISDIRECTED_REQUEST,
-                "unknown_host",
+                ErrorCode::UnknownHost,
                 format!(
                     "this server does not answer to the host `{}`; to serve it under that \
                      name (e.g. behind a reverse proxy), start it with --allow-host NAME",
@@ -213,7 +213,7 @@ pub async fn check(
             drain(req.into_body(), limit).await;
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "cross_site",
+                ErrorCode::CrossSite,
                 format!(
                     "refused: {why}; only this server's own page, or a client that sends no \
                      Origin (curl, scripts), may send this request"

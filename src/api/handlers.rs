@@ -13,13 +13,12 @@ use super::dto::{
     MetaOverride, MetaPatch, MetaPatched, SearchResults, SimilarResults, SummarizeBody, Summary,
     TargetsTable,
 };
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{ApiJson, ApiQuery};
 use super::params::{
     check_line, check_passage_chars, group_by_district, json_count, FilterParams, SearchParams,
 };
 use super::AppState;
-use crate::index::{DocumentSummary, Filter};
 use crate::search::{Mode, SearchRequest, SimilarRequest, MAX_K, MAX_NEGATIVES, MAX_PER_GROUP};
 use crate::service::Service;
 use crate::summarize::{self, SummarizeRequest};
@@ -47,7 +46,7 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method",
     )
 }
@@ -81,7 +80,7 @@ pub async fn search(
         Some("lexical") | Some("bm25") => Mode::Lexical,
         Some(other) => {
             return Err(ApiError::bad_request(
-                "invalid_mode",
+                ErrorCode::InvalidMode,
                 format!("mode must be dense, lexical, bm25 or hybrid, not {other:?}"),
             ))
         }
@@ -162,7 +161,7 @@ pub async fn similar(
     }
     if b.negative.len() > MAX_NEGATIVES {
         return Err(ApiError::bad_request(
-            "too_many_negatives",
+            ErrorCode::TooManyNegatives,
             format!(
                 "at most {MAX_NEGATIVES} negative examples, not {}",
                 b.negative.len()
@@ -186,19 +185,6 @@ pub async fn similar(
     Ok(Json(resp.into()))
 }
 
-fn summary_matches(d: &DocumentSummary, f: &Filter) -> bool {
-    let eq = |want: &Option<String>, have: &Option<String>| {
-        want.as_ref()
-            .is_none_or(|w| have.as_deref().map(str::trim) == Some(w.as_str()))
-    };
-    eq(&f.district, &d.place.district)
-        && eq(&f.city, &d.place.city)
-        && eq(&f.province, &d.place.province)
-        && eq(&f.doc_type, &d.doc_type)
-        && f.year_from.is_none_or(|y| d.year.is_some_and(|dy| dy >= y))
-        && f.year_to.is_none_or(|y| d.year.is_some_and(|dy| dy <= y))
-}
-
 /// The stored documents with metadata and cleaning report, optionally filtered.
 #[utoipa::path(
     get,
@@ -215,13 +201,9 @@ pub async fn list_documents(
     ApiQuery(f): ApiQuery<FilterParams>,
 ) -> Result<Json<DocumentList>, ApiError> {
     let filter = f.to_filter()?;
-    let documents = blocking(&state, |s| s.library().documents()).await?;
+    let documents = blocking(&state, move |s| s.library().documents_matching(&filter)).await?;
     Ok(Json(DocumentList {
-        documents: documents
-            .into_iter()
-            .filter(|d| summary_matches(d, &filter))
-            .map(Into::into)
-            .collect(),
+        documents: documents.into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -315,7 +297,7 @@ fn clean_file_name(name: Option<&str>) -> Result<String, ApiError> {
     // The name as given is what the description bounds, not what is kept.
     if name.chars().count() > 255 || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
-            "invalid_file_name",
+            ErrorCode::InvalidFileName,
             "the file name is too long or has control characters",
         ));
     }
@@ -325,7 +307,7 @@ fn clean_file_name(name: Option<&str>) -> Result<String, ApiError> {
     }
     if base.chars().count() > 255 || base.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
-            "invalid_file_name",
+            ErrorCode::InvalidFileName,
             "the file name is too long or has control characters",
         ));
     }
@@ -374,7 +356,10 @@ pub async fn ingest_document(
     } else if content_type.starts_with("application/json") {
         let ApiJson(b) = ApiJson::<UploadBody>::from_request(req, &state).await?;
         if b.text.trim().is_empty() {
-            return Err(ApiError::bad_request("missing_text", "`text` is empty"));
+            return Err(ApiError::bad_request(
+                ErrorCode::MissingText,
+                "`text` is empty",
+            ));
         }
         (
             clean_file_name(b.file.as_deref())?,
@@ -384,7 +369,7 @@ pub async fn ingest_document(
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send application/json {\"text\": …} or a multipart/form-data upload with a `file` field",
         ));
     };
@@ -422,12 +407,12 @@ async fn read_multipart(mut mp: Multipart) -> Result<UploadForm, ApiError> {
                 let text = field.text().await?;
                 // `null` is no overrides, as the description's nullable `meta` says.
                 meta = serde_json::from_str::<Option<MetaOverride>>(&text).map_err(|e| {
-                    ApiError::bad_request("invalid_meta", format!("field `meta`: {e}"))
+                    ApiError::bad_request(ErrorCode::InvalidMeta, format!("field `meta`: {e}"))
                 })?;
             }
             other => {
                 return Err(ApiError::bad_request(
-                    "unknown_field",
+                    ErrorCode::UnknownField,
                     format!(
                         "unexpected multipart field `{other}`; send `file` and optionally `meta`"
                     ),
@@ -435,14 +420,15 @@ async fn read_multipart(mut mp: Multipart) -> Result<UploadForm, ApiError> {
             }
         }
     }
-    let (name, bytes) =
-        file.ok_or_else(|| ApiError::bad_request("missing_file", "no `file` field in the upload"))?;
+    let (name, bytes) = file.ok_or_else(|| {
+        ApiError::bad_request(ErrorCode::MissingFile, "no `file` field in the upload")
+    })?;
     // Unreadable as a report, like any other file with no text in it (the
     // description allows any bytes, an empty file included).
     if bytes.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "missing_text",
+            ErrorCode::MissingText,
             format!("{name} is empty"),
         ));
     }
@@ -504,12 +490,12 @@ pub async fn patch_document(
     let fields = patch.fields();
     if fields.is_empty() {
         return Err(ApiError::bad_request(
-            "no_fields",
+            ErrorCode::NoFields,
             "give at least one metadata field to correct",
         ));
     }
     crate::service::corrections::overrides_of(fields.iter().map(|(f, v)| (f.as_str(), v.as_str())))
-        .map_err(|e| ApiError::bad_request("invalid_metadata", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidMetadata, e.to_string()))?;
     let (changes, record) = blocking(&state, move |s| {
         let changes = s.patch_document(&id, fields)?;
         let record = s.library().document(&id)?;
@@ -603,7 +589,7 @@ pub(super) fn known_indicator(name: &str) -> Result<(), ApiError> {
     if !name.trim().is_empty() && summarize::targets::normalize_indicator(name.trim()).is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "unknown_indicator",
+            ErrorCode::UnknownIndicator,
             format!(
                 "no indicator called {name:?}; known: {}",
                 summarize::targets::known_indicators()

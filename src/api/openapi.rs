@@ -223,6 +223,27 @@ mod tests {
         );
     }
 
+    /// A client may match on `code`: the description lists every value.
+    #[test]
+    fn error_codes_are_listed() {
+        use crate::api::ErrorCode;
+        let doc: serde_json::Value = serde_json::from_str(openapi_text()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let code = &schemas["ErrorBody"]["properties"]["code"];
+        assert_eq!(code["$ref"], "#/components/schemas/ErrorCode", "{code}");
+        let listed: Vec<&str> = schemas["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, codes);
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+    }
+
     #[test]
     fn writes_and_only_writes_ask_for_the_token() {
         let doc: serde_json::Value = serde_json::from_str(openapi_text()).unwrap();

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::dto::{AttentionPanel, TargetPanel};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::ApiQuery;
 use super::handlers::blocking;
 use super::params::{check_line, check_meta_value, FilterParams, YearParam};
@@ -61,7 +61,7 @@ impl PanelScopeParams {
             None | Some("") | Some("json") => None,
             Some(other) => Some(other.parse::<PanelFile>().map_err(|_| {
                 ApiError::bad_request(
-                    "invalid_format",
+                    ErrorCode::InvalidFormat,
                     format!("format must be json, csv or xlsx, not {other:?}"),
                 )
             })?),
@@ -159,7 +159,7 @@ pub async fn targets(
         Some("level") => Measure::Level,
         Some(other) => {
             return Err(ApiError::bad_request(
-                "invalid_measure",
+                ErrorCode::InvalidMeasure,
                 format!("measure must be growth or level, not {other:?}"),
             ))
         }
@@ -237,7 +237,7 @@ pub async fn attention(
             check_line("terms", t)?;
             if t.chars().count() > 1000 {
                 return Err(ApiError::bad_request(
-                    "invalid_terms",
+                    ErrorCode::InvalidTerms,
                     "terms must be at most 1000 characters",
                 ));
             }

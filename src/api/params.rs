@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::corpus::{check_meta_text, check_meta_year};
 use crate::index::{Filter, YearRange};
 use crate::search::MAX_QUERY_CHARS;
@@ -29,7 +29,7 @@ pub const YEAR_TEXT_PATTERN: &str = r"^((19[0-9]{2}|2[01][0-9]{2}|2200)|(19[0-9]
 pub fn check_line(field: &str, text: &str) -> Result<(), ApiError> {
     if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(ApiError::bad_request(
-            "invalid_text",
+            ErrorCode::InvalidText,
             format!(
                 "`{field}` must not contain control characters (found U+{:04X})",
                 c as u32
@@ -46,7 +46,7 @@ pub fn check_passage_chars(field: &str, text: &str) -> Result<(), ApiError> {
         .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
     {
         return Err(ApiError::bad_request(
-            "invalid_text",
+            ErrorCode::InvalidText,
             format!(
                 "`{field}` must not contain control characters other than tabs and line breaks (found U+{:04X})",
                 c as u32
@@ -59,12 +59,12 @@ pub fn check_passage_chars(field: &str, text: &str) -> Result<(), ApiError> {
 /// A metadata value, or a filter on one: the library's rules
 /// ([`check_meta_text`]) as a 400 naming the field.
 pub fn check_meta_value(field: &str, value: &str) -> Result<(), ApiError> {
-    check_meta_text(field, value).map_err(|m| ApiError::bad_request("invalid_metadata", m))
+    check_meta_text(field, value).map_err(|m| ApiError::bad_request(ErrorCode::InvalidMetadata, m))
 }
 
 /// A year a report or a filter names: the library's bounds as a 400.
 pub fn check_year(field: &str, year: i32) -> Result<i32, ApiError> {
-    check_meta_year(field, year).map_err(|m| ApiError::bad_request("invalid_year", m))
+    check_meta_year(field, year).map_err(|m| ApiError::bad_request(ErrorCode::InvalidYear, m))
 }
 
 /// Integers as JSON Schema counts them: `17` and `17.0` alike. `strings`
@@ -367,7 +367,7 @@ impl FilterParams {
                     .and_then(|y| check_year("year", y).ok())
                     .ok_or_else(|| {
                         ApiError::bad_request(
-                            "invalid_year",
+                            ErrorCode::InvalidYear,
                             format!("year must be from 1900 to 2200, not {y}"),
                         )
                     })?;
@@ -397,7 +397,7 @@ impl Limits {
         let text = text.map(str::trim).unwrap_or("");
         if text.is_empty() {
             return Err(ApiError::bad_request(
-                "missing_query",
+                ErrorCode::MissingQuery,
                 format!("`{field}` is required and must not be empty"),
             ));
         }
@@ -409,7 +409,7 @@ impl Limits {
         let n = text.chars().count();
         if n > MAX_QUERY_CHARS {
             return Err(ApiError::bad_request(
-                "query_too_long",
+                ErrorCode::QueryTooLong,
                 format!("`{field}` has {n} characters; the limit is {MAX_QUERY_CHARS}"),
             ));
         }
@@ -427,7 +427,7 @@ impl Limits {
         let v = value.unwrap_or(default);
         if v == 0 || v > max {
             return Err(ApiError::bad_request(
-                "invalid_k",
+                ErrorCode::InvalidK,
                 format!("`{field}` must be between 1 and {max}, not {v}"),
             ));
         }
@@ -438,7 +438,7 @@ impl Limits {
 /// Whether `group` asks for grouping by district ([`crate::search::group_by_district`]).
 pub fn group_by_district(group: Option<&str>) -> Result<bool, ApiError> {
     crate::search::group_by_district(group)
-        .map_err(|e| ApiError::bad_request("invalid_group", e.to_string()))
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidGroup, e.to_string()))
 }
 
 #[cfg(test)]
@@ -478,7 +478,7 @@ mod tests {
         ] {
             let e = years(bad).unwrap_err();
             assert_eq!(e.status, 400, "{bad}");
-            assert_eq!(e.code, "invalid_year", "{bad}");
+            assert_eq!(e.code, ErrorCode::InvalidYear, "{bad}");
         }
     }
 
@@ -498,23 +498,26 @@ mod tests {
             l.check_count("k", Some(0), 10, crate::search::MAX_K)
                 .unwrap_err()
                 .code,
-            "invalid_k"
+            ErrorCode::InvalidK
         );
         assert_eq!(
             l.check_count("k", Some(101), 10, crate::search::MAX_K)
                 .unwrap_err()
                 .code,
-            "invalid_k"
+            ErrorCode::InvalidK
         );
         assert_eq!(
             l.check_text("q", Some("  ")).unwrap_err().code,
-            "missing_query"
+            ErrorCode::MissingQuery
         );
-        assert_eq!(l.check_text("q", None).unwrap_err().code, "missing_query");
+        assert_eq!(
+            l.check_text("q", None).unwrap_err().code,
+            ErrorCode::MissingQuery
+        );
         let long = "政".repeat(MAX_QUERY_CHARS + 1);
         assert_eq!(
             l.check_text("q", Some(&long)).unwrap_err().code,
-            "query_too_long"
+            ErrorCode::QueryTooLong
         );
         assert_eq!(l.check_text("q", Some(" 河长制 ")).unwrap(), "河长制");
     }
@@ -525,7 +528,7 @@ mod tests {
         assert!(!group_by_district(None).unwrap());
         assert_eq!(
             group_by_district(Some("city")).unwrap_err().code,
-            "invalid_group"
+            ErrorCode::InvalidGroup
         );
     }
 }
@@ -623,7 +626,7 @@ mod contract_tests {
             year_from: Some(28),
             ..Default::default()
         };
-        assert_eq!(f.to_filter().unwrap_err().code, "invalid_year");
+        assert_eq!(f.to_filter().unwrap_err().code, ErrorCode::InvalidYear);
         let f = FilterParams {
             city: Some("市".repeat(crate::corpus::MAX_META_CHARS + 1)),
             ..Default::default()

@@ -20,7 +20,7 @@ use serde::Serialize;
 use tracing::Span;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::AppState;
 
 /// The header carrying the request id, accepted from clients and echoed back.
@@ -285,7 +285,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
             tracing::error!("healthz: {e}");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "the index cannot be read; see the server log",
             )
         })?;

@@ -23,7 +23,7 @@ use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 
 /// hyper's automatic answers are a status line and two or three short
 /// headers; anything longer is not one of them.
@@ -261,18 +261,18 @@ fn automatic_error(status: StatusCode) -> ApiError {
     match status {
         StatusCode::URI_TOO_LONG => ApiError::new(
             status,
-            "uri_too_long",
+            ErrorCode::UriTooLong,
             "the URL is longer than the server reads (65,534 bytes); a search query is at most \
              2,000 characters, and longer text goes in a request body (POST /api/similar)",
         ),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::new(
             status,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             "the request headers are larger than the server reads",
         ),
         StatusCode::BAD_REQUEST => ApiError::new(
             status,
-            "malformed_request",
+            ErrorCode::MalformedRequest,
             "the request could not be read as HTTP/1.1 (malformed request line or header)",
         ),
         s => ApiError::for_status(s),

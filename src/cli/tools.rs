@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use zhengce::{corpus, embed, service};
+use zhengce::{bench, corpus, embed, service};
 
 use super::{render, Globals};
 
@@ -25,10 +25,10 @@ pub enum ModelAction {
 pub enum BenchWhat {
     /// Embedding throughput, query latency, peak memory and load time over
     /// the bundled corpus's paragraphs.
-    Embed(embed::bench::BenchOptions),
+    Embed(bench::embed::BenchOptions),
     /// One encoder pass per sequence length: f32 GEMM, int8 weights with f32
     /// activations, and int8 × int8.
-    Forward(embed::bench::ForwardOptions),
+    Forward(bench::embed::ForwardOptions),
     /// Builds dense + lexical indexes over synthetic data at several sizes.
     Index(BenchIndexArgs),
 }
@@ -137,13 +137,13 @@ pub fn model_info(g: &Globals) -> anyhow::Result<()> {
 pub fn bench(what: BenchWhat, g: &Globals) -> anyhow::Result<()> {
     match what {
         BenchWhat::Embed(opts) => {
-            let report = embed::bench::run(&g.model_dir, &opts)?;
+            let report = bench::embed::run(&g.model_dir, &opts)?;
             render::emit(g.json, &report, &|r, w| write!(w, "{r}"))
         }
         BenchWhat::Forward(opts) => {
-            let rows = embed::bench::run_forward(&g.model_dir, &opts)?;
+            let rows = bench::embed::run_forward(&g.model_dir, &opts)?;
             render::emit(g.json, &rows, &|rows, w| {
-                write!(w, "{}", embed::bench::format_forward(rows))
+                write!(w, "{}", bench::embed::format_forward(rows))
             })
         }
         BenchWhat::Index(args) => bench_index(args, g),
@@ -151,9 +151,8 @@ pub fn bench(what: BenchWhat, g: &Globals) -> anyhow::Result<()> {
 }
 
 fn bench_index(args: BenchIndexArgs, g: &Globals) -> anyhow::Result<()> {
-    use zhengce::index::bench;
-    let defaults = bench::BenchOptions::default();
-    let opts = bench::BenchOptions {
+    let defaults = bench::index::BenchOptions::default();
+    let opts = bench::index::BenchOptions {
         sizes: args.sizes,
         queries: args.queries,
         threads: args.threads,
@@ -170,9 +169,9 @@ fn bench_index(args: BenchIndexArgs, g: &Globals) -> anyhow::Result<()> {
         },
         ..defaults
     };
-    let reports = bench::run(&opts, &mut |line| eprintln!("{line}"))?;
+    let reports = bench::index::run(&opts, &mut |line| eprintln!("{line}"))?;
     render::emit(g.json, &reports, &|reports, w| {
-        write!(w, "{}", bench::format_reports(reports))
+        write!(w, "{}", bench::index::format_reports(reports))
     })
 }
 

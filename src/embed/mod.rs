@@ -7,7 +7,6 @@
 //! batched by a token budget with similar lengths together, encoded, pooled,
 //! and L2-normalised.
 
-pub mod bench;
 mod import;
 mod int8;
 mod kernels;
@@ -431,6 +430,14 @@ impl Embedder {
         } else {
             DenseMath::F32
         }
+    }
+
+    /// One encoder pass over token ids, specials included, with the dense
+    /// layers multiplied as `math` says: the final hidden states,
+    /// row-major [total tokens, dim], unpooled. `zhengce bench forward`
+    /// times this, to compare the formats at each length.
+    pub fn forward_ids(&self, seqs: &[&[u32]], math: DenseMath) -> Result<Vec<f32>, EmbedError> {
+        self.encoder.forward(seqs, math)
     }
 
     /// Whether the int8 copy of the weights is exact (true for a model

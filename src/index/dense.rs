@@ -418,7 +418,8 @@ mod tests {
             ..DenseParams::default()
         };
         let m = params.m;
-        let (base, queries, _) = crate::index::bench::clustered_vectors(12_000, 100, dim, 1000, 11);
+        let (base, queries, _) =
+            crate::bench::fixtures::clustered_vectors(12_000, 100, dim, 1000, 11);
         // One thread: the same graph every run, so the bound below is exact.
         let idx = build_with_threads(&base, params, 1);
 
@@ -450,7 +451,7 @@ mod tests {
     #[test]
     fn two_thread_build_on_clustered_vectors_matches_exact_search() {
         let dim = 48;
-        let (base, queries, _) = crate::index::bench::clustered_vectors(4000, 30, dim, 100, 7);
+        let (base, queries, _) = crate::bench::fixtures::clustered_vectors(4000, 30, dim, 100, 7);
         let idx = build_with_threads(&base, DenseParams::default(), 2);
         let third = |id: usize| id.is_multiple_of(3);
         let overlap = |got: &[(usize, f32)], exact: &[(usize, f32)]| {

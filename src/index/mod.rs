@@ -19,7 +19,6 @@
 //! atomic across store and lexical index with no second commit protocol, and
 //! it adds no dependency; BM25 ranking is built in (`bm25()`).
 
-pub mod bench;
 pub mod dense;
 pub mod lexical;
 mod store;
@@ -413,7 +412,13 @@ impl Library {
 
     /// All documents, ordered by district then year then file.
     pub fn documents(&self) -> Result<Vec<DocumentSummary>> {
-        self.inner.documents()
+        self.inner.documents(&Filter::default())
+    }
+
+    /// The documents matching `filter` (as a search under it would see
+    /// them: a place by its name or its divisions key), in the same order.
+    pub fn documents_matching(&self, filter: &Filter) -> Result<Vec<DocumentSummary>> {
+        self.inner.documents(filter)
     }
 
     /// One document with its passages.

@@ -1092,10 +1092,14 @@ impl Inner {
         })
     }
 
-    pub fn documents(&self) -> Result<Vec<DocumentSummary>> {
+    pub fn documents(&self, filter: &Filter) -> Result<Vec<DocumentSummary>> {
+        let (cond, vals) = filter_sql(filter);
         self.read(|c| {
-            let mut st = c.prepare(&Self::summary_sql("1"))?;
-            let rows = st.query_map([], Self::summary_from_row)?;
+            let mut st = c.prepare(&Self::summary_sql(&cond))?;
+            let rows = st.query_map(
+                rusqlite::params_from_iter(vals.iter()),
+                Self::summary_from_row,
+            )?;
             rows.collect()
         })
     }

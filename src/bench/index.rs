@@ -13,8 +13,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::dense::{exact_search, normalize, DenseIndex, DenseParams};
-use super::{lexical, IndexError, Result};
+use super::fixtures::{clustered_vectors, Rng};
+use super::{cpu_secs, peak_rss_mb, percentile, reset_peak_rss, rss_mb};
+use crate::index::dense::{exact_search, DenseIndex, DenseParams};
+use crate::index::{lexical, IndexError, Result};
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -82,80 +84,13 @@ pub struct SizeReport {
     pub lexical_bytes_on_disk: Option<u64>,
     pub lexical_p50_ms: Option<f64>,
     pub lexical_p99_ms: Option<f64>,
-    /// Resident set after building this size (and its peak so far).
+    /// Resident set after the dense part of this size.
     pub rss_mb: f64,
+    /// The resident set's high-water mark while this size ran, or, when
+    /// `peak_rss_this_size` is false (the kernel would not reset the mark),
+    /// since the process started.
     pub peak_rss_mb: f64,
-}
-
-/// splitmix64: tiny, seedable, good enough for synthetic data.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn gaussian(&mut self) -> f32 {
-        let u1 = self.uniform().max(1e-300);
-        let u2 = self.uniform();
-        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
-/// `n` clustered unit vectors, about `cluster_size` per cluster (at least
-/// 10 clusters), plus `nq` held-out queries from the same clusters; the
-/// cluster of each base vector is returned for text topics.
-///
-/// Inside a cluster the noise is isotropic in all dimensions, so cluster
-/// mates are near-equidistant (cosine ≈ 0.51 ± 0.03 at 384-d): finding the
-/// top 10 among them is the uniform-random worst case for any graph index,
-/// and it gets harder as clusters grow. Keeping the cluster size fixed
-/// while `n` grows makes a size sweep measure the index, not a harder
-/// data set.
-pub fn clustered_vectors(
-    n: usize,
-    nq: usize,
-    dim: usize,
-    cluster_size: usize,
-    seed: u64,
-) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<usize>) {
-    let mut rng = Rng(seed);
-    let clusters = (n / cluster_size.max(1)).max(10);
-    let centres: Vec<Vec<f32>> = (0..clusters)
-        .map(|_| {
-            let mut c: Vec<f32> = (0..dim).map(|_| rng.gaussian()).collect();
-            normalize(&mut c);
-            c
-        })
-        .collect();
-    let sigma = 0.05f32;
-    let point = |rng: &mut Rng| {
-        let c = rng.below(clusters);
-        let mut v: Vec<f32> = centres[c]
-            .iter()
-            .map(|x| x + sigma * rng.gaussian())
-            .collect();
-        normalize(&mut v);
-        (v, c)
-    };
-    let mut base = Vec::with_capacity(n);
-    let mut topic = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (v, c) = point(&mut rng);
-        base.push(v);
-        topic.push(c);
-    }
-    let queries = (0..nq).map(|_| point(&mut rng).0).collect();
-    (base, queries, topic)
+    pub peak_rss_this_size: bool,
 }
 
 const VOCAB: &[&str] = &[
@@ -272,31 +207,6 @@ fn synthetic_text(rng: &mut Rng, topic: usize) -> String {
     s
 }
 
-fn rss_mb() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// User + system CPU seconds of this process so far.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the
-    // 12th and 13th of them, in clock ticks (100 per second on Linux).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (tick(11) + tick(12)) / 100.0
-}
-
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|it| {
@@ -305,14 +215,6 @@ fn dir_bytes(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
-}
-
-fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
-    if sorted_ms.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted_ms.len() as f64 - 1.0) * p).round() as usize;
-    sorted_ms[i]
 }
 
 fn write_f32(path: &Path, rows: &[Vec<f32>]) -> Result<()> {
@@ -342,6 +244,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Si
     std::fs::create_dir_all(&opts.work_dir).map_err(io(&opts.work_dir))?;
     let mut reports = Vec::new();
     for &n in &opts.sizes {
+        let peak_reset = reset_peak_rss();
         progress(&format!("{n} passages: generating {}-d vectors", opts.dim));
         let (base, queries, topics) =
             clustered_vectors(n, opts.queries, opts.dim, opts.cluster_size, opts.seed);
@@ -412,7 +315,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Si
         let reload_secs = t.elapsed().as_secs_f64();
         drop(reloaded);
         let _ = std::fs::remove_dir_all(&dump_dir);
-        let (rss, _) = rss_mb();
+        let rss = rss_mb();
 
         let mut report = SizeReport {
             passages: n,
@@ -434,6 +337,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Si
             lexical_p99_ms: None,
             rss_mb: rss,
             peak_rss_mb: 0.0,
+            peak_rss_this_size: peak_reset,
         };
         drop(base);
         drop(queries);
@@ -446,7 +350,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Si
             report.lexical_p50_ms = Some(p50);
             report.lexical_p99_ms = Some(p99);
         }
-        report.peak_rss_mb = rss_mb().1;
+        report.peak_rss_mb = peak_rss_mb();
         reports.push(report);
     }
     Ok(reports)
@@ -566,8 +470,13 @@ pub fn format_reports(reports: &[SizeReport]) -> String {
                 bytes as f64 / 1e6
             ));
         }
+        let peak_of = if r.peak_rss_this_size {
+            "while building this size"
+        } else {
+            "since the process started"
+        };
         s.push_str(&format!(
-            "RSS {:.0} MB after this size, peak {:.0} MB\n\n",
+            "RSS {:.0} MB after this size, peak {:.0} MB {peak_of}\n\n",
             r.rss_mb, r.peak_rss_mb
         ));
     }

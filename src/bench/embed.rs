@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{DenseMath, EmbedError, Embedder, KeepBuffers, TextKind};
+use super::{median, peak_rss_mb, percentile};
+use crate::embed::{DenseMath, EmbedError, Embedder, KeepBuffers, TextKind};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchOptions {
@@ -116,32 +117,6 @@ pub fn short_queries(paragraphs: &[String], n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Peak resident set size of this process, from `/proc/self/status`.
-pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
-}
-
-/// The middle value (upper middle of an even count; 0 when empty).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    percentile(&values, 0.5)
-}
-
 pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedError> {
     let io = |e: std::io::Error| EmbedError::Model {
         dir: opts.corpus.clone(),
@@ -175,7 +150,7 @@ pub fn run(model_dir: &Path, opts: &BenchOptions) -> Result<BenchReport, EmbedEr
         opts.repeat.max(1)
     };
     {
-        // Passes as an ingestion runs them (see `scratch.rs`).
+        // Passes as an ingestion runs them (see `embed::KeepBuffers`).
         let _keep = KeepBuffers::new();
         for _ in 0..rounds {
             let t = Instant::now();
@@ -268,7 +243,6 @@ const BLOCK_REPS: usize = 5;
 /// chosen from.
 pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<ForwardRow>, EmbedError> {
     let embedder = Embedder::load(model_dir)?;
-    let enc = &embedder.encoder;
     let mut rows = Vec::new();
     for &t in &opts.tokens {
         let t = t.clamp(1, embedder.max_tokens());
@@ -285,10 +259,10 @@ pub fn run_forward(model_dir: &Path, opts: &ForwardOptions) -> Result<Vec<Forwar
             ] {
                 // The first pass of a block brings that format's weights
                 // into the caches the other format's passes evicted.
-                enc.forward(&seqs, math)?;
+                embedder.forward_ids(&seqs, math)?;
                 for _ in 0..BLOCK_REPS {
                     let t = Instant::now();
-                    enc.forward(&seqs, math)?;
+                    embedder.forward_ids(&seqs, math)?;
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
             }
