@@ -85,7 +85,10 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
     pub fn to_flat(&self) -> FlatGraph {
         let pi = &self.layer_indexed_points;
         let layers = pi.points_by_layer.read();
-        let top = layers.iter().rposition(|l| !l.is_empty()).map_or(0, |t| t + 1);
+        let top = layers
+            .iter()
+            .rposition(|l| !l.is_empty())
+            .map_or(0, |t| t + 1);
         let layer_len: Vec<u64> = layers[..top].iter().map(|l| l.len() as u64).collect();
         let mut first = Vec::with_capacity(top);
         let mut n = 0u64;
@@ -145,7 +148,9 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
     /// a graph with dangling links.
     pub fn from_flat(flat: FlatGraphView<'_, T>, dist_f: D) -> Result<Self, String> {
         let nb_layer = flat.layer_len.len();
-        if flat.max_layer == 0 || flat.max_layer > NB_LAYER_MAX as usize || nb_layer > flat.max_layer
+        if flat.max_layer == 0
+            || flat.max_layer > NB_LAYER_MAX as usize
+            || nb_layer > flat.max_layer
         {
             return Err(format!(
                 "{nb_layer} layers used of {}, at most {NB_LAYER_MAX} allowed",
@@ -175,7 +180,10 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
             return Err(format!("{n} points do not fit 32-bit positions"));
         }
         if flat.list_len.len() != nb_lists {
-            return Err(format!("{} list lengths, {nb_lists} lists", flat.list_len.len()));
+            return Err(format!(
+                "{} list lengths, {nb_lists} lists",
+                flat.list_len.len()
+            ));
         }
         if flat.dim == 0 || n.checked_mul(flat.dim) != Some(flat.vectors.len()) {
             return Err(format!(
@@ -202,7 +210,10 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
         if n > 0 {
             let entry = flat.entry as usize;
             if flat.entry >= n as u64 || level[entry] as usize + 1 != nb_layer {
-                return Err(format!("entry point {} is not on the top layer", flat.entry));
+                return Err(format!(
+                    "entry point {} is not on the top layer",
+                    flat.entry
+                ));
             }
         }
         // A link must lead to a point, and a NaN distance would panic when
@@ -248,6 +259,29 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
         } else {
             (0..n).map(make_point).collect()
         };
+        // Every link holds an `Arc` of its target. Cloning one per link
+        // writes the target's count: a cache miss per link, tens of millions
+        // at 1M points. Instead each point's count is raised by its number
+        // of incoming links while it is in cache, and the links' `Arc`s are
+        // made from the raw pointer, each taking one of those counts.
+        let mut incoming = vec![0u32; n];
+        for &j in flat.neighbours {
+            incoming[j as usize] += 1;
+        }
+        let raise = |(p, &k): (&Arc<Point<'b, T>>, &u32)| {
+            for _ in 0..k {
+                // SAFETY: `p` is alive (held by `points`).
+                unsafe { Arc::increment_strong_count(Arc::as_ptr(p)) };
+            }
+        };
+        if n >= PAR_MIN_POINTS {
+            points.par_iter().zip(&incoming).for_each(raise);
+        } else {
+            points.iter().zip(&incoming).for_each(raise);
+        }
+        drop(incoming);
+        // Addresses as integers so the closure below can be shared.
+        let raw: Vec<usize> = points.iter().map(|p| Arc::as_ptr(p) as usize).collect();
         let link_point = |(i, p): (usize, &Arc<Point<'b, T>>)| {
             let mut lists = p.neighbours.write();
             for l in 0..nb_layer {
@@ -259,7 +293,16 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
                 lists[l] = flat.neighbours[links.clone()]
                     .iter()
                     .zip(&flat.distances[links])
-                    .map(|(&j, &d)| Arc::new(PointWithOrder::new(&points[j as usize], d)))
+                    .map(|(&j, &d)| {
+                        // SAFETY: one of the counts raised above for this
+                        // target, for this one link (each link is made once).
+                        let point_ref =
+                            unsafe { Arc::from_raw(raw[j as usize] as *const Point<'b, T>) };
+                        Arc::new(PointWithOrder {
+                            point_ref,
+                            dist_to_ref: d,
+                        })
+                    })
                     .collect();
             }
         };
