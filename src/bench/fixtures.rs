@@ -18,7 +18,7 @@ impl Rng {
     fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
-    fn gaussian(&mut self) -> f32 {
+    pub fn gaussian(&mut self) -> f32 {
         let u1 = self.uniform().max(1e-300);
         let u2 = self.uniform();
         ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32

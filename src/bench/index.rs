@@ -14,8 +14,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::fixtures::{clustered_vectors, Rng};
-use super::{cpu_secs, peak_rss_mb, percentile, reset_peak_rss, rss_mb};
-use crate::index::dense::{exact_search, DenseIndex, DenseParams};
+use super::{cpu_secs, median, peak_rss_mb, percentile, reset_peak_rss, rss_mb};
+use crate::index::dense::{exact_search, normalize, DenseIndex, DenseParams};
 use crate::index::{lexical, IndexError, Result};
 
 #[derive(Debug, Clone)]
@@ -34,6 +34,9 @@ pub struct BenchOptions {
     pub work_dir: PathBuf,
     /// Write `base-N.f32`, `queries-N.f32` (little-endian, row-major) here.
     pub dump_vectors: Option<PathBuf>,
+    /// Write each graph to `dense-N/` here and keep it, so its reload can
+    /// be timed again without a rebuild (`reload_dump`).
+    pub keep_dump: Option<PathBuf>,
     pub seed: u64,
 }
 
@@ -50,6 +53,7 @@ impl Default for BenchOptions {
             lexical: true,
             work_dir: std::env::temp_dir().join("zhengce-bench"),
             dump_vectors: None,
+            keep_dump: None,
             seed: 42,
         }
     }
@@ -78,6 +82,9 @@ pub struct SizeReport {
     pub dense_build_cpu_secs: f64,
     pub dense_bytes_on_disk: u64,
     pub dense_reload_secs: f64,
+    /// The reloaded graph has the same links and gives the same results
+    /// for every query at every ef as the graph that was dumped.
+    pub dense_reload_identical: bool,
     pub dense: Vec<EfRow>,
     pub lexical_build_secs: Option<f64>,
     pub lexical_inserts_per_sec: Option<f64>,
@@ -304,17 +311,41 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Si
             });
         }
 
-        let dump_dir = opts.work_dir.join(format!("dense-{n}"));
+        let dump_dir = opts
+            .keep_dump
+            .as_deref()
+            .unwrap_or(&opts.work_dir)
+            .join(format!("dense-{n}"));
         let _ = std::fs::remove_dir_all(&dump_dir);
         std::fs::create_dir_all(&dump_dir).map_err(io(&dump_dir))?;
         dense.dump(&dump_dir, "dense")?;
         let dense_bytes = dir_bytes(&dump_dir);
+        // What the reloaded graph must reproduce exactly.
+        let flat = dense.to_flat();
+        let mut before = std::collections::HashMap::new();
+        for &ef in &opts.ef_search {
+            dense.set_ef_search(ef);
+            let found: Vec<_> = queries
+                .iter()
+                .map(|q| dense.search(q, 10, None, None))
+                .collect::<Result<_>>()?;
+            before.insert(ef, found);
+        }
         drop(dense);
         let t = Instant::now();
-        let reloaded = DenseIndex::load(&dump_dir, "dense", opts.dim, opts.params)?;
+        let mut reloaded = DenseIndex::load(&dump_dir, "dense", opts.dim, opts.params)?;
         let reload_secs = t.elapsed().as_secs_f64();
+        let mut reload_identical = reloaded.to_flat() == flat;
+        for &ef in &opts.ef_search {
+            reloaded.set_ef_search(ef);
+            for (q, want) in queries.iter().zip(&before[&ef]) {
+                reload_identical &= &reloaded.search(q, 10, None, None)? == want;
+            }
+        }
         drop(reloaded);
-        let _ = std::fs::remove_dir_all(&dump_dir);
+        if opts.keep_dump.is_none() {
+            let _ = std::fs::remove_dir_all(&dump_dir);
+        }
         let rss = rss_mb();
 
         let mut report = SizeReport {
@@ -329,6 +360,7 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Si
             dense_build_cpu_secs: build_cpu,
             dense_bytes_on_disk: dense_bytes,
             dense_reload_secs: reload_secs,
+            dense_reload_identical: reload_identical,
             dense: rows,
             lexical_build_secs: None,
             lexical_inserts_per_sec: None,
@@ -354,6 +386,167 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Si
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Options of `zhengce bench reload`.
+#[derive(Debug, Clone)]
+pub struct ReloadOptions {
+    /// Holds `dense.hnsw.flat` and/or hnsw_rs's `dense.hnsw.{graph,data}`
+    /// (as `bench index --keep-dump` leaves them).
+    pub dir: PathBuf,
+    pub dim: usize,
+    /// Timed reloads of the flat file.
+    pub runs: usize,
+    /// Timed reloads of hnsw_rs's files, when present (the last one is
+    /// compared with the flat reload).
+    pub legacy_runs: usize,
+    pub queries: usize,
+    pub ef_search: Vec<usize>,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    pub points: usize,
+    pub flat_bytes: u64,
+    /// Writing the flat file from the legacy graph, when it was missing.
+    pub flat_dump_secs: Option<f64>,
+    pub flat_reload_secs: Vec<f64>,
+    pub legacy_reload_secs: Vec<f64>,
+    /// Same links (and order) in the legacy and the flat reload.
+    pub same_graph: Option<bool>,
+    /// Same results for every query at every ef.
+    pub same_results: Option<bool>,
+    pub queries: usize,
+    pub peak_rss_mb: f64,
+}
+
+/// Times reloads of a dumped graph and, when hnsw_rs's files are there too,
+/// checks that both reloads are the same graph with the same answers.
+pub fn reload(opts: &ReloadOptions, progress: &mut dyn FnMut(&str)) -> Result<ReloadReport> {
+    use crate::index::dense::DumpFormat;
+    let (dir, base) = (&opts.dir, "dense");
+    let params = DenseParams::default();
+    let has_legacy = ["hnsw.graph", "hnsw.data"]
+        .iter()
+        .all(|ext| dir.join(format!("{base}.{ext}")).is_file());
+    let mut legacy = None;
+    let mut legacy_secs = Vec::new();
+    if has_legacy {
+        for run in 0..opts.legacy_runs {
+            drop(legacy.take());
+            progress(&format!("legacy reload {}/{}", run + 1, opts.legacy_runs));
+            let t = Instant::now();
+            let g = DenseIndex::load_as(DumpFormat::Legacy, dir, base, opts.dim, params)?;
+            legacy_secs.push(t.elapsed().as_secs_f64());
+            legacy = Some(g);
+        }
+    }
+    let flat_path = dir.join(format!("{base}.hnsw.flat"));
+    let mut flat_dump_secs = None;
+    if !flat_path.is_file() {
+        let Some(g) = &legacy else {
+            return Err(IndexError::Invalid(format!(
+                "{} has no flat graph, and no legacy one was loaded to write it from",
+                dir.display()
+            )));
+        };
+        progress("writing the flat file");
+        let t = Instant::now();
+        g.dump(dir, base)?;
+        flat_dump_secs = Some(t.elapsed().as_secs_f64());
+    }
+    let mut flat = None;
+    let mut flat_secs = Vec::new();
+    for run in 0..opts.runs.max(1) {
+        drop(flat.take());
+        progress(&format!("flat reload {}/{}", run + 1, opts.runs.max(1)));
+        let t = Instant::now();
+        let g = DenseIndex::load_as(DumpFormat::Flat, dir, base, opts.dim, params)?;
+        flat_secs.push(t.elapsed().as_secs_f64());
+        flat = Some(g);
+    }
+    let Some(mut flat) = flat else {
+        unreachable!("at least one run")
+    };
+    let points = flat.len();
+    let (mut same_graph, mut same_results) = (None, None);
+    if let Some(mut legacy) = legacy {
+        progress("comparing the two reloads");
+        same_graph = Some(legacy.to_flat() == flat.to_flat());
+        let mut rng = Rng(opts.seed);
+        let queries: Vec<Vec<f32>> = flat
+            .vectors_every(points / opts.queries.max(1))
+            .into_iter()
+            .take(opts.queries)
+            .map(|mut v| {
+                for x in v.iter_mut() {
+                    *x += 0.05 * rng.gaussian();
+                }
+                normalize(&mut v);
+                v
+            })
+            .collect();
+        let mut same = true;
+        for &ef in &opts.ef_search {
+            legacy.set_ef_search(ef);
+            flat.set_ef_search(ef);
+            for q in &queries {
+                same &= legacy.search(q, 10, None, None)? == flat.search(q, 10, None, None)?;
+            }
+        }
+        same_results = Some(same);
+    }
+    Ok(ReloadReport {
+        points,
+        flat_bytes: std::fs::metadata(&flat_path).map(|m| m.len()).unwrap_or(0),
+        flat_dump_secs,
+        flat_reload_secs: flat_secs,
+        legacy_reload_secs: legacy_secs,
+        same_graph,
+        same_results,
+        queries: opts.queries,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+pub fn format_reload(r: &ReloadReport) -> String {
+    let secs = |v: &[f64]| {
+        v.iter()
+            .map(|s| format!("{s:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = format!(
+        "{} points, flat file {:.1} MB\nflat reload   median {:.2} s ({})\n",
+        r.points,
+        r.flat_bytes as f64 / 1e6,
+        median(r.flat_reload_secs.clone()),
+        secs(&r.flat_reload_secs)
+    );
+    if !r.legacy_reload_secs.is_empty() {
+        s.push_str(&format!(
+            "legacy reload median {:.2} s ({})\n",
+            median(r.legacy_reload_secs.clone()),
+            secs(&r.legacy_reload_secs)
+        ));
+    }
+    if let Some(d) = r.flat_dump_secs {
+        s.push_str(&format!("flat file written in {d:.2} s\n"));
+    }
+    let yes_no = |b: Option<bool>| match b {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "not compared",
+    };
+    s.push_str(&format!(
+        "same graph: {}; same top 10 for {} queries at every ef: {}\npeak RSS {:.0} MB\n",
+        yes_no(r.same_graph),
+        r.queries,
+        yes_no(r.same_results),
+        r.peak_rss_mb
+    ));
+    s
 }
 
 /// Builds the same FTS5 table the store uses (same segmentation, same
@@ -443,12 +636,17 @@ pub fn format_reports(reports: &[SizeReport]) -> String {
             r.passages, r.dim, r.cluster_size, r.m, r.ef_construction, r.threads
         ));
         s.push_str(&format!(
-            "dense   build {:.1} s ({:.0} inserts/s; {:.1} CPU-s), {:.1} MB on disk, reload {:.2} s\n",
+            "dense   build {:.1} s ({:.0} inserts/s; {:.1} CPU-s), {:.1} MB on disk, reload {:.2} s ({})\n",
             r.dense_build_secs,
             r.dense_inserts_per_sec,
             r.dense_build_cpu_secs,
             r.dense_bytes_on_disk as f64 / 1e6,
-            r.dense_reload_secs
+            r.dense_reload_secs,
+            if r.dense_reload_identical {
+                "same graph and results"
+            } else {
+                "DIFFERENT graph or results"
+            }
         ));
         s.push_str("        ef   recall@10   p50 ms   p99 ms\n");
         for row in &r.dense {

@@ -31,6 +31,30 @@ pub enum BenchWhat {
     Forward(bench::embed::ForwardOptions),
     /// Builds dense + lexical indexes over synthetic data at several sizes.
     Index(BenchIndexArgs),
+    /// Times reloads of a graph kept by `bench index --keep-dump` (writing
+    /// its flat file from hnsw_rs's files if need be) and checks both
+    /// formats reload the same graph.
+    Reload(BenchReloadArgs),
+}
+
+#[derive(Args)]
+pub struct BenchReloadArgs {
+    /// A folder holding dense.hnsw.flat and/or dense.hnsw.{graph,data}.
+    dir: PathBuf,
+    /// Timed reloads of the flat file.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Timed reloads of hnsw_rs's files (0: skip them and the comparison).
+    #[arg(long, default_value_t = 1)]
+    legacy_runs: usize,
+    /// Queries compared between the two reloads.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// ef values the comparison runs at, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,64,256")]
+    ef: Vec<usize>,
+    #[arg(long, default_value_t = 384)]
+    dim: usize,
 }
 
 #[derive(Args)]
@@ -53,6 +77,9 @@ pub struct BenchIndexArgs {
     /// Also write the vectors here (for scripts/bench-hnswlib.py).
     #[arg(long)]
     dump_vectors: Option<PathBuf>,
+    /// Keep each graph's dump in DIR/dense-N (to time its reload again).
+    #[arg(long, value_name = "DIR")]
+    keep_dump: Option<PathBuf>,
     /// Graph links per node (layer 0 keeps twice as many); default: the library's own.
     #[arg(long)]
     m: Option<usize>,
@@ -147,6 +174,21 @@ pub fn bench(what: BenchWhat, g: &Globals) -> anyhow::Result<()> {
             })
         }
         BenchWhat::Index(args) => bench_index(args, g),
+        BenchWhat::Reload(args) => {
+            let opts = bench::index::ReloadOptions {
+                dir: args.dir,
+                dim: args.dim,
+                runs: args.runs,
+                legacy_runs: args.legacy_runs,
+                queries: args.queries,
+                ef_search: args.ef,
+                seed: 42,
+            };
+            let report = bench::index::reload(&opts, &mut |line| eprintln!("{line}"))?;
+            render::emit(g.json, &report, &|r, w| {
+                write!(w, "{}", bench::index::format_reload(r))
+            })
+        }
     }
 }
 
@@ -159,6 +201,7 @@ fn bench_index(args: BenchIndexArgs, g: &Globals) -> anyhow::Result<()> {
         ef_search: args.ef,
         lexical: !args.no_lexical,
         dump_vectors: args.dump_vectors,
+        keep_dump: args.keep_dump,
         cluster_size: args.cluster_size.unwrap_or(defaults.cluster_size),
         params: zhengce::index::dense::DenseParams {
             m: args.m.unwrap_or(defaults.params.m),

@@ -9,11 +9,13 @@
 //! has them (runtime-detected) and an 8-lane unrolled loop the compiler
 //! vectorises otherwise, and clamps instead of asserting.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo, Neighbour};
+use hnsw_rs::prelude::{AnnT, Distance, FlatGraph, Hnsw, HnswIo, Neighbour};
 
 use super::{IndexError, Result};
+
+mod file;
 
 /// `1 - <a, b>` for normalised vectors (cosine distance), clamped at 0.
 #[derive(Debug, Default, Clone, Copy)]
@@ -253,37 +255,53 @@ impl DenseIndex {
             .collect())
     }
 
-    /// Writes `<basename>.hnsw.graph` and `<basename>.hnsw.data` into `dir`.
-    pub fn dump(&self, dir: &Path, basename: &str) -> Result<()> {
-        self.hnsw
-            .file_dump(dir, basename)
-            .map(|_| ())
-            .map_err(|e| IndexError::Dense(format!("dump to {}: {e}", dir.display())))
+    /// Writes the graph to `dir` as `<basename>.hnsw.flat` (see [`file`])
+    /// and returns that file's path. The caller holds the graph exclusively.
+    pub fn dump(&self, dir: &Path, basename: &str) -> Result<PathBuf> {
+        let path = dir.join(format!("{basename}.{}", file::EXT));
+        file::write(&self.hnsw, self.dim, &path)
+            .map_err(|e| IndexError::Dense(format!("dump to {}: {e}", path.display())))?;
+        Ok(path)
     }
 
-    /// Reloads a graph written by [`DenseIndex::dump`].
+    /// Which format the graph dumped in `dir` under `basename` is in, if any.
+    pub fn dump_format(dir: &Path, basename: &str) -> Option<DumpFormat> {
+        let has = |ext: &str| dir.join(format!("{basename}.{ext}")).is_file();
+        if has(file::EXT) {
+            Some(DumpFormat::Flat)
+        } else if has("hnsw.graph") && has("hnsw.data") {
+            Some(DumpFormat::Legacy)
+        } else {
+            None
+        }
+    }
+
+    /// Reloads a graph written by [`DenseIndex::dump`], or one hnsw_rs's own
+    /// `file_dump` wrote (`.hnsw.graph`/`.hnsw.data`, what libraries made
+    /// before the flat format hold): that takes hnsw_rs's slow point-by-point
+    /// reload, but a rebuild from the store would take far longer.
     pub fn load(dir: &Path, basename: &str, dim: usize, params: DenseParams) -> Result<DenseIndex> {
-        for ext in ["hnsw.graph", "hnsw.data"] {
-            let p = dir.join(format!("{basename}.{ext}"));
-            if !p.exists() {
-                return Err(IndexError::Dense(format!("{} is missing", p.display())));
-            }
-        }
-        // hnsw_rs ties a reloaded graph's lifetime to its loader. Without mmap
-        // the loader holds only paths and counters once loading is done, so
-        // leaking it (a few hundred bytes per reload) is the price of a graph
-        // that can live in a long-lived struct.
-        // hnsw_rs unwraps some read errors (a damaged file panics instead of
-        // returning Err); contain that so the caller can rebuild instead.
-        fn load_from(
-            dir: &Path,
-            basename: &str,
-        ) -> anyhow::Result<Hnsw<'static, f32, DotDistance>> {
-            let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, basename)));
-            io.load_hnsw::<f32, DotDistance>()
-        }
-        let loaded =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_from(dir, basename)));
+        let format = Self::dump_format(dir, basename).ok_or_else(|| {
+            IndexError::Dense(format!("no graph named {basename} in {}", dir.display()))
+        })?;
+        Self::load_as(format, dir, basename, dim, params)
+    }
+
+    /// [`DenseIndex::load`] from the files of the given format (when both
+    /// are there, `load` takes the flat one).
+    pub fn load_as(
+        format: DumpFormat,
+        dir: &Path,
+        basename: &str,
+        dim: usize,
+        params: DenseParams,
+    ) -> Result<DenseIndex> {
+        // Neither loader should panic on a bad file, but a panic here would
+        // take the whole open down where a rebuild from the store recovers.
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
+            DumpFormat::Flat => file::read(&dir.join(format!("{basename}.{}", file::EXT)), dim),
+            DumpFormat::Legacy => load_legacy(dir, basename),
+        }));
         let hnsw: Hnsw<'static, f32, DotDistance> = match loaded {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => {
@@ -294,7 +312,7 @@ impl DenseIndex {
             }
             Err(_) => {
                 return Err(IndexError::Dense(format!(
-                    "reload from {}: the graph files are damaged",
+                    "reload from {}: the loader panicked on damaged graph files",
                     dir.display()
                 )))
             }
@@ -309,6 +327,53 @@ impl DenseIndex {
         }
         Ok(loaded)
     }
+
+    /// Writes the graph in hnsw_rs's own format (what [`DenseIndex::dump`]
+    /// wrote before the flat format), for tests and measurements of the
+    /// legacy reload.
+    pub fn dump_legacy(&self, dir: &Path, basename: &str) -> Result<()> {
+        self.hnsw
+            .file_dump(dir, basename)
+            .map(|_| ())
+            .map_err(|e| IndexError::Dense(format!("dump to {}: {e}", dir.display())))
+    }
+
+    /// The graph's structure as flat arrays (to compare two graphs).
+    pub fn to_flat(&self) -> FlatGraph {
+        self.hnsw.to_flat()
+    }
+
+    /// The vectors of every `step`-th point (for benchmark queries).
+    pub fn vectors_every(&self, step: usize) -> Vec<Vec<f32>> {
+        let (mut out, mut i) = (Vec::new(), 0usize);
+        let _ = self.hnsw.for_each_flat_vector(|_, v| {
+            if i.is_multiple_of(step.max(1)) {
+                out.push(v.to_vec());
+            }
+            i += 1;
+            Ok::<(), ()>(())
+        });
+        out
+    }
+}
+
+/// The two on-disk forms of a dense graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpFormat {
+    /// `<basename>.hnsw.flat`, written by [`DenseIndex::dump`].
+    Flat,
+    /// hnsw_rs's `<basename>.hnsw.graph` and `.hnsw.data`.
+    Legacy,
+}
+
+/// hnsw_rs's own reload. It ties a graph's lifetime to its loader; without
+/// mmap the loader holds only paths and counters once loading is done, so
+/// leaking it (a few hundred bytes per reload) is the price of a graph that
+/// can live in a long-lived struct. It unwraps some read errors, so the
+/// caller contains panics.
+fn load_legacy(dir: &Path, basename: &str) -> anyhow::Result<Hnsw<'static, f32, DotDistance>> {
+    let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, basename)));
+    io.load_hnsw::<f32, DotDistance>()
 }
 
 /// Exact k nearest neighbours by scanning (for small filtered subsets and
@@ -506,7 +571,158 @@ mod tests {
         idx.dump(dir.path(), "g").unwrap();
         let back = DenseIndex::load(dir.path(), "g", dim, DenseParams::default()).unwrap();
         assert_eq!(back.len(), 2000);
+        assert_eq!(
+            back.to_flat(),
+            idx.to_flat(),
+            "same links in the same order"
+        );
         assert_eq!(back.search(&q, 10, Some(200), None).unwrap(), got);
+        for ef in [10, 50, 400] {
+            for seed in 0..20 {
+                let q = unit(50_000 + seed, dim);
+                assert_eq!(
+                    back.search(&q, 10, Some(ef), None).unwrap(),
+                    idx.search(&q, 10, Some(ef), None).unwrap()
+                );
+                assert_eq!(
+                    back.search(&q, 10, Some(ef), Some(&even)).unwrap(),
+                    idx.search(&q, 10, Some(ef), Some(&even)).unwrap()
+                );
+            }
+        }
         assert!(DenseIndex::load(dir.path(), "missing", dim, DenseParams::default()).is_err());
+
+        // The reloaded graph takes insertions like the one it was dumped from.
+        let more: Vec<Vec<f32>> = (2000..2300).map(|i| unit(i, dim)).collect();
+        for (i, v) in more.iter().enumerate() {
+            back.insert(2000 + i, v).unwrap();
+        }
+        let all = || vs.iter().chain(&more).enumerate().map(|(i, v)| (i, &v[..]));
+        let q = unit(77_777, dim);
+        let exact = exact_search(&q, 10, all());
+        let got = back.search(&q, 10, Some(200), None).unwrap();
+        let hits = got
+            .iter()
+            .filter(|(id, _)| exact.iter().any(|(e, _)| e == id))
+            .count();
+        assert!(
+            hits >= 9,
+            "recall after inserting into the reload {hits}/10"
+        );
+
+        // hnsw_rs's own dump (what older libraries hold) still loads.
+        let old = tempfile::tempdir().unwrap();
+        idx.dump_legacy(old.path(), "g").unwrap();
+        assert_eq!(
+            DenseIndex::dump_format(old.path(), "g"),
+            Some(DumpFormat::Legacy)
+        );
+        let legacy = DenseIndex::load(old.path(), "g", dim, DenseParams::default()).unwrap();
+        assert_eq!(legacy.len(), 2000);
+        assert_eq!(
+            legacy.search(&q, 10, Some(200), None).unwrap()[..3],
+            {
+                let from_flat = DenseIndex::load(dir.path(), "g", dim, DenseParams::default())
+                    .unwrap()
+                    .search(&q, 10, Some(200), None)
+                    .unwrap();
+                from_flat
+            }[..3]
+        );
+    }
+
+    fn small_graph(dim: usize, n: u64) -> DenseIndex {
+        let vs: Vec<Vec<f32>> = (0..n).map(|i| unit(i, dim)).collect();
+        let idx = DenseIndex::new(dim, DenseParams::default(), vs.len());
+        let items: Vec<(&[f32], usize)> = vs.iter().enumerate().map(|(i, v)| (&v[..], i)).collect();
+        idx.insert_batch(&items).unwrap();
+        idx
+    }
+
+    /// Asserts `load` refuses the file with an error of its own (not a
+    /// panic it contained).
+    fn assert_refused(dir: &Path, dim: usize, why: &str) {
+        match DenseIndex::load(dir, "g", dim, DenseParams::default()) {
+            Ok(_) => panic!("{why}: a damaged graph file was loaded"),
+            Err(e) => assert!(!e.to_string().contains("panicked"), "{why}: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_truncated_or_damaged_graph_file_is_refused() {
+        let dim = 16;
+        let idx = small_graph(dim, 600);
+        let dir = tempfile::tempdir().unwrap();
+        let path = idx.dump(dir.path(), "g").unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let put = |b: &[u8]| std::fs::write(&path, b).unwrap();
+        let len = good.len();
+        for cut in [0, 7, 40, 72, 80, len / 3, len / 2, len - 9, len - 1] {
+            put(&good[..cut]);
+            assert_refused(dir.path(), dim, &format!("cut to {cut} of {len} bytes"));
+        }
+        let mut longer = good.clone();
+        longer.extend_from_slice(&[0; 8]);
+        put(&longer);
+        assert_refused(dir.path(), dim, "8 bytes appended");
+        // A flipped bit anywhere (header, ids, lists, links, vectors, trailer).
+        for at in (0..len).step_by(len / 97) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            put(&bad);
+            assert_refused(
+                dir.path(),
+                dim,
+                &format!("bit flipped at byte {at} of {len}"),
+            );
+        }
+        put(&good);
+        assert_refused(dir.path(), dim + 1, "another dimension");
+        assert!(DenseIndex::load(dir.path(), "g", dim, DenseParams::default()).is_ok());
+    }
+
+    /// Damage the checksum cannot see (a file written wrong, with a right
+    /// CRC) is caught by the checks on the arrays themselves.
+    #[test]
+    fn a_graph_whose_links_are_wrong_is_refused_even_with_a_right_checksum() {
+        let dim = 16;
+        let idx = small_graph(dim, 600);
+        let dir = tempfile::tempdir().unwrap();
+        let path = idx.dump(dir.path(), "g").unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let flat = idx.to_flat();
+        let n = flat.origin_ids.len() as u64;
+        let u64_at = |at: usize| u64::from_le_bytes(good[at..at + 8].try_into().unwrap());
+        let (nb_layer, nb_lists) = (u64::from(good[24]), u64_at(56) as usize);
+        let pad8 = |x: usize| x.div_ceil(8) * 8;
+        let lists_at = 72 + 8 * nb_layer as usize + 8 * n as usize;
+        let links_at = lists_at + pad8(4 * nb_lists);
+        let dists_at = links_at + pad8(4 * flat.neighbours.len());
+        let with_crc = |mut b: Vec<u8>| {
+            let body = b.len() - 8;
+            let crc = crc32fast::hash(&b[..body]);
+            b[body..body + 4].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+        let mut b = good.clone();
+        b[links_at..links_at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+        cases.push(("a link past the last point", b));
+        let mut b = good.clone();
+        b[dists_at..dists_at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        cases.push(("a NaN distance", b));
+        let mut b = good.clone();
+        let first = u32::from_le_bytes(b[lists_at..lists_at + 4].try_into().unwrap());
+        b[lists_at..lists_at + 4].copy_from_slice(&(first + 1).to_le_bytes());
+        cases.push(("list lengths that do not add up", b));
+        let mut b = good.clone();
+        b[48..56].copy_from_slice(&0u64.to_le_bytes());
+        cases.push(("an entry point below the top layer", b));
+        for (why, bad) in cases {
+            std::fs::write(&path, with_crc(bad)).unwrap();
+            assert_refused(dir.path(), dim, why);
+        }
+        std::fs::write(&path, with_crc(good)).unwrap();
+        assert!(DenseIndex::load(dir.path(), "g", dim, DenseParams::default()).is_ok());
     }
 }

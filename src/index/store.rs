@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::dense::{exact_search, normalize, DenseIndex, DenseParams};
+use super::dense::{exact_search, normalize, DenseIndex, DenseParams, DumpFormat};
 use super::lexical;
 use super::*;
 use crate::corpus::Document;
@@ -458,7 +458,11 @@ impl Inner {
             // A graph with fewer points than live passages cannot be this
             // generation's; one with more only holds tombstones.
             Ok(d) if d.len() >= catalog.passages.len() => {
-                dumped_generation = Some(generation);
+                // A graph in hnsw_rs's own format is re-dumped (by the flush
+                // below) in the flat one, which reloads many times faster.
+                if DenseIndex::dump_format(&dump_dir, DUMP_BASENAME) == Some(DumpFormat::Flat) {
+                    dumped_generation = Some(generation);
+                }
                 d
             }
             Ok(_) | Err(_) => {
@@ -1022,12 +1026,8 @@ impl Inner {
                 std::fs::remove_dir_all(&tmp).map_err(io)?;
             }
             std::fs::create_dir_all(&tmp).map_err(io)?;
+            // `dump` syncs the file it writes before the rename below.
             st.dense.dump(&tmp, DUMP_BASENAME)?;
-            for ext in ["hnsw.graph", "hnsw.data"] {
-                let f =
-                    std::fs::File::open(tmp.join(format!("{DUMP_BASENAME}.{ext}"))).map_err(io)?;
-                f.sync_all().map_err(io)?;
-            }
             if final_dir.exists() {
                 std::fs::remove_dir_all(&final_dir).map_err(io)?;
             }

@@ -394,11 +394,59 @@ fn restart_reloads_the_dumped_graph_and_recovers_from_a_stale_or_broken_one() {
     drop(lib);
     // A corrupted graph file is rebuilt from stored vectors.
     let gdir = dir.path().join(format!("hnsw-{}", gen + 1));
-    std::fs::write(gdir.join("dense.hnsw.graph"), b"garbage").unwrap();
+    std::fs::write(gdir.join("dense.hnsw.flat"), b"garbage").unwrap();
     let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
     assert_eq!(
         ids(&lib, &lib.dense_search(&q, 1, &Filter::default()).unwrap()),
         vec!["ffff000000000006-0000"]
+    );
+}
+
+/// Libraries made before the flat graph file hold hnsw_rs's own dump: it
+/// must open as the same graph, and be rewritten in the flat format.
+#[test]
+fn a_graph_in_hnsw_rs_format_opens_and_is_rewritten_flat() {
+    use crate::index::dense::{DenseIndex, DenseParams};
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    lib.flush().unwrap();
+    let gen = lib.stats().unwrap().generation;
+    let queries: Vec<Vec<f32>> = ["人工智能产业", "生态环境保护", "乡村振兴"]
+        .iter()
+        .map(|t| bigram_vector(t))
+        .collect();
+    let search_all = |lib: &Library| -> Vec<Vec<String>> {
+        queries
+            .iter()
+            .map(|q| ids(lib, &lib.dense_search(q, 5, &Filter::default()).unwrap()))
+            .collect()
+    };
+    let before = search_all(&lib);
+    drop(lib);
+    let gdir = dir.path().join(format!("hnsw-{gen}"));
+    let flat = gdir.join("dense.hnsw.flat");
+    DenseIndex::load(&gdir, "dense", DIM, DenseParams::default())
+        .unwrap()
+        .dump_legacy(&gdir, "dense")
+        .unwrap();
+    std::fs::remove_file(&flat).unwrap();
+    let links = DenseIndex::load(&gdir, "dense", DIM, DenseParams::default())
+        .unwrap()
+        .to_flat();
+
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    assert_eq!(search_all(&lib), before);
+    assert!(
+        flat.is_file(),
+        "the graph was not rewritten in the flat format"
+    );
+    drop(lib);
+    // The rewrite is the graph hnsw_rs's loader read, not a rebuild.
+    let rewritten = DenseIndex::load(&gdir, "dense", DIM, DenseParams::default()).unwrap();
+    assert_eq!(rewritten.to_flat(), links);
+    assert_eq!(
+        search_all(&Library::open(dir.path(), MODEL, DIM).unwrap()),
+        before
     );
 }
 

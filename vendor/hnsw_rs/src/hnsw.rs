@@ -29,6 +29,9 @@ use log::{debug, info};
 pub use crate::filter::FilterT;
 use anndists::dist::distances::Distance;
 
+mod bulk;
+pub use bulk::{FlatGraph, FlatGraphView};
+
 // TODO
 // Profiling.
 
