@@ -16,10 +16,25 @@ fn main() -> ExitCode {
         // output ends there, which is not a failure.
         Err(_) if cli::render::stdout_closed() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zhengce: {e:#}");
+            eprintln!("zhengce: {}", message(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each cause once: several of the library's
+/// errors already say their cause ("PATH: No such file or directory"), and
+/// anyhow's chain would repeat it.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    out
 }
 
 /// glibc's allocator, left to itself, keeps what a long text's encoder pass

@@ -126,3 +126,43 @@ fn the_demo_set_is_three_levels_over_five_years() {
         });
     assert!(shared.len() >= 4, "{seen:?}");
 }
+
+#[test]
+fn bench_ingest_times_a_real_ingestion_and_names_a_missing_folder_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("report.txt"),
+        "南明区2024年政府工作报告\n\n一、2023年工作回顾\n\n推进长者饭堂试点建设，新增养老床位700张，建成社区嵌入式托育服务设施3个。\n\n二、2024年主要任务\n\n今年经济社会发展的主要预期目标是：地区生产总值增长6%左右，城镇新增就业1.2万人。\n",
+    )
+    .unwrap();
+    let out = zhengce()
+        .args(["bench", "ingest", "--json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["documents"], 1, "{v}");
+    let passages = v["passages"].as_f64().unwrap();
+    let wall = v["wall_seconds"].as_f64().unwrap();
+    let model = v["model_seconds"].as_f64().unwrap();
+    assert!(passages >= 1.0, "{v}");
+    assert!(model > 0.0 && model <= wall, "{v}");
+    let rate = v["passages_per_second"].as_f64().unwrap();
+    assert!((rate - passages / wall).abs() < 1e-6 * rate.max(1.0), "{v}");
+    assert!(v["peak_rss_mb"].as_f64().unwrap() > 0.0, "{v}");
+
+    let out = zhengce()
+        .args(["bench", "ingest"])
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}

@@ -1,6 +1,6 @@
 //! `zhengce bench …`: the measurements, kept out of the stages they measure.
 //! `embed` times the model, `index` the dense and lexical indexes over
-//! synthetic data; `fixtures` makes that data, and the index tests use the
+//! synthetic data, `ingest` a real ingestion of a folder; `fixtures` makes that data, and the index tests use the
 //! same generator. This module may import from every stage; a stage imports
 //! from it only in its tests.
 //!
@@ -10,6 +10,7 @@
 pub mod embed;
 pub mod fixtures;
 pub mod index;
+pub mod ingest;
 
 /// The value at quantile `p` (0..=1) of ascending `sorted`, nearest rank;
 /// 0 when empty.

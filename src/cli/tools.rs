@@ -35,6 +35,12 @@ pub enum BenchWhat {
     /// its flat file from hnsw_rs's files if need be) and checks both
     /// formats reload the same graph.
     Reload(BenchReloadArgs),
+    /// Ingests a folder of reports into a new, temporary library and prints
+    /// passages/s, the model's share of the wall time and the peak RSS.
+    Ingest {
+        /// A folder of reports (or one file), as `zhengce ingest` takes.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -187,6 +193,12 @@ pub fn bench(what: BenchWhat, g: &Globals) -> anyhow::Result<()> {
             let report = bench::index::reload(&opts, &mut |line| eprintln!("{line}"))?;
             render::emit(g.json, &report, &|r, w| {
                 write!(w, "{}", bench::index::format_reload(r))
+            })
+        }
+        BenchWhat::Ingest { dir } => {
+            let report = bench::ingest::run(&dir, &g.model_dir, &mut |line| eprintln!("{line}"))?;
+            render::emit(g.json, &report, &|r, w| {
+                write!(w, "{}", bench::ingest::format(r))
             })
         }
     }

@@ -87,6 +87,10 @@ pub struct IngestReport {
     /// Fields of already stored documents changed by the run's corrections.
     #[serde(default)]
     pub corrected: Vec<FieldChange>,
+    /// Seconds spent embedding passages and headings (the model's share of
+    /// an ingestion; `zhengce bench ingest` reports it).
+    #[serde(default)]
+    pub model_seconds: f64,
 }
 
 /// Progress of [`Service::ingest_files`], for progress bars.
@@ -254,12 +258,14 @@ impl Service {
             passages: todo.iter().map(|d| d.passages.len()).sum(),
         });
         for doc in &todo {
+            let started = std::time::Instant::now();
             let vectors = self.embed_document(doc, &mut |n| {
                 progress(IngestEvent::Embedded {
                     file: &doc.file,
                     passages: n,
                 })
             })?;
+            report.model_seconds += started.elapsed().as_secs_f64();
             let outcome = self.library.add_document(doc, &vectors)?;
             if let Some((_, fixes)) = run_fixes.get(&doc.id) {
                 self.library.update_metadata(&[MetaUpdate {
