@@ -8,15 +8,22 @@ fn zhengce() -> Command {
     c
 }
 
-#[test]
-fn inspect_json_prints_one_object_per_file() {
-    let out = zhengce().args(["inspect", "--json"]).output().unwrap();
+/// Runs the command, which must succeed (its stderr is the failure's
+/// message), and returns its stdout.
+fn stdout_of(c: &mut Command) -> Vec<u8> {
+    let out = c.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+    out.stdout
+}
+
+#[test]
+fn inspect_json_prints_one_object_per_file() {
+    let stdout = stdout_of(zhengce().args(["inspect", "--json"]));
+    let lines: Vec<serde_json::Value> = String::from_utf8(stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -87,17 +94,9 @@ fn unreadable_files_are_named_and_fail_the_command() {
 /// consecutive years, from the text alone.
 #[test]
 fn the_demo_set_is_three_levels_over_five_years() {
-    let out = zhengce()
-        .args(["--json", "inspect", "data/demo"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of(zhengce().args(["--json", "inspect", "data/demo"]));
     let mut seen = std::collections::BTreeMap::<(String, String), Vec<i64>>::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in String::from_utf8(stdout).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let m = &v["metadata"];
         assert_eq!(m["doc_type"], "政府工作报告", "{}", v["file"]);
@@ -135,17 +134,12 @@ fn bench_ingest_times_a_real_ingestion_and_names_a_missing_folder_once() {
         "南明区2024年政府工作报告\n\n一、2023年工作回顾\n\n推进长者饭堂试点建设，新增养老床位700张，建成社区嵌入式托育服务设施3个。\n\n二、2024年主要任务\n\n今年经济社会发展的主要预期目标是：地区生产总值增长6%左右，城镇新增就业1.2万人。\n",
     )
     .unwrap();
-    let out = zhengce()
-        .args(["bench", "ingest", "--json"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = stdout_of(
+        zhengce()
+            .args(["bench", "ingest", "--json"])
+            .arg(dir.path()),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     assert_eq!(v["documents"], 1, "{v}");
     let passages = v["passages"].as_f64().unwrap();
     let wall = v["wall_seconds"].as_f64().unwrap();
