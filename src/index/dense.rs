@@ -255,6 +255,13 @@ impl DenseIndex {
             .collect())
     }
 
+    /// Whether layer-0 walks use the vendored hnsw_rs's point table (the
+    /// default) or its `Arc` lists; both give the same graph and results.
+    #[doc(hidden)]
+    pub fn set_base_layer_search(&self, on: bool) {
+        self.hnsw.set_base_layer_search(on);
+    }
+
     /// Writes the graph to `dir` as `<basename>.hnsw.flat` (see [`file`])
     /// and returns that file's path. The caller holds the graph exclusively.
     pub fn dump(&self, dir: &Path, basename: &str) -> Result<PathBuf> {
@@ -545,6 +552,62 @@ mod tests {
             "filtered recall@10 {}",
             found_filtered as f64 / n
         );
+    }
+
+    /// Every search answer, with the layer-0 walk through the vendored
+    /// point table and through the `Arc` lists, for a few efs, with and
+    /// without a filter.
+    fn answers_both_ways(idx: &DenseIndex, queries: &[Vec<f32>]) -> [Vec<Vec<(usize, f32)>>; 2] {
+        let even = |id: usize| id.is_multiple_of(2);
+        let answers = |on: bool| {
+            idx.set_base_layer_search(on);
+            let mut out = Vec::new();
+            for q in queries {
+                for ef in [10, 16, 64, 200] {
+                    out.push(idx.search(q, 10, Some(ef), None).unwrap());
+                    out.push(idx.search(q, 10, Some(ef), Some(&even)).unwrap());
+                }
+            }
+            idx.set_base_layer_search(true);
+            out
+        };
+        [answers(true), answers(false)]
+    }
+
+    /// The point table only changes how layer 0 is read: the same graph
+    /// is built, and every search, on a built graph and on both reloads,
+    /// answers the same as the walk over the `Arc` lists.
+    #[test]
+    fn base_layer_table_gives_the_same_graph_and_answers() {
+        let dim = 48;
+        let (base, queries, _) = crate::bench::fixtures::clustered_vectors(3000, 40, dim, 100, 5);
+        let one_thread = |table: bool| {
+            let idx = DenseIndex::new(dim, DenseParams::default(), base.len());
+            idx.set_base_layer_search(table);
+            for (i, v) in base.iter().enumerate() {
+                idx.insert(i, v).unwrap();
+            }
+            idx.set_base_layer_search(true);
+            idx
+        };
+        let (with, without) = (one_thread(true), one_thread(false));
+        assert_eq!(with.to_flat(), without.to_flat(), "same links, same order");
+
+        let idx = build_with_threads(&base, DenseParams::default(), 2);
+        let [a, b] = answers_both_ways(&idx, &queries);
+        assert_eq!(a, b);
+        let dir = tempfile::tempdir().unwrap();
+        idx.dump(dir.path(), "g").unwrap();
+        idx.dump_legacy(dir.path(), "l").unwrap();
+        for (name, format) in [("g", DumpFormat::Flat), ("l", DumpFormat::Legacy)] {
+            let back =
+                DenseIndex::load_as(format, dir.path(), name, dim, DenseParams::default()).unwrap();
+            let [c, d] = answers_both_ways(&back, &queries);
+            assert_eq!(c, d, "{format:?}");
+            if format == DumpFormat::Flat {
+                assert_eq!(c, a, "the reload answers as the graph it was dumped from");
+            }
+        }
     }
 
     #[test]

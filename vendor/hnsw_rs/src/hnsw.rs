@@ -29,7 +29,9 @@ use log::{debug, info};
 pub use crate::filter::FilterT;
 use anndists::dist::distances::Distance;
 
+mod base;
 mod bulk;
+pub(crate) use base::{BaseLayer, NO_NUM};
 pub use bulk::{FlatGraph, FlatGraphView};
 
 // TODO
@@ -162,7 +164,7 @@ impl<'b, T: Clone + Send + Sync + 'b> PointData<'b, T> {
 ///
 // neighbours table : one vector by layer so neighbours is allocated to NB_LAYER_MAX
 //
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[allow(clippy::type_complexity)]
 pub struct Point<'b, T: Clone + Send + Sync> {
     /// The data of this point, coming from hnsw client and associated to origin_id,
@@ -173,6 +175,22 @@ pub struct Point<'b, T: Clone + Send + Sync> {
     p_id: PointId,
     /// neighbours info
     pub(crate) neighbours: Arc<RwLock<Vec<Vec<Arc<PointWithOrder<'b, T>>>>>>,
+    /// Number in the indexation's `BaseLayer` (`NO_NUM` until registered).
+    pub(crate) num: std::sync::atomic::AtomicU32,
+}
+
+impl<T: Clone + Send + Sync> Clone for Point<'_, T> {
+    fn clone(&self) -> Self {
+        Point {
+            data: self.data.clone(),
+            origin_id: self.origin_id,
+            p_id: self.p_id,
+            neighbours: self.neighbours.clone(),
+            num: std::sync::atomic::AtomicU32::new(
+                self.num.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        }
+    }
 }
 
 impl<'b, T: Clone + Send + Sync> Point<'b, T> {
@@ -187,6 +205,7 @@ impl<'b, T: Clone + Send + Sync> Point<'b, T> {
             origin_id,
             p_id,
             neighbours: Arc::new(RwLock::new(neighbours)),
+            num: std::sync::atomic::AtomicU32::new(NO_NUM),
         }
     }
 
@@ -201,6 +220,7 @@ impl<'b, T: Clone + Send + Sync> Point<'b, T> {
             origin_id,
             p_id,
             neighbours: Arc::new(RwLock::new(neighbours)),
+            num: std::sync::atomic::AtomicU32::new(NO_NUM),
         }
     }
 
@@ -481,6 +501,8 @@ pub struct PointIndexation<'b, T: Clone + Send + Sync> {
     pub(crate) nb_point: Arc<RwLock<usize>>,
     /// curent enter_point: an Arc RwLock on a possible Arc Point
     pub(crate) entry_point: Arc<RwLock<Option<Arc<Point<'b, T>>>>>,
+    /// Layer-0 lists and vectors by point number, for the layer-0 search.
+    pub(crate) base: BaseLayer<'b, T>,
 }
 
 // A point indexation may contain circular references. To deallocate these after a point indexation goes out of scope,
@@ -543,6 +565,7 @@ impl<'b, T: Clone + Send + Sync> PointIndexation<'b, T> {
             layer_g,
             nb_point: Arc::new(RwLock::new(0)),
             entry_point: Arc::new(RwLock::new(None)),
+            base: BaseLayer::new(2 * max_nb_connection),
         }
     } // end of new
 
@@ -588,6 +611,7 @@ impl<'b, T: Clone + Send + Sync> PointIndexation<'b, T> {
             // make a Point and then an Arc<Point>
             let point = Point::new(data.to_vec(), origin_id, p_id);
             new_point = Arc::new(point);
+            self.base.register(&new_point);
             trace!("definitive pushing of point {:?}", p_id);
             points_by_layer_ref[p_id.0 as usize].push(Arc::clone(&new_point));
         } // close write lock on points_by_layer
@@ -1012,6 +1036,19 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
         if entry_point.p_id.1 < 0 {
             return return_points;
         }
+        if layer == 0 {
+            if let Some(found) = self.search_base(point, &entry_point, ef, filter) {
+                let base = &self.layer_indexed_points.base;
+                for n in found {
+                    let p: *const Point<'b, T> = base.point(n.1);
+                    return_points.push(Arc::new(PointWithOrder {
+                        point_ref: ByDist(n.0, p).to_arc(),
+                        dist_to_ref: n.0,
+                    }));
+                }
+                return return_points;
+            }
+        }
         let dist_to_entry_point = self.dist_f.eval(point, entry_point.data.get_v());
         let mut visited =
             hashbrown::HashSet::<PointId>::with_capacity(VISITED_PER_EF * skiplist_size);
@@ -1224,7 +1261,15 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
                 // sort neighbours
                 neighbours.sort_unstable();
                 // we must add bidirecti*onal from data i.e new_point_id to neighbours
-                new_point.neighbours.write()[l as usize].clone_from(&neighbours);
+                {
+                    let mut lists = new_point.neighbours.write();
+                    lists[l as usize].clone_from(&neighbours);
+                    if l == 0 {
+                        self.layer_indexed_points
+                            .base
+                            .set_links(&new_point, &lists[0]);
+                    }
+                }
                 // this reverse neighbour update could be done here but we put it at end to gather all code
                 // requiring a mutex guard for multi threading.
                 // update ep for loop iteration. As we sorted neighbours the nearest
@@ -1307,6 +1352,11 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
                     q_point_neighbours[l_n].sort_unstable();
                     if nbn_at_l > threshold_shrinking {
                         self.prune_by_heuristic(&mut q_point_neighbours[l_n], threshold_shrinking);
+                    }
+                    if l_n == 0 {
+                        self.layer_indexed_points
+                            .base
+                            .set_links(q_point, &q_point_neighbours[0]);
                     }
                 } // end protection against point identity
             }
@@ -1590,6 +1640,11 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
             l += 1;
         };
         // now search with asked ef in lower layer
+        if layer_to_search == 0 {
+            if let Some(found) = self.search_base(data, &pivot, ef, filter) {
+                return self.base_neighbours(found, knbn.min(ef), filter);
+            }
+        }
         let neighbours_heap = self.search_layer(data, pivot, ef, layer_to_search, filter);
         // go from heap of points with negative dist to a sorted vec of increasing points with > 0 distances.
         let neighbours = neighbours_heap.into_sorted_vec();

@@ -765,6 +765,22 @@ impl HnswIo {
             entry_point.get_point_id()
         );
         //
+        // Numbers for the layer-0 search table (vendored addition, see
+        // src/hnsw/base.rs), in layer order, then the lists copied in.
+        let longest0 = points_by_layer
+            .iter()
+            .flatten()
+            .map(|p| p.neighbours.read()[0].len())
+            .max()
+            .unwrap_or(0);
+        let base = BaseLayer::new(longest0.max(2 * descr.max_nb_connection as usize));
+        for p in points_by_layer.iter().flatten() {
+            base.register(p);
+        }
+        for p in points_by_layer.iter().flatten() {
+            let lists = p.neighbours.write();
+            base.set_links(p, &lists[0]);
+        }
         let point_indexation = PointIndexation {
             max_nb_connection: descr.max_nb_connection as usize,
             max_layer: NB_LAYER_MAX as usize,
@@ -776,6 +792,7 @@ impl HnswIo {
             ),
             nb_point: Arc::new(RwLock::new(nb_points_loaded)), // CAVEAT , we should increase , the whole thing is to be able to increment graph ?
             entry_point: Arc::new(RwLock::new(Some(entry_point))),
+            base,
         };
         //
         debug!("Exiting load_pointIndexation");

@@ -259,6 +259,20 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
         } else {
             (0..n).map(make_point).collect()
         };
+        // Point numbers are positions, so the layer-0 records are copied
+        // from the arrays below without touching the linked points.
+        let longest0 = (0..n)
+            .map(|i| flat.list_len[i * nb_layer] as usize)
+            .max()
+            .unwrap_or(0);
+        let base = BaseLayer::new(longest0.max(2 * flat.max_nb_connection));
+        base.reserve(n);
+        let register = |(i, p): (usize, &Arc<Point<'b, T>>)| base.register_at(i as u32, p);
+        if n >= PAR_MIN_POINTS {
+            points.par_iter().enumerate().for_each(register);
+        } else {
+            points.iter().enumerate().for_each(register);
+        }
         // Every link holds an `Arc` of its target. Cloning one per link
         // writes the target's count: a cache miss per link, tens of millions
         // at 1M points. Instead each point's count is raised by its number
@@ -284,6 +298,14 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
         let raw: Vec<usize> = points.iter().map(|p| Arc::as_ptr(p) as usize).collect();
         let link_point = |(i, p): (usize, &Arc<Point<'b, T>>)| {
             let mut lists = p.neighbours.write();
+            if nb_layer > 0 {
+                let links = link_start[i * nb_layer]..link_start[i * nb_layer + 1];
+                base.set_links_from(
+                    i as u32,
+                    links.len(),
+                    flat.neighbours[links].iter().copied(),
+                );
+            }
             for l in 0..nb_layer {
                 let list = i * nb_layer + l;
                 let links = link_start[list]..link_start[list + 1];
@@ -328,6 +350,7 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
             layer_g,
             nb_point: Arc::new(RwLock::new(n)),
             entry_point: Arc::new(RwLock::new(entry)),
+            base,
         };
         // The flags a graph built by `Hnsw::new` has (`HnswIo` sets
         // `extend_candidates`, which changes later insertions).
