@@ -137,6 +137,8 @@ enum PointData<'b, T: Clone + Send + Sync + 'b> {
     V(Vec<T>),
     // areference to a mmaped slice
     S(&'b [T]),
+    /// In the base layer's vector table (vendored addition, base.rs).
+    Table(base::TableVector<T>),
 } // end of enum PointData
 
 impl<'b, T: Clone + Send + Sync + 'b> PointData<'b, T> {
@@ -154,6 +156,7 @@ impl<'b, T: Clone + Send + Sync + 'b> PointData<'b, T> {
         match self {
             PointData::V(v) => v.as_slice(),
             PointData::S(s) => s,
+            PointData::Table(t) => t.get(),
         }
     } // end of get_v
 } // end of impl block for PointData
@@ -202,6 +205,20 @@ impl<'b, T: Clone + Send + Sync> Point<'b, T> {
         }
         Point {
             data: PointData::new_v(v),
+            origin_id,
+            p_id,
+            neighbours: Arc::new(RwLock::new(neighbours)),
+            num: std::sync::atomic::AtomicU32::new(NO_NUM),
+        }
+    }
+
+    pub(crate) fn new_in_table(v: base::TableVector<T>, origin_id: usize, p_id: PointId) -> Self {
+        let mut neighbours = Vec::with_capacity(NB_LAYER_MAX as usize);
+        for _ in 0..NB_LAYER_MAX {
+            neighbours.push(Vec::<Arc<PointWithOrder<T>>>::new());
+        }
+        Point {
+            data: PointData::Table(v),
             origin_id,
             p_id,
             neighbours: Arc::new(RwLock::new(neighbours)),
@@ -609,9 +626,7 @@ impl<'b, T: Clone + Send + Sync> PointIndexation<'b, T> {
             let mut p_id = PointId(level as u8, -1);
             p_id.1 = points_by_layer_ref[p_id.0 as usize].len() as i32;
             // make a Point and then an Arc<Point>
-            let point = Point::new(data.to_vec(), origin_id, p_id);
-            new_point = Arc::new(point);
-            self.base.register(&new_point);
+            new_point = self.base.new_point_at(None, data, origin_id, p_id);
             trace!("definitive pushing of point {:?}", p_id);
             points_by_layer_ref[p_id.0 as usize].push(Arc::clone(&new_point));
         } // close write lock on points_by_layer

@@ -26,6 +26,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering as Mem, fence};
 
+use std::sync::OnceLock;
+
 use super::*;
 
 /// The first chunk holds 2^10 points and chunk k holds 2^(10 + k): tables
@@ -47,6 +49,104 @@ fn locate(i: usize) -> (usize, usize) {
 #[inline(always)]
 fn chunk_len(k: usize) -> usize {
     1usize << (FIRST_CHUNK_BITS as usize + k)
+}
+
+/// From this size on, chunks are mapped with transparent huge pages
+/// advised (the system's default here is `madvise`). A search reads
+/// vectors all over the table: with 4 KiB pages nearly every one costs a
+/// TLB miss, a two-level page walk inside a virtual machine.
+const HUGE_PAGE_MIN: usize = 2 << 20;
+
+/// Zeroed memory for one chunk of a table.
+pub(crate) struct Region {
+    ptr: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+    /// The mapping, when the memory is not the allocator's.
+    map: Option<mmap_rs::MmapMut>,
+}
+
+// SAFETY: the region is plain memory; what is stored in it is shared only
+// through atomics or written once before it is shared (see `BaseLayer`).
+unsafe impl Send for Region {}
+unsafe impl Sync for Region {}
+
+impl Region {
+    fn zeroed(layout: std::alloc::Layout) -> Region {
+        if layout.size() >= HUGE_PAGE_MIN && layout.align() <= 4096 {
+            let mapped = mmap_rs::MmapOptions::new(layout.size())
+                .map(|o| o.with_flags(mmap_rs::MmapFlags::TRANSPARENT_HUGE_PAGES))
+                .and_then(|o| o.map_mut());
+            if let Ok(mut m) = mapped {
+                if let Some(ptr) = std::ptr::NonNull::new(m.as_mut_ptr()) {
+                    return Region {
+                        ptr,
+                        layout,
+                        map: Some(m),
+                    };
+                }
+            }
+        }
+        // SAFETY: every table's chunks have a non-zero size.
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr =
+            std::ptr::NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        Region {
+            ptr,
+            layout,
+            map: None,
+        }
+    }
+
+    #[inline(always)]
+    fn ptr<E>(&self) -> *mut E {
+        self.ptr.as_ptr() as *mut E
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        if self.map.is_none() {
+            // SAFETY: allocated with this layout in `zeroed`.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+        }
+    }
+}
+
+/// A point's vector in the base layer's vector table. Points hold an
+/// `Arc` of their chunk, so a point kept past its graph keeps its vector.
+pub(crate) struct TableVector<T> {
+    chunk: Arc<Region>,
+    ptr: *const T,
+    len: usize,
+}
+
+// SAFETY: a shared view of values in a chunk it keeps alive.
+unsafe impl<T: Send + Sync> Send for TableVector<T> {}
+unsafe impl<T: Send + Sync> Sync for TableVector<T> {}
+
+impl<T> Clone for TableVector<T> {
+    fn clone(&self) -> Self {
+        TableVector {
+            chunk: Arc::clone(&self.chunk),
+            ptr: self.ptr,
+            len: self.len,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for TableVector<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TableVector({:p}, {})", self.ptr, self.len)
+    }
+}
+
+impl<T> TableVector<T> {
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &[T] {
+        // SAFETY: `len` values written at `ptr` before this was made, in a
+        // chunk `self.chunk` keeps alive.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
 }
 
 /// Where a point's vector and the point itself are, by number.
@@ -100,9 +200,12 @@ impl Visited {
 /// The layer-0 lists and vectors of all points, by number (see the module
 /// documentation).
 pub(crate) struct BaseLayer<'b, T: Clone + Send + Sync> {
-    entries: [AtomicPtr<Entry<'b, T>>; NB_CHUNKS],
-    /// Per point `stride` words: sequence counter, list length, links.
-    records: [AtomicPtr<AtomicU32>; NB_CHUNKS],
+    /// `Entry`s, chunk by chunk.
+    entries: [OnceLock<Region>; NB_CHUNKS],
+    /// Per point `stride` `AtomicU32`s: sequence counter, list length, links.
+    records: [OnceLock<Region>; NB_CHUNKS],
+    /// The vectors of points made by `new_point_at`, `dim` values each.
+    vectors: [OnceLock<Arc<Region>>; NB_CHUNKS],
     /// Links a record holds.
     cap: usize,
     stride: usize,
@@ -115,8 +218,8 @@ pub(crate) struct BaseLayer<'b, T: Clone + Send + Sync> {
     usable: AtomicBool,
     /// Off: searches take `search_layer` (to compare both walks).
     on: AtomicBool,
-    grow: Mutex<()>,
     visited: Mutex<Vec<Visited>>,
+    _points: std::marker::PhantomData<Entry<'b, T>>,
 }
 
 // SAFETY: the raw pointers are to chunks this table owns and to points
@@ -128,16 +231,17 @@ impl<'b, T: Clone + Send + Sync> BaseLayer<'b, T> {
     /// A table whose records hold up to `cap` links (2·M on layer 0).
     pub(crate) fn new(cap: usize) -> Self {
         BaseLayer {
-            entries: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
-            records: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+            entries: std::array::from_fn(|_| OnceLock::new()),
+            records: std::array::from_fn(|_| OnceLock::new()),
+            vectors: std::array::from_fn(|_| OnceLock::new()),
             cap,
             stride: cap + 2,
             len: AtomicUsize::new(0),
             dim: AtomicUsize::new(0),
             usable: AtomicBool::new(true),
             on: AtomicBool::new(true),
-            grow: Mutex::new(()),
             visited: Mutex::new(Vec::new()),
+            _points: std::marker::PhantomData,
         }
     }
 
@@ -154,53 +258,36 @@ impl<'b, T: Clone + Send + Sync> BaseLayer<'b, T> {
         self.len.load(Mem::Acquire)
     }
 
-    fn entry_layout(k: usize) -> std::alloc::Layout {
-        std::alloc::Layout::array::<Entry<'b, T>>(chunk_len(k)).unwrap()
-    }
-
-    fn record_layout(&self, k: usize) -> std::alloc::Layout {
-        std::alloc::Layout::array::<AtomicU32>(chunk_len(k) * self.stride).unwrap()
-    }
-
-    /// Allocates the chunk holding number `i` if it is not there yet.
+    /// Allocates the chunks holding number `i` if they are not there yet.
     fn ensure(&self, i: usize) {
         let (k, _) = locate(i);
-        if !self.records[k].load(Mem::Acquire).is_null() {
-            return;
-        }
-        let _g = self.grow.lock();
-        if !self.records[k].load(Mem::Acquire).is_null() {
-            return;
-        }
-        // Zeroed memory is valid for atomics: null addresses, empty lists.
-        // SAFETY: both layouts have a non-zero size.
-        unsafe {
-            let e = std::alloc::alloc_zeroed(Self::entry_layout(k)) as *mut Entry<'b, T>;
-            let r = std::alloc::alloc_zeroed(self.record_layout(k)) as *mut AtomicU32;
-            if e.is_null() || r.is_null() {
-                std::alloc::handle_alloc_error(self.record_layout(k));
-            }
-            self.entries[k].store(e, Mem::Release);
-            self.records[k].store(r, Mem::Release);
-        }
+        self.entries[k].get_or_init(|| {
+            Region::zeroed(std::alloc::Layout::array::<Entry<'b, T>>(chunk_len(k)).unwrap())
+        });
+        self.records[k].get_or_init(|| {
+            Region::zeroed(
+                std::alloc::Layout::array::<AtomicU32>(chunk_len(k) * self.stride).unwrap(),
+            )
+        });
     }
 
     #[inline(always)]
     fn entry(&self, num: u32) -> Option<&Entry<'b, T>> {
         let (k, off) = locate(num as usize);
-        let c = self.entries.get(k)?.load(Mem::Acquire);
-        // SAFETY: a chunk, once stored, lives as long as the table, and
-        // `off` is inside it.
-        (!c.is_null()).then(|| unsafe { &*c.add(off) })
+        let c = self.entries.get(k)?.get()?;
+        // SAFETY: zeroed memory is a valid `Entry` (null addresses), the
+        // chunk lives as long as the table, and `off` is inside it.
+        Some(unsafe { &*c.ptr::<Entry<'b, T>>().add(off) })
     }
 
     #[inline(always)]
     fn record(&self, num: u32) -> Option<&[AtomicU32]> {
         let (k, off) = locate(num as usize);
-        let c = self.records.get(k)?.load(Mem::Acquire);
+        let c = self.records.get(k)?.get()?;
         // SAFETY: as in `entry`; a record is `stride` words.
-        (!c.is_null())
-            .then(|| unsafe { std::slice::from_raw_parts(c.add(off * self.stride), self.stride) })
+        Some(unsafe {
+            std::slice::from_raw_parts(c.ptr::<AtomicU32>().add(off * self.stride), self.stride)
+        })
     }
 
     /// Hands out the numbers `0..n` at once, for `register_at`.
@@ -216,6 +303,72 @@ impl<'b, T: Clone + Send + Sync> BaseLayer<'b, T> {
             }
         }
         self.len.store(n, Mem::Release);
+    }
+
+    /// Chunk `k` of the vector table, for vectors of `dim` values.
+    fn vec_chunk(&self, k: usize, dim: usize) -> &Arc<Region> {
+        self.vectors[k].get_or_init(|| {
+            Arc::new(Region::zeroed(
+                std::alloc::Layout::array::<T>(chunk_len(k) * dim).unwrap(),
+            ))
+        })
+    }
+
+    /// A new point with number `i` (handed out by `reserve`, or taken
+    /// here when `None`), its vector stored beside those of the numbers
+    /// around it. Vectors allocated one by one during a build end up
+    /// scattered between the lists allocated with them: on 100k 384-d
+    /// vectors, the same graph answered at ef 48 in 0.26–0.28 ms as built
+    /// and 0.19 ms once reloaded with its vectors allocated in a row.
+    pub(crate) fn new_point_at(
+        &self,
+        i: Option<u32>,
+        data: &[T],
+        origin_id: DataId,
+        p_id: PointId,
+    ) -> Arc<Point<'b, T>> {
+        let i = match i {
+            Some(i) => i as usize,
+            None => {
+                let i = self.len.fetch_add(1, Mem::AcqRel);
+                if i >= NO_NUM as usize {
+                    self.disable();
+                    return Arc::new(Point::new(data.to_vec(), origin_id, p_id));
+                }
+                self.ensure(i);
+                i
+            }
+        };
+        let dim = match self
+            .dim
+            .compare_exchange(0, data.len(), Mem::AcqRel, Mem::Acquire)
+        {
+            Ok(_) => data.len(),
+            Err(d) => d,
+        };
+        let point = if data.len() == dim && dim > 0 && !std::mem::needs_drop::<T>() {
+            let (k, off) = locate(i);
+            let chunk = self.vec_chunk(k, dim);
+            // SAFETY: `off * dim + dim <= chunk_len(k) * dim`, and number `i`
+            // is this caller's alone, so nothing else writes or reads here.
+            let dst = unsafe { chunk.ptr::<T>().add(off * dim) };
+            for (j, x) in data.iter().enumerate() {
+                // SAFETY: as above; `T` needs no drop, so overwriting
+                // uninitialised memory leaks nothing.
+                unsafe { dst.add(j).write(x.clone()) };
+            }
+            let v = TableVector {
+                chunk: Arc::clone(chunk),
+                ptr: dst,
+                len: dim,
+            };
+            Point::new_in_table(v, origin_id, p_id)
+        } else {
+            Point::new(data.to_vec(), origin_id, p_id)
+        };
+        let point = Arc::new(point);
+        self.register_at(i as u32, &point);
+        point
     }
 
     /// Gives `point` the next number. `point` must be where it stays (in
@@ -348,24 +501,6 @@ impl<'b, T: Clone + Send + Sync> BaseLayer<'b, T> {
 
     fn give_visited(&self, v: Visited) {
         self.visited.lock().push(v);
-    }
-}
-
-impl<T: Clone + Send + Sync> Drop for BaseLayer<'_, T> {
-    fn drop(&mut self) {
-        for k in 0..NB_CHUNKS {
-            let e = *self.entries[k].get_mut();
-            let r = *self.records[k].get_mut();
-            // SAFETY: allocated in `ensure` with these layouts.
-            unsafe {
-                if !e.is_null() {
-                    std::alloc::dealloc(e as *mut u8, Self::entry_layout(k));
-                }
-                if !r.is_null() {
-                    std::alloc::dealloc(r as *mut u8, self.record_layout(k));
-                }
-            }
-        }
     }
 }
 

@@ -248,17 +248,6 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
         for l in 1..nb_layer {
             layer_first[l] = layer_first[l - 1] + flat.layer_len[l - 1] as usize;
         }
-        let make_point = |i: usize| {
-            let l = level[i] as usize;
-            let v = flat.vectors[i * flat.dim..(i + 1) * flat.dim].to_vec();
-            let p_id = PointId(l as u8, (i - layer_first[l]) as i32);
-            Arc::new(Point::new(v, flat.origin_ids[i] as DataId, p_id))
-        };
-        let points: Vec<Arc<Point<'b, T>>> = if n >= PAR_MIN_POINTS {
-            (0..n).into_par_iter().map(make_point).collect()
-        } else {
-            (0..n).map(make_point).collect()
-        };
         // Point numbers are positions, so the layer-0 records are copied
         // from the arrays below without touching the linked points.
         let longest0 = (0..n)
@@ -267,12 +256,17 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
             .unwrap_or(0);
         let base = BaseLayer::new(longest0.max(2 * flat.max_nb_connection));
         base.reserve(n);
-        let register = |(i, p): (usize, &Arc<Point<'b, T>>)| base.register_at(i as u32, p);
-        if n >= PAR_MIN_POINTS {
-            points.par_iter().enumerate().for_each(register);
+        let make_point = |i: usize| {
+            let l = level[i] as usize;
+            let v = &flat.vectors[i * flat.dim..(i + 1) * flat.dim];
+            let p_id = PointId(l as u8, (i - layer_first[l]) as i32);
+            base.new_point_at(Some(i as u32), v, flat.origin_ids[i] as DataId, p_id)
+        };
+        let points: Vec<Arc<Point<'b, T>>> = if n >= PAR_MIN_POINTS {
+            (0..n).into_par_iter().map(make_point).collect()
         } else {
-            points.iter().enumerate().for_each(register);
-        }
+            (0..n).map(make_point).collect()
+        };
         // Every link holds an `Arc` of its target. Cloning one per link
         // writes the target's count: a cache miss per link, tens of millions
         // at 1M points. Instead each point's count is raised by its number
