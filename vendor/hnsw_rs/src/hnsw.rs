@@ -1629,6 +1629,23 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
             // search in stored neighbours
             {
                 let neighbours = &pivot.neighbours.read()[layer as usize];
+                // Each neighbour is three dependent loads (its entry, its
+                // point, its vector): issue each stage for the whole list,
+                // as `search_layer` does (upper layers were ~7% of a query
+                // at ef 48 once layer 0 went through the point table).
+                for n in neighbours {
+                    prefetch(Arc::as_ptr(n) as *const u8);
+                }
+                for n in neighbours {
+                    prefetch(&n.point_ref.data as *const PointData<'b, T> as *const u8);
+                }
+                for n in neighbours {
+                    let v = n.point_ref.data.get_v();
+                    let base = v.as_ptr() as *const u8;
+                    for off in (0..std::mem::size_of_val(v).min(PREFETCH_BYTES)).step_by(64) {
+                        prefetch(base.wrapping_add(off));
+                    }
+                }
                 for n in neighbours {
                     // get the lowest  distance point.
                     let tmp_dist = self.dist_f.eval(data, n.point_ref.data.get_v());
