@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::dense::{exact_search, normalize, DenseIndex, DenseParams, DumpFormat};
+use super::dense::{exact_search, normalize, DenseIndex, DenseParams, DumpFormat, GraphVector};
 use super::lexical;
 use super::*;
 use crate::corpus::Document;
@@ -182,11 +182,115 @@ impl DocInfo {
 /// point it visits when the graph holds deleted ones, and std's SipHash was
 /// a tenth of a cached search's CPU there. The keys are our own row ids, so
 /// the hash-flooding SipHash guards against cannot come from outside.
-#[derive(Default)]
 struct Catalog {
     docs: FxHashMap<i64, Arc<DocInfo>>,
     /// passage_row → (doc_row, vector)
-    passages: FxHashMap<i64, (i64, Box<[f32]>)>,
+    passages: FxHashMap<i64, (i64, StoredVector)>,
+}
+
+/// A passage's vector: the graph's own copy when the graph was loaded or
+/// built with it, or one of its own for passages added since. Sharing the
+/// graph's copy means opening a library reads no vector from SQLite and
+/// allocates none: at a million passages the blobs are 1.5 GB spread over
+/// a table of several GB, and a second in-memory copy as much again.
+enum StoredVector {
+    Graph(GraphVector),
+    Owned(Box<[f32]>),
+}
+
+impl StoredVector {
+    fn as_slice(&self) -> &[f32] {
+        match self {
+            StoredVector::Graph(v) => v.as_slice(),
+            StoredVector::Owned(v) => v,
+        }
+    }
+}
+
+impl Catalog {
+    fn vector(&self, key: i64) -> Option<&[f32]> {
+        self.passages.get(&key).map(|(_, v)| v.as_slice())
+    }
+
+    /// Points every passage at `graph`'s copy of its vector; false when
+    /// the graph lacks one of them. After a rebuild this also lets go of
+    /// the previous graph's points and of the catalog's own copies.
+    fn share_vectors_of(&mut self, graph: &DenseIndex) -> bool {
+        let mut shared = 0;
+        graph.for_each_vector(|id, v| {
+            if let Some((_, stored)) = self.passages.get_mut(&(id as i64)) {
+                *stored = StoredVector::Graph(v);
+                shared += 1;
+            }
+        });
+        shared == self.passages.len()
+    }
+
+    /// The catalog of `docs` and their passages (`(passage_row, doc_row)`,
+    /// in reading order) with `graph`'s vectors, or the documents back when
+    /// the graph lacks a live passage.
+    fn from_graph(
+        docs: HashMap<i64, DocInfo>,
+        rows: &[(i64, i64)],
+        graph: &DenseIndex,
+    ) -> std::result::Result<Catalog, HashMap<i64, DocInfo>> {
+        let mut passages: FxHashMap<i64, (i64, StoredVector)> =
+            FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
+        let doc_of: FxHashMap<i64, i64> = rows.iter().copied().collect();
+        graph.for_each_vector(|id, v| {
+            if let Some(doc_row) = doc_of.get(&(id as i64)) {
+                passages.insert(id as i64, (*doc_row, StoredVector::Graph(v)));
+            }
+        });
+        if passages.len() != doc_of.len() {
+            return Err(docs);
+        }
+        Ok(Catalog {
+            docs: with_keys(docs, rows, |key| passages.contains_key(&key)),
+            passages,
+        })
+    }
+
+    /// The catalog with every vector read from the store, for a library
+    /// whose graph is missing or stale (and is then rebuilt from it).
+    /// Passages whose vector has another dimension are left out.
+    fn from_store(
+        conn: &Connection,
+        docs: HashMap<i64, DocInfo>,
+        rows: &[(i64, i64)],
+        dim: usize,
+    ) -> rusqlite::Result<Catalog> {
+        let doc_of: FxHashMap<i64, i64> = rows.iter().copied().collect();
+        let mut passages = FxHashMap::default();
+        let mut st = conn.prepare("SELECT passage_row, vector FROM passages")?;
+        let mut found = st.query([])?;
+        while let Some(r) = found.next()? {
+            let key: i64 = r.get(0)?;
+            let v = blob_to_vec(r.get_ref(1)?.as_blob()?);
+            if let (Some(doc_row), true) = (doc_of.get(&key), v.len() == dim) {
+                passages.insert(key, (*doc_row, StoredVector::Owned(v.into_boxed_slice())));
+            }
+        }
+        Ok(Catalog {
+            docs: with_keys(docs, rows, |key| passages.contains_key(&key)),
+            passages,
+        })
+    }
+}
+
+/// `docs` with their passage keys (in `rows`' order, which is each
+/// document's reading order) where `has` holds.
+fn with_keys(
+    mut docs: HashMap<i64, DocInfo>,
+    rows: &[(i64, i64)],
+    has: impl Fn(i64) -> bool,
+) -> FxHashMap<i64, Arc<DocInfo>> {
+    for (key, doc_row) in rows {
+        if let (Some(d), true) = (docs.get_mut(doc_row), has(*key)) {
+            d.keys.push(*key);
+        }
+    }
+    docs.into_iter().map(|(k, d)| (k, Arc::new(d))).collect()
 }
 
 struct DenseState {
@@ -451,28 +555,38 @@ impl Inner {
             ef_construction: stored_param("hnsw_ef_construction", defaults.ef_construction)?,
             ef_search: stored_param("hnsw_ef_search", defaults.ef_search)?,
         };
-        let catalog = Self::load_catalog(&conn, dim).map_err(err)?;
+        let (docs, rows) = Self::load_documents(&conn).map_err(err)?;
         let dump_dir = data_dir.join(dump_dir_name(generation));
         let mut dumped_generation = None;
-        let dense = match DenseIndex::load(&dump_dir, DUMP_BASENAME, dim, params) {
-            // A graph with fewer points than live passages cannot be this
-            // generation's; one with more only holds tombstones.
-            Ok(d) if d.len() >= catalog.passages.len() => {
+        // A graph with fewer points than live passages cannot be this
+        // generation's; one with more only holds tombstones. The vectors
+        // of a graph that holds every live passage are the stored ones.
+        let loaded = DenseIndex::load(&dump_dir, DUMP_BASENAME, dim, params)
+            .ok()
+            .filter(|d| d.len() >= rows.len());
+        let (catalog, dense) = match loaded.map(|d| (Catalog::from_graph(docs, &rows, &d), d)) {
+            Some((Ok(catalog), dense)) => {
                 // A graph in hnsw_rs's own format is re-dumped (by the flush
                 // below) in the flat one, which reloads many times faster.
                 if DenseIndex::dump_format(&dump_dir, DUMP_BASENAME) == Some(DumpFormat::Flat) {
                     dumped_generation = Some(generation);
                 }
-                d
+                (catalog, dense)
             }
-            Ok(_) | Err(_) => {
+            failed => {
+                let docs = match failed {
+                    Some((Err(docs), _)) => docs,
+                    _ => Self::load_documents(&conn).map_err(err)?.0,
+                };
+                let mut catalog = Catalog::from_store(&conn, docs, &rows, dim).map_err(err)?;
                 if !catalog.passages.is_empty() {
                     tracing::info!(
                         "rebuilding the dense index from {} stored vectors",
                         catalog.passages.len()
                     );
                 }
-                Self::build_dense(&catalog, dim, params)?
+                let dense = Self::build_dense(&mut catalog, dim, params)?;
+                (catalog, dense)
             }
         };
         let inner = Inner {
@@ -549,8 +663,13 @@ impl Inner {
         Ok(())
     }
 
-    fn load_catalog(conn: &Connection, dim: usize) -> rusqlite::Result<Catalog> {
-        let mut cat = Catalog::default();
+    /// Every document (for filters) and every passage as
+    /// `(passage_row, doc_row)` in reading order. The passages come from
+    /// the `passages_by_doc` index alone, without touching the table's rows.
+    #[allow(clippy::type_complexity)]
+    fn load_documents(
+        conn: &Connection,
+    ) -> rusqlite::Result<(HashMap<i64, DocInfo>, Vec<(i64, i64)>)> {
         let mut st = conn.prepare(
             "SELECT doc_row, doc_id, district, city, province, year, doc_type, place_key
              FROM documents",
@@ -572,37 +691,31 @@ impl Inner {
                 },
             ))
         })?;
-        let mut docs: HashMap<i64, DocInfo> = docs.collect::<rusqlite::Result<_>>()?;
-        let mut st = conn.prepare(
-            "SELECT passage_row, doc_row, vector FROM passages ORDER BY doc_row, ordinal",
-        )?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let key: i64 = r.get(0)?;
-            let doc_row: i64 = r.get(1)?;
-            let blob: Vec<u8> = r.get(2)?;
-            let v = blob_to_vec(&blob);
-            if v.len() != dim {
-                continue;
-            }
-            if let Some(d) = docs.get_mut(&doc_row) {
-                d.keys.push(key);
-            }
-            cat.passages.insert(key, (doc_row, v.into_boxed_slice()));
-        }
-        cat.docs = docs.into_iter().map(|(k, d)| (k, Arc::new(d))).collect();
-        Ok(cat)
+        let docs: HashMap<i64, DocInfo> = docs.collect::<rusqlite::Result<_>>()?;
+        let mut st =
+            conn.prepare("SELECT passage_row, doc_row FROM passages ORDER BY doc_row, ordinal")?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
+        Ok((docs, rows))
     }
 
-    fn build_dense(catalog: &Catalog, dim: usize, params: DenseParams) -> Result<DenseIndex> {
+    /// A graph of the catalog's passages, whose vectors the catalog then
+    /// shares.
+    fn build_dense(catalog: &mut Catalog, dim: usize, params: DenseParams) -> Result<DenseIndex> {
         let dense = DenseIndex::new(dim, params, catalog.passages.len());
         let mut items: Vec<(&[f32], usize)> = catalog
             .passages
             .iter()
-            .map(|(k, (_, v))| (&v[..], *k as usize))
+            .map(|(k, (_, v))| (v.as_slice(), *k as usize))
             .collect();
         items.sort_by_key(|(_, k)| *k);
         dense.insert_batch(&items)?;
+        if !catalog.share_vectors_of(&dense) {
+            return Err(IndexError::Dense(
+                "a rebuilt graph lacks some of the passages it was built from".into(),
+            ));
+        }
         Ok(dense)
     }
 
@@ -801,7 +914,7 @@ impl Inner {
         for (v, k) in normed.into_iter().zip(keys) {
             st.catalog
                 .passages
-                .insert(k, (doc_row, v.into_boxed_slice()));
+                .insert(k, (doc_row, StoredVector::Owned(v.into_boxed_slice())));
         }
         st.generation = generation;
         Ok(if old_row.is_some() {
@@ -1006,7 +1119,8 @@ impl Inner {
         let live = st.catalog.passages.len();
         let tombstones = st.dense.len().saturating_sub(live);
         if tombstones > 0 && tombstones as f64 > TOMBSTONE_REBUILD_SHARE * st.dense.len() as f64 {
-            st.dense = Self::build_dense(&st.catalog, self.dim, self.params)?;
+            let st = &mut *st;
+            st.dense = Self::build_dense(&mut st.catalog, self.dim, self.params)?;
             st.dumped_generation = None;
         }
         if st.dumped_generation == Some(st.generation) {
@@ -1042,6 +1156,11 @@ impl Inner {
                 }
             }
         }
+        // Passages added since the open keep their own copies until now;
+        // from here the graph's serve (a long ingestion would otherwise
+        // hold every vector twice).
+        let st = &mut *st;
+        st.catalog.share_vectors_of(&st.dense);
         st.dumped_generation = Some(generation);
         Ok(())
     }
@@ -1168,9 +1287,8 @@ impl Inner {
     pub fn passage_vector(&self, key: PassageKey) -> Result<Vec<f32>> {
         let st = self.state.read().map_err(|_| poisoned())?;
         st.catalog
-            .passages
-            .get(&key.0)
-            .map(|(_, v)| v.to_vec())
+            .vector(key.0)
+            .map(<[f32]>::to_vec)
             .ok_or_else(|| IndexError::NotFound {
                 what: "passage",
                 id: format!("#{}", key.0),
@@ -1302,7 +1420,7 @@ impl Inner {
         let mut out = Vec::with_capacity(take * self.dim);
         for i in 0..take {
             let key = keys[i * keys.len() / take];
-            out.extend_from_slice(&st.catalog.passages[&key].1);
+            out.extend_from_slice(st.catalog.vector(key).unwrap_or_default());
         }
         let out = Arc::new(out);
         *cached = Some((st.generation, Arc::clone(&out)));
@@ -1336,7 +1454,7 @@ impl Inner {
                 allowed
                     .iter()
                     .flat_map(|d| d.keys.iter())
-                    .filter_map(|key| cat.passages.get(key).map(|(_, v)| (*key as usize, &v[..]))),
+                    .filter_map(|key| cat.vector(*key).map(|v| (*key as usize, v))),
             )
         };
         let found = if filter.is_empty() {
