@@ -452,29 +452,8 @@ impl Inner {
             ef_search: stored_param("hnsw_ef_search", defaults.ef_search)?,
         };
         let catalog = Self::load_catalog(&conn, dim).map_err(err)?;
-        let dump_dir = data_dir.join(dump_dir_name(generation));
-        let mut dumped_generation = None;
-        let dense = match DenseIndex::load(&dump_dir, DUMP_BASENAME, dim, params) {
-            // A graph with fewer points than live passages cannot be this
-            // generation's; one with more only holds tombstones.
-            Ok(d) if d.len() >= catalog.passages.len() => {
-                // A graph in hnsw_rs's own format is re-dumped (by the flush
-                // below) in the flat one, which reloads many times faster.
-                if DenseIndex::dump_format(&dump_dir, DUMP_BASENAME) == Some(DumpFormat::Flat) {
-                    dumped_generation = Some(generation);
-                }
-                d
-            }
-            Ok(_) | Err(_) => {
-                if !catalog.passages.is_empty() {
-                    tracing::info!(
-                        "rebuilding the dense index from {} stored vectors",
-                        catalog.passages.len()
-                    );
-                }
-                Self::build_dense(&catalog, dim, params)?
-            }
-        };
+        let (dense, dumped_generation) =
+            Self::load_graph(data_dir, generation, &catalog, dim, params)?;
         let inner = Inner {
             data_dir: data_dir.to_path_buf(),
             db_path: db_path.clone(),
@@ -592,6 +571,43 @@ impl Inner {
         }
         cat.docs = docs.into_iter().map(|(k, d)| (k, Arc::new(d))).collect();
         Ok(cat)
+    }
+
+    /// The graph for store generation `generation`: the dumped one when it
+    /// can be that generation's, else one built from the catalog's vectors;
+    /// with the generation of the graph on disk when it needs no re-dump.
+    fn load_graph(
+        data_dir: &Path,
+        generation: i64,
+        catalog: &Catalog,
+        dim: usize,
+        params: DenseParams,
+    ) -> Result<(DenseIndex, Option<i64>)> {
+        let dump_dir = data_dir.join(dump_dir_name(generation));
+        let mut dumped_generation = None;
+        let dense = match DenseIndex::load(&dump_dir, DUMP_BASENAME, dim, params) {
+            // A graph with fewer points than live passages cannot be this
+            // generation's; one with more only holds tombstones.
+            Ok(d) if d.len() >= catalog.passages.len() => {
+                // A graph in hnsw_rs's own format is re-dumped (by the flush
+                // that ends `open`) in the flat one, which reloads many times
+                // faster.
+                if DenseIndex::dump_format(&dump_dir, DUMP_BASENAME) == Some(DumpFormat::Flat) {
+                    dumped_generation = Some(generation);
+                }
+                d
+            }
+            Ok(_) | Err(_) => {
+                if !catalog.passages.is_empty() {
+                    tracing::info!(
+                        "rebuilding the dense index from {} stored vectors",
+                        catalog.passages.len()
+                    );
+                }
+                Self::build_dense(catalog, dim, params)?
+            }
+        };
+        Ok((dense, dumped_generation))
     }
 
     fn build_dense(catalog: &Catalog, dim: usize, params: DenseParams) -> Result<DenseIndex> {
