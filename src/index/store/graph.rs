@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::{poisoned, Catalog, Inner};
+use super::catalog::Catalog;
+use super::{poisoned, Inner};
 use crate::index::dense::{DenseIndex, DenseParams, DumpFormat};
 use crate::index::{IndexError, Result};
 

@@ -1,19 +1,21 @@
 //! The SQLite store (source of truth), the in-memory catalog used to filter
 //! dense results, and the dense graph's persistence protocol.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+mod catalog;
 mod graph;
 
 use super::dense::{exact_search, normalize, DenseIndex, DenseParams};
 use super::lexical;
 use super::*;
 use crate::corpus::Document;
+use catalog::{Catalog, DocInfo};
 use graph::dump_dir_name;
 
 const SCHEMA: &str = r#"
@@ -82,18 +84,6 @@ CREATE TABLE IF NOT EXISTS meta_corrections (
 /// exactly: cheaper than a graph walk that rejects most of what it visits,
 /// and never returns fewer than `k` when `k` exist.
 const EXACT_SCAN_MAX: usize = 5000;
-
-#[derive(Debug, Clone)]
-struct DocInfo {
-    doc_id: String,
-    place: Place,
-    year: Option<i32>,
-    doc_type: Option<String>,
-    /// The current division the document's place leads to (see
-    /// [`place_key`]).
-    place_key: Option<i64>,
-    keys: Vec<i64>,
-}
 
 /// A document's place key: the current successor (GB/T 2260 code) of its
 /// most specific named division as of its year, so that reports labelled
@@ -174,19 +164,6 @@ impl DocInfo {
                 .is_none_or(|y| self.year.is_some_and(|v| v >= y))
             && f.year_to.is_none_or(|y| self.year.is_some_and(|v| v <= y))
     }
-}
-
-/// What the dense side needs in memory: which points are alive, their
-/// document (for filters) and their vectors (for exact scans and rebuilds).
-/// Keyed by row ids with Fx hashing: a search asks `passages` about every
-/// point it visits when the graph holds deleted ones, and std's SipHash was
-/// a tenth of a cached search's CPU there. The keys are our own row ids, so
-/// the hash-flooding SipHash guards against cannot come from outside.
-#[derive(Default)]
-struct Catalog {
-    docs: FxHashMap<i64, Arc<DocInfo>>,
-    /// passage_row → (doc_row, vector)
-    passages: FxHashMap<i64, (i64, Box<[f32]>)>,
 }
 
 struct DenseState {
@@ -520,51 +497,6 @@ impl Inner {
             tracing::info!("place keys set for {changed} documents");
         }
         Ok(())
-    }
-
-    fn load_catalog(conn: &Connection, dim: usize) -> rusqlite::Result<Catalog> {
-        let mut cat = Catalog::default();
-        let mut st = conn.prepare(
-            "SELECT doc_row, doc_id, district, city, province, year, doc_type, place_key
-             FROM documents",
-        )?;
-        let docs = st.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                DocInfo {
-                    doc_id: r.get(1)?,
-                    place: Place {
-                        district: r.get(2)?,
-                        city: r.get(3)?,
-                        province: r.get(4)?,
-                    },
-                    year: r.get(5)?,
-                    doc_type: r.get(6)?,
-                    place_key: r.get(7)?,
-                    keys: Vec::new(),
-                },
-            ))
-        })?;
-        let mut docs: HashMap<i64, DocInfo> = docs.collect::<rusqlite::Result<_>>()?;
-        let mut st = conn.prepare(
-            "SELECT passage_row, doc_row, vector FROM passages ORDER BY doc_row, ordinal",
-        )?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let key: i64 = r.get(0)?;
-            let doc_row: i64 = r.get(1)?;
-            let blob: Vec<u8> = r.get(2)?;
-            let v = blob_to_vec(&blob);
-            if v.len() != dim {
-                continue;
-            }
-            if let Some(d) = docs.get_mut(&doc_row) {
-                d.keys.push(key);
-            }
-            cat.passages.insert(key, (doc_row, v.into_boxed_slice()));
-        }
-        cat.docs = docs.into_iter().map(|(k, d)| (k, Arc::new(d))).collect();
-        Ok(cat)
     }
 
     /// Runs `f` with a pooled read connection (WAL lets readers run beside
