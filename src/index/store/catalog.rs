@@ -18,7 +18,7 @@ pub(super) struct DocInfo {
     pub(super) year: Option<i32>,
     pub(super) doc_type: Option<String>,
     /// The current division the document's place leads to (see
-    /// [`place_key`](super::place_key)).
+    /// [`place_key`](super::filter::place_key)).
     pub(super) place_key: Option<i64>,
     pub(super) keys: Vec<i64>,
 }
