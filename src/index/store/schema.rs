@@ -8,7 +8,8 @@ use std::sync::{Mutex, RwLock};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::filter::place_key;
-use super::{now_secs, DenseState, Inner, TermFrequencies};
+use super::search::TermFrequencies;
+use super::{now_secs, DenseState, Inner};
 use crate::index::dense::DenseParams;
 use crate::index::{lexical, IndexError, Place, Result, SCHEMA_VERSION, STORE_FILE};
 
