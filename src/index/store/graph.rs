@@ -52,7 +52,8 @@ impl Inner {
                 // A graph in hnsw_rs's own format is re-dumped (by the flush
                 // that ends `open`) in the flat one, which reloads many times
                 // faster.
-                let flat = DenseIndex::dump_format(&dump_dir, DUMP_BASENAME) == Some(DumpFormat::Flat);
+                let flat =
+                    DenseIndex::dump_format(&dump_dir, DUMP_BASENAME) == Some(DumpFormat::Flat);
                 Ok((catalog, dense, flat.then_some(generation)))
             }
             failed => {
