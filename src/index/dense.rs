@@ -10,7 +10,6 @@
 //! vectorises otherwise, and clamps instead of asserting.
 
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
 use hnsw_rs::prelude::{AnnT, Distance, FlatGraph, Hnsw, HnswIo, Neighbour, Point};

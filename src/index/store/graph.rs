@@ -47,31 +47,29 @@ impl Inner {
         let loaded = DenseIndex::load(&dump_dir, DUMP_BASENAME, dim, params)
             .ok()
             .filter(|d| d.len() >= rows.len());
-        match loaded.map(|d| (Catalog::from_graph(docs, &rows, &d), d)) {
-            Some((Ok(catalog), dense)) => {
-                // A graph in hnsw_rs's own format is re-dumped (by the flush
-                // that ends `open`) in the flat one, which reloads many times
-                // faster.
-                let flat =
-                    DenseIndex::dump_format(&dump_dir, DUMP_BASENAME) == Some(DumpFormat::Flat);
-                Ok((catalog, dense, flat.then_some(generation)))
-            }
-            failed => {
-                let docs = match failed {
-                    Some((Err(docs), _)) => docs,
-                    _ => Self::load_documents(conn).map_err(err)?.0,
-                };
-                let mut catalog = Catalog::from_store(conn, docs, &rows, dim).map_err(err)?;
-                if !catalog.passages.is_empty() {
-                    tracing::info!(
-                        "rebuilding the dense index from {} stored vectors",
-                        catalog.passages.len()
-                    );
+        let docs = match loaded {
+            Some(dense) => match Catalog::from_graph(docs, &rows, &dense) {
+                Ok(catalog) => {
+                    // A graph in hnsw_rs's own format is re-dumped (by the
+                    // flush that ends `open`) in the flat one, which reloads
+                    // many times faster.
+                    let flat =
+                        DenseIndex::dump_format(&dump_dir, DUMP_BASENAME) == Some(DumpFormat::Flat);
+                    return Ok((catalog, dense, flat.then_some(generation)));
                 }
-                let dense = Self::build_dense(&mut catalog, dim, params)?;
-                Ok((catalog, dense, None))
-            }
+                Err(docs) => docs,
+            },
+            None => docs,
+        };
+        let mut catalog = Catalog::from_store(conn, docs, &rows, dim).map_err(err)?;
+        if !catalog.passages.is_empty() {
+            tracing::info!(
+                "rebuilding the dense index from {} stored vectors",
+                catalog.passages.len()
+            );
         }
+        let dense = Self::build_dense(&mut catalog, dim, params)?;
+        Ok((catalog, dense, None))
     }
 
     /// A graph of the catalog's passages, whose vectors the catalog then
