@@ -16,7 +16,7 @@ use zhengce::api::{ApiConfig, AppState};
 use zhengce::index::{Filter, MetaUpdate};
 use zhengce::service::corrections::parse_corrections;
 use zhengce::service::export::ExportFormat;
-use zhengce::service::Service;
+use zhengce::service::{Service, ServiceError};
 
 mod common;
 
@@ -249,6 +249,7 @@ fn a_corrections_csv_reaches_every_view_at_once_and_survives_reingest() {
                 ..Filter::default()
             },
             ExportFormat::Jsonl,
+            true,
             &mut out,
         )
         .unwrap();
@@ -257,7 +258,19 @@ fn a_corrections_csv_reaches_every_view_at_once_and_survives_reingest() {
         let row: Value = serde_json::from_str(line).unwrap();
         assert_eq!(row["district"], "萧山区");
         assert_eq!(row["province"], "浙江省");
+        // With its stored vector: the model's width, unit length.
+        let v: Vec<f64> = serde_json::from_value(row["vector"].clone()).unwrap();
+        assert_eq!(v.len(), 384);
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{norm}");
     }
+    let refused = lib
+        .service
+        .export(&Filter::default(), ExportFormat::Csv, true, &mut Vec::new());
+    assert!(
+        matches!(refused, Err(ServiceError::Invalid(_))),
+        "{refused:?}"
+    );
 
     // The same content ingested again, after a delete, gets its
     // corrections back (and is embedded anew: the passages are the same).

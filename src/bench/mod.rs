@@ -1,7 +1,8 @@
 //! `zhengce bench …`: the measurements, kept out of the stages they measure.
 //! `embed` times the model, `index` the dense and lexical indexes over
-//! synthetic data, `ingest` a real ingestion of a folder; `fixtures` makes that data, and the index tests use the
-//! same generator. This module may import from every stage; a stage imports
+//! synthetic data, `ingest` a real ingestion of a folder, `library` how long a large
+//! library takes to open; `fixtures` makes the synthetic data, and the index
+//! tests use the same generator. This module may import from every stage; a stage imports
 //! from it only in its tests.
 //!
 //! The helpers here read this process's own counters (Linux: `/proc/self`,
@@ -11,6 +12,7 @@ pub mod embed;
 pub mod fixtures;
 pub mod index;
 pub mod ingest;
+pub mod library;
 
 /// The value at quantile `p` (0..=1) of ascending `sorted`, nearest rank;
 /// 0 when empty.

@@ -40,6 +40,10 @@ pub struct ExportArgs {
     format: ExportFormat,
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Add each passage's stored vector (JSON lines only), for loading
+    /// the library into another search engine without the model.
+    #[arg(long)]
+    vectors: bool,
     #[command(flatten)]
     filter: FilterArgs,
 }
@@ -100,11 +104,16 @@ pub fn export(args: ExportArgs, g: &Globals) -> anyhow::Result<()> {
     let filter = args.filter.to_filter()?;
     let service = g.open()?;
     let Some(path) = args.out else {
-        service.export(&filter, args.format, &mut render::stdout())?;
+        service.export(&filter, args.format, args.vectors, &mut render::stdout())?;
         return Ok(());
     };
     let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    let n = service.export(&filter, args.format, &mut std::io::BufWriter::new(f))?;
+    let n = service.export(
+        &filter,
+        args.format,
+        args.vectors,
+        &mut std::io::BufWriter::new(f),
+    )?;
     render::emit(
         g.json,
         &serde_json::json!({"passages": n, "out": path}),

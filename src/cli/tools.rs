@@ -41,6 +41,30 @@ pub enum BenchWhat {
         /// A folder of reports (or one file), as `zhengce ingest` takes.
         dir: PathBuf,
     },
+    /// Times opening a large library and its first searches; the first run
+    /// fills DIR with a synthetic library (a million passages take tens of
+    /// minutes to build on two cores, once).
+    Open(BenchOpenArgs),
+}
+
+#[derive(Args)]
+pub struct BenchOpenArgs {
+    /// The library folder (built here when it holds no library yet).
+    dir: PathBuf,
+    /// Passages to build (ignored when DIR already holds a library).
+    #[arg(long, default_value_t = 1_000_000)]
+    passages: usize,
+    /// Passages per synthetic document.
+    #[arg(long, default_value_t = 100)]
+    per_document: usize,
+    /// Vectors per synthetic cluster.
+    #[arg(long, default_value_t = 1000)]
+    cluster_size: usize,
+    /// Timed opens.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    #[arg(long, default_value_t = 384)]
+    dim: usize,
 }
 
 #[derive(Args)]
@@ -199,6 +223,21 @@ pub fn bench(what: BenchWhat, g: &Globals) -> anyhow::Result<()> {
             let report = bench::ingest::run(&dir, &g.model_dir, &mut |line| eprintln!("{line}"))?;
             render::emit(g.json, &report, &|r, w| {
                 write!(w, "{}", bench::ingest::format(r))
+            })
+        }
+        BenchWhat::Open(args) => {
+            let opts = bench::library::OpenOptions {
+                dir: args.dir,
+                passages: args.passages,
+                per_document: args.per_document,
+                dim: args.dim,
+                cluster_size: args.cluster_size,
+                runs: args.runs,
+                seed: 42,
+            };
+            let report = bench::library::run(&opts, &mut |line| eprintln!("{line}"))?;
+            render::emit(g.json, &report, &|r, w| {
+                write!(w, "{}", bench::library::format(r))
             })
         }
     }

@@ -10,8 +10,9 @@
 //! vectorises otherwise, and clamps instead of asserting.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use hnsw_rs::prelude::{AnnT, Distance, FlatGraph, Hnsw, HnswIo, Neighbour};
+use hnsw_rs::prelude::{AnnT, Distance, FlatGraph, Hnsw, HnswIo, Neighbour, Point};
 
 use super::{IndexError, Result};
 
@@ -350,6 +351,18 @@ impl DenseIndex {
         self.hnsw.to_flat()
     }
 
+    /// Calls `f` with each point's id and vector (deleted ones included),
+    /// in no particular order. The vector is the graph's own, shared, not
+    /// a copy.
+    pub fn for_each_vector(&self, mut f: impl FnMut(usize, GraphVector)) {
+        let points = self.hnsw.get_point_indexation();
+        for layer in 0..=usize::from(points.get_max_level_observed()) {
+            for p in points.get_layer_iterator(layer) {
+                f(p.get_origin_id(), GraphVector(p));
+            }
+        }
+    }
+
     /// The vectors of every `step`-th point (for benchmark queries).
     pub fn vectors_every(&self, step: usize) -> Vec<Vec<f32>> {
         let (mut out, mut i) = (Vec::new(), 0usize);
@@ -361,6 +374,18 @@ impl DenseIndex {
             Ok::<(), ()>(())
         });
         out
+    }
+}
+
+/// A point's vector as the graph holds it. Holding one keeps that point's
+/// memory alive (not the graph's links, which the graph clears when it is
+/// dropped).
+#[derive(Clone)]
+pub struct GraphVector(Arc<Point<'static, f32>>);
+
+impl GraphVector {
+    pub fn as_slice(&self) -> &[f32] {
+        self.0.get_v()
     }
 }
 

@@ -402,6 +402,95 @@ fn restart_reloads_the_dumped_graph_and_recovers_from_a_stale_or_broken_one() {
     );
 }
 
+/// Opening takes the catalog's vectors from a graph that holds every live
+/// passage, and from the store otherwise; either way they are the stored
+/// vectors, bit for bit.
+#[test]
+fn a_library_opens_with_the_stored_vectors_from_the_graph_or_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = filled_library(dir.path());
+    // Two more documents, so one deletion (3 of 15 points) stays below
+    // the share that makes a flush rebuild the graph without it.
+    let mut kept = sample_docs().split_off(1);
+    for (id, text) in [
+        ("eeee000000000005", "发展海洋经济，建设现代海洋牧场。"),
+        ("ffff000000000006", "推进城市更新，改造老旧厂区。"),
+    ] {
+        let d = doc(
+            id,
+            "东区",
+            2023,
+            &[text, "完善公共服务。", "加强基层治理。"],
+        );
+        lib.add_document(&d, &vectors(&d)).unwrap();
+        kept.push(d);
+    }
+    lib.delete_document("aaaa000000000001").unwrap();
+    lib.flush().unwrap();
+    let snapshot = |lib: &Library| {
+        let mut keys: Vec<PassageKey> = kept
+            .iter()
+            .flat_map(|d| lib.document_keys(&d.id).unwrap())
+            .collect();
+        keys.sort();
+        let vectors: Vec<Vec<f32>> = keys
+            .iter()
+            .map(|k| lib.passage_vector(*k).unwrap())
+            .collect();
+        let filter = Filter {
+            district: Some("南山县".into()),
+            ..Default::default()
+        };
+        let q = bigram_vector("养老服务中心");
+        let filtered = ids(lib, &lib.dense_search(&q, 2, &filter).unwrap());
+        (keys, vectors, filtered, lib.background_sample(100).unwrap())
+    };
+    let before = snapshot(&lib);
+    assert_eq!(before.1.len(), 12);
+    assert!(before.2[0].starts_with("cccc"), "{:?}", before.2);
+    let gen = lib.stats().unwrap().generation;
+    drop(lib);
+    // From the graph (it holds the deleted document's points as well).
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    assert_eq!(lib.stats().unwrap().dense_tombstones, 3);
+    assert_eq!(snapshot(&lib), before);
+    drop(lib);
+    // From the store, when the graph is gone.
+    std::fs::remove_dir_all(dir.path().join(format!("hnsw-{gen}"))).unwrap();
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    assert_eq!(lib.stats().unwrap().dense_tombstones, 0);
+    assert_eq!(snapshot(&lib), before);
+    // A graph with enough points that lacks a live passage is not used:
+    // here the last flushed graph is put where a later generation's
+    // (one more document) would be.
+    lib.flush().unwrap();
+    let extra = doc(
+        "dddd000000000004",
+        "北区",
+        2024,
+        &["建设氢能产业示范园区。"],
+    );
+    lib.add_document(&extra, &vectors(&extra)).unwrap();
+    lib.delete_document("bbbb000000000002").unwrap();
+    let gen = lib.stats().unwrap().generation;
+    std::mem::forget(lib);
+    std::fs::rename(
+        dir.path().join(format!("hnsw-{}", gen - 2)),
+        dir.path().join(format!("hnsw-{gen}")),
+    )
+    .unwrap();
+    let lib = Library::open(dir.path(), MODEL, DIM).unwrap();
+    let q = bigram_vector("氢能产业示范园区");
+    assert_eq!(
+        ids(&lib, &lib.dense_search(&q, 1, &Filter::default()).unwrap()),
+        vec!["dddd000000000004-0000"]
+    );
+    let key = lib.document_keys("dddd000000000004").unwrap()[0];
+    let mut stored = vectors(&extra)[0].clone();
+    dense::normalize(&mut stored);
+    assert_eq!(lib.passage_vector(key).unwrap(), stored);
+}
+
 /// Libraries made before the flat graph file hold hnsw_rs's own dump: it
 /// must open as the same graph, and be rewritten in the flat format.
 #[test]

@@ -89,6 +89,11 @@ struct Row<'a> {
     term: Option<&'a str>,
     text: &'a str,
     text_simplified: &'a str,
+    /// The passage's stored (L2-normalised) vector, when asked for: what
+    /// another search engine needs to serve the library without running
+    /// the model again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vector: Option<Vec<f32>>,
 }
 
 /// A heading path: an array in JSON, one " > "-joined cell in CSV (which
@@ -108,7 +113,7 @@ impl Serialize for SectionPath<'_> {
     }
 }
 
-fn row(p: &StoredPassage, joined: bool) -> Row<'_> {
+fn row(p: &StoredPassage, joined: bool, vector: Option<Vec<f32>>) -> Row<'_> {
     Row {
         passage_id: &p.passage_id,
         doc_id: &p.doc_id,
@@ -126,6 +131,7 @@ fn row(p: &StoredPassage, joined: bool) -> Row<'_> {
         term: p.term.as_deref(),
         text: &p.text,
         text_simplified: &p.text_simplified,
+        vector,
     }
 }
 
@@ -135,17 +141,26 @@ fn write_error(e: impl std::fmt::Display) -> IndexError {
 
 impl Service {
     /// Writes every passage matching `filter`, streaming; returns how many.
+    /// Writes the passages matching `filter`, with their vectors when
+    /// `vectors` is set (JSON lines only: a CSV of 384 more columns serves
+    /// no spreadsheet); returns how many.
     pub fn export(
         &self,
         filter: &Filter,
         format: ExportFormat,
+        vectors: bool,
         out: &mut dyn Write,
     ) -> Result<usize, ServiceError> {
         let mut n = 0usize;
         match format {
             ExportFormat::Jsonl => {
                 self.library.for_each_passage(filter, &mut |p| {
-                    serde_json::to_writer(&mut *out, &row(&p, false)).map_err(write_error)?;
+                    let vector = match vectors {
+                        true => Some(self.library.passage_vector(p.key)?),
+                        false => None,
+                    };
+                    serde_json::to_writer(&mut *out, &row(&p, false, vector))
+                        .map_err(write_error)?;
                     out.write_all(b"\n").map_err(write_error)?;
                     n += 1;
                     Ok(())
@@ -154,10 +169,15 @@ impl Service {
                     .map_err(write_error)
                     .map_err(ServiceError::from)?;
             }
+            ExportFormat::Csv if vectors => {
+                return Err(ServiceError::Invalid(
+                    "vectors are exported in JSON lines only (--format jsonl)".into(),
+                ))
+            }
             ExportFormat::Csv => {
                 let mut w = csv::Writer::from_writer(&mut *out);
                 self.library.for_each_passage(filter, &mut |p| {
-                    w.serialize(row(&p, true)).map_err(write_error)?;
+                    w.serialize(row(&p, true, None)).map_err(write_error)?;
                     n += 1;
                     Ok(())
                 })?;
