@@ -359,6 +359,15 @@ fn prefetch(p: *const u8) {
     let _ = p;
 }
 
+/// Prefetches the cache lines of `bytes` bytes from `p`, at most
+/// `PREFETCH_BYTES` of them.
+#[inline(always)]
+fn prefetch_lines(p: *const u8, bytes: usize) {
+    for off in (0..bytes.min(PREFETCH_BYTES)).step_by(64) {
+        prefetch(p.wrapping_add(off));
+    }
+}
+
 /// Visited-set capacity reserved per unit of ef: a layer-0 search visits
 /// roughly this many points per result kept, so the set rarely regrows.
 const VISITED_PER_EF: usize = 16;
@@ -1103,10 +1112,7 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
             for e in layer_neighbours {
                 if visited.insert(e.point_ref.p_id) {
                     let v = e.point_ref.data.get_v();
-                    let base = v.as_ptr() as *const u8;
-                    for off in (0..std::mem::size_of_val(v).min(PREFETCH_BYTES)).step_by(64) {
-                        prefetch(base.wrapping_add(off));
-                    }
+                    prefetch_lines(v.as_ptr() as *const u8, std::mem::size_of_val(v));
                     fresh.push(Arc::as_ptr(&e.point_ref));
                 }
             }
@@ -1641,10 +1647,7 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
                 }
                 for n in neighbours {
                     let v = n.point_ref.data.get_v();
-                    let base = v.as_ptr() as *const u8;
-                    for off in (0..std::mem::size_of_val(v).min(PREFETCH_BYTES)).step_by(64) {
-                        prefetch(base.wrapping_add(off));
-                    }
+                    prefetch_lines(v.as_ptr() as *const u8, std::mem::size_of_val(v));
                 }
                 for n in neighbours {
                     // get the lowest  distance point.

@@ -466,11 +466,7 @@ impl<'b, T: Clone + Send + Sync> BaseLayer<'b, T> {
     #[inline(always)]
     fn prefetch_record(&self, num: u32) {
         if let Some(rec) = self.record(num) {
-            let p = rec.as_ptr() as *const u8;
-            let bytes = self.stride * 4;
-            for off in (0..bytes).step_by(64) {
-                prefetch(p.wrapping_add(off));
-            }
+            prefetch_lines(rec.as_ptr() as *const u8, std::mem::size_of_val(rec));
         }
     }
 
@@ -598,10 +594,7 @@ impl<'b, T: Clone + Send + Sync, D: Distance<T> + Send + Sync> Hnsw<'b, T, D> {
             for &l in &links {
                 if visited.insert(l) {
                     if let Some(v) = vector_of(l) {
-                        let p = v.as_ptr() as *const u8;
-                        for off in (0..vec_bytes.min(PREFETCH_BYTES)).step_by(64) {
-                            prefetch(p.wrapping_add(off));
-                        }
+                        prefetch_lines(v.as_ptr() as *const u8, vec_bytes);
                         fresh.push((l, v.as_ptr()));
                     }
                 }
