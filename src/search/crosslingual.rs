@@ -95,6 +95,8 @@ fn lexicon() -> &'static HashMap<String, Vec<String>> {
         match std::fs::read_to_string(&path) {
             Ok(text) => text
                 .lines()
+                // The first line names the builder's format (build-lexicon.py's HEADER).
+                .filter(|line| !line.starts_with('#'))
                 .filter_map(|line| {
                     let (key, words) = line.split_once('\t')?;
                     Some((
