@@ -32,6 +32,13 @@
 //! scale multiply is then 1/32 of the work instead of one per weight. A
 //! portable scalar kernel (same layout and summation order) runs elsewhere
 //! and is what the tests compare the vector kernel against.
+//!
+//! Products with quantised activations ([`Int8Matrix::matmul_quantized`],
+//! every pass of the bundled model) run on AVX-512 VNNI where the CPU has
+//! it (`vpdpbusd`: four byte products summed into 32 bits in one
+//! instruction, two column groups per tile, rows in chunks that stay in
+//! L1), else on AVX2 (`vpmaddubsw`). All kernels compute the same integer
+//! sums and the same float steps, so their results are bit-identical.
 
 use rayon::prelude::*;
 
@@ -48,6 +55,9 @@ const MAX_ROWS: usize = 6;
 /// thread alone: handing work to rayon's other worker costs microseconds,
 /// about what ~100k multiply-adds take.
 const PARALLEL_MIN_WORK: usize = 1 << 18;
+/// Bytes of activation codes a quantised product keeps in L1 at a time
+/// (most x86 cores have 32–48 KB of L1 data cache).
+const L1_CODES: usize = 24 << 10;
 
 /// A weight matrix `[n outputs][k inputs]` as int8 with per-block scales,
 /// packed for [`Int8Matrix::matmul`].
@@ -397,8 +407,8 @@ impl Int8Matrix {
                 // SAFETY: x is [m, k] and y [m, n] (asserted above); each
                 // call of this closure owns its groups' columns.
                 unsafe {
-                    group_tiles(m, n, g, bias, out, |r0, rows, t, ldt| {
-                        kernel.tile(&x[r0 * k..(r0 + rows) * k], k, q, s, t, ldt, rows)
+                    group_tiles(0..m, n, g, 1, bias, out, |r0, rows, bias, t, ldt| {
+                        kernel.tile(&x[r0 * k..(r0 + rows) * k], k, q, s, &bias[0], t, ldt, rows)
                     })
                 };
             }
@@ -425,41 +435,43 @@ fn over_groups(n: usize, work: usize, run: impl Fn(std::ops::Range<usize>) + Syn
         .for_each(|i| run(i * per..((i + 1) * per).min(groups)));
 }
 
-/// One column group `g` of an `[m, n]` output, row tile by row tile: the
-/// tile's rows are set to the bias and `tile(r0, rows, t, ldt)` adds the
-/// products into the `rows` runs of 16 floats at `t + r·ldt`. The last,
-/// partial group goes through a full-width scratch tile.
+/// `width` (1 or 2) column groups from `g` of the rows `m` of an
+/// `[·, n]` output, row tile by row tile: `tile(r0, rows, bias, t, ldt)` sets the `rows` runs of
+/// `16 · width` floats at `t + r·ldt` to the groups' bias plus the
+/// products. Two groups are always whole; a last, partial group goes
+/// through a full-width scratch tile.
+///
+/// Why the kernels take the bias rather than find it in `t`: a tile's
+/// totals read back right after being written by narrower stores miss
+/// store forwarding, and that stall cost the AVX-512 kernel as much as
+/// its arithmetic.
 ///
 /// # Safety
 /// `out` points to an `[m, n]` matrix whose group-`g` columns nobody else
 /// touches meanwhile.
 unsafe fn group_tiles(
-    m: usize,
+    m: std::ops::Range<usize>,
     n: usize,
     g: usize,
+    width: usize,
     bias: &[f32],
     out: SharedMut,
-    mut tile: impl FnMut(usize, usize, *mut f32, usize),
+    mut tile: impl FnMut(usize, usize, &[[f32; GROUP]], *mut f32, usize),
 ) {
+    assert!((1..=2).contains(&width) && (width == 1 || (g + 2) * GROUP <= n));
     let c0 = g * GROUP;
-    let cols = GROUP.min(n - c0);
-    let bias = &bias[c0..c0 + cols];
+    let cols = (width * GROUP).min(n - c0);
+    let mut b = [[0f32; GROUP]; 2];
+    b.as_flattened_mut()[..cols].copy_from_slice(&bias[c0..c0 + cols]);
+    let b = &b[..width];
     let mut scratch = [[0f32; GROUP]; MAX_ROWS];
-    let mut r0 = 0;
-    for rows in row_tiles(m) {
+    let mut r0 = m.start;
+    for rows in row_tiles(m.len()) {
         let dst = out.ptr().add(r0 * n + c0);
-        if cols == GROUP {
-            // Totals accumulate in place, starting from the bias.
-            for r in 0..rows {
-                std::slice::from_raw_parts_mut(dst.add(r * n), GROUP).copy_from_slice(bias);
-            }
-            tile(r0, rows, dst, n);
+        if cols == width * GROUP {
+            tile(r0, rows, b, dst, n);
         } else {
-            for t in &mut scratch[..rows] {
-                t.fill(0.0);
-                t[..cols].copy_from_slice(bias);
-            }
-            tile(r0, rows, scratch.as_mut_ptr().cast(), GROUP);
+            tile(r0, rows, b, scratch.as_mut_ptr().cast(), GROUP);
             for (r, t) in scratch[..rows].iter().enumerate() {
                 std::slice::from_raw_parts_mut(dst.add(r * n), cols).copy_from_slice(&t[..cols]);
             }
@@ -522,23 +534,50 @@ impl Int8Matrix {
         let (kp, blocks) = (x.kp, self.blocks);
         // Workers write disjoint column ranges (their groups).
         let out = SharedMut(y.as_mut_ptr());
+        // Rows in chunks whose codes stay in L1 while the worker's column
+        // groups run over them: streaming a whole batch's codes (2,048
+        // rows, up to 3 MB) from L2 for every group pair held the AVX-512
+        // kernel to about half its speed.
+        let chunk = (L1_CODES / kp).max(1).next_multiple_of(MAX_ROWS);
         over_groups(n, m * k * n, |gs| {
-            for g in gs {
-                let w = &narrow.q[g * kp * GROUP..(g + 1) * kp * GROUP];
-                let off = &narrow.offset[g * blocks * GROUP..(g + 1) * blocks * GROUP];
-                let s = &self.scales[g * blocks * GROUP..(g + 1) * blocks * GROUP];
-                // SAFETY: x holds m rows of kp codes, y is [m, n] (asserted
-                // above); each call of this closure owns its groups' columns.
-                unsafe {
-                    group_tiles(m, n, g, bias, out, |r0, rows, t, ldt| {
-                        let a = Q8Tile {
-                            codes: &x.codes[r0 * kp..(r0 + rows) * kp],
-                            scales: &x.scales[r0 * blocks..(r0 + rows) * blocks],
-                            kp,
-                        };
-                        kernel.tile_quantized(&a, w, off, s, t, ldt, rows)
-                    })
-                };
+            for c0 in (0..m).step_by(chunk) {
+                let rows = c0..(c0 + chunk).min(m);
+                let mut g = gs.start;
+                while g < gs.end {
+                    // Two whole groups at a time where the kernel gains from
+                    // it (one broadcast of activations then feeds both).
+                    let width = if kernel.pairs_groups() && g + 2 <= gs.end && (g + 2) * GROUP <= n
+                    {
+                        2
+                    } else {
+                        1
+                    };
+                    let (g0, g1) = (g, g + width);
+                    let w = &narrow.q[g0 * kp * GROUP..g1 * kp * GROUP];
+                    let off = &narrow.offset[g0 * blocks * GROUP..g1 * blocks * GROUP];
+                    let s = &self.scales[g0 * blocks * GROUP..g1 * blocks * GROUP];
+                    g = g1;
+                    // SAFETY: x holds m rows of kp codes, y is [m, n] (asserted
+                    // above); each call of this closure owns its groups' columns.
+                    unsafe {
+                        group_tiles(
+                            rows.clone(),
+                            n,
+                            g0,
+                            width,
+                            bias,
+                            out,
+                            |r0, rows, bias, t, ldt| {
+                                let a = Q8Tile {
+                                    codes: &x.codes[r0 * kp..(r0 + rows) * kp],
+                                    scales: &x.scales[r0 * blocks..(r0 + rows) * blocks],
+                                    kp,
+                                };
+                                kernel.tile_quantized(&a, w, off, s, bias, t, ldt, rows)
+                            },
+                        )
+                    };
+                }
             }
         });
     }
@@ -559,19 +598,33 @@ pub(crate) enum Kernel {
     Scalar,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX2 for f32 activations; AVX-512 VNNI (`vpdpbusd`) for quantised
+    /// ones.
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
 }
 
 impl Kernel {
     /// The fastest the CPU supports (checked once by std, then cached).
     pub(crate) fn best() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Kernel::Avx2;
-        }
-        Kernel::Scalar
+        Kernel::available().pop().unwrap_or(Kernel::Scalar)
     }
 
-    /// `t[r][j] += Σ_b s[b][j] · Σ_{i ∈ b} xs[r][i] · q[i][j]` for the
+    /// Every kernel this CPU runs, slowest first.
+    pub(crate) fn available() -> Vec<Kernel> {
+        #[allow(unused_mut)]
+        let mut kernels = vec![Kernel::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            kernels.push(Kernel::Avx2);
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
+                kernels.push(Kernel::Avx512Vnni);
+            }
+        }
+        kernels
+    }
+
+    /// `t[r][j] = bias[j] + Σ_b s[b][j] · Σ_{i ∈ b} xs[r][i] · q[i][j]` for the
     /// `rows` (≤ 6) rows of `xs` (`[rows, k]`) and one column group, where
     /// `t[r]` is the 16 floats at `t + r·ldt`.
     ///
@@ -585,6 +638,7 @@ impl Kernel {
         k: usize,
         q: &[i8],
         s: &[f32],
+        bias: &[f32; GROUP],
         t: *mut f32,
         ldt: usize,
         rows: usize,
@@ -592,27 +646,28 @@ impl Kernel {
         assert!((1..=MAX_ROWS).contains(&rows) && xs.len() == rows * k);
         assert!(q.len() == k * GROUP && s.len() == k.div_ceil(BLOCK) * GROUP);
         match self {
-            Kernel::Scalar => tile_scalar(xs, k, q, s, t, ldt),
+            Kernel::Scalar => tile_scalar(xs, k, q, s, bias, t, ldt),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `best` checked the CPU has AVX2 and FMA; the slices
             // have the lengths asserted above, which is all the kernel
             // reads, and `t` is the caller's promise.
-            Kernel::Avx2 => match rows {
-                1 => avx2::tile::<1>(xs, k, q, s, t, ldt),
-                2 => avx2::tile::<2>(xs, k, q, s, t, ldt),
-                3 => avx2::tile::<3>(xs, k, q, s, t, ldt),
-                4 => avx2::tile::<4>(xs, k, q, s, t, ldt),
-                5 => avx2::tile::<5>(xs, k, q, s, t, ldt),
-                _ => avx2::tile::<6>(xs, k, q, s, t, ldt),
+            Kernel::Avx2 | Kernel::Avx512Vnni => match rows {
+                1 => avx2::tile::<1>(xs, k, q, s, bias, t, ldt),
+                2 => avx2::tile::<2>(xs, k, q, s, bias, t, ldt),
+                3 => avx2::tile::<3>(xs, k, q, s, bias, t, ldt),
+                4 => avx2::tile::<4>(xs, k, q, s, bias, t, ldt),
+                5 => avx2::tile::<5>(xs, k, q, s, bias, t, ldt),
+                _ => avx2::tile::<6>(xs, k, q, s, bias, t, ldt),
             },
         }
     }
 }
 
 impl Kernel {
-    /// `t[r][j] += Σ_b ws[b][j] · as[r][b] · (Σ_{i ∈ b} (a[r][i] + 128) ·
-    /// w[i][j] − off[b][j])` for the `rows` (≤ 6) rows of `a` and one
-    /// column group.
+    /// `t[r][j] = bias[j] + Σ_b ws[b][j] · as[r][b] · (Σ_{i ∈ b} (a[r][i] + 128) ·
+    /// w[i][j] − off[b][j])` for the `rows` (≤ 6) rows of `a` and
+    /// `bias.len()` (1 or 2) consecutive column groups, whose weights,
+    /// offsets and scales follow each other in `w`, `off` and `s`.
     ///
     /// # Safety
     /// As [`Kernel::tile`].
@@ -623,29 +678,77 @@ impl Kernel {
         w: &[i8],
         off: &[i32],
         s: &[f32],
+        bias: &[[f32; GROUP]],
         t: *mut f32,
         ldt: usize,
         rows: usize,
     ) {
-        let blocks = a.kp / BLOCK;
-        assert!((1..=MAX_ROWS).contains(&rows) && a.codes.len() == rows * a.kp);
-        assert!(a.scales.len() == rows * blocks && w.len() == a.kp * GROUP);
-        assert!(off.len() == blocks * GROUP && s.len() == blocks * GROUP);
+        let (kp, blocks, width) = (a.kp, a.kp / BLOCK, bias.len());
+        assert!((1..=MAX_ROWS).contains(&rows) && a.codes.len() == rows * kp);
+        assert!((1..=2).contains(&width) && a.scales.len() == rows * blocks);
+        assert!(w.len() == width * kp * GROUP);
+        assert!(off.len() == width * blocks * GROUP && s.len() == width * blocks * GROUP);
+        // One group at a time, for the kernels that do not pair groups.
+        let each =
+            |one: unsafe fn(&Q8Tile, &[i8], &[i32], &[f32], &[f32; GROUP], *mut f32, usize)| {
+                for (j, bias) in bias.iter().enumerate() {
+                    let (wj, bj) = (j * kp * GROUP, j * blocks * GROUP);
+                    one(
+                        a,
+                        &w[wj..wj + kp * GROUP],
+                        &off[bj..bj + blocks * GROUP],
+                        &s[bj..bj + blocks * GROUP],
+                        bias,
+                        t.add(j * GROUP),
+                        ldt,
+                    );
+                }
+            };
         match self {
-            Kernel::Scalar => tile_quantized_scalar(a, w, off, s, t, ldt),
+            Kernel::Scalar => each(tile_quantized_scalar),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `best` checked the CPU has AVX2 and FMA; the slices
             // have the lengths asserted above, which is all the kernel
             // reads, and `t` is the caller's promise.
-            Kernel::Avx2 => match rows {
-                1 => avx2_quantized::tile_quantized::<1>(a, w, off, s, t, ldt),
-                2 => avx2_quantized::tile_quantized::<2>(a, w, off, s, t, ldt),
-                3 => avx2_quantized::tile_quantized::<3>(a, w, off, s, t, ldt),
-                4 => avx2_quantized::tile_quantized::<4>(a, w, off, s, t, ldt),
-                5 => avx2_quantized::tile_quantized::<5>(a, w, off, s, t, ldt),
-                _ => avx2_quantized::tile_quantized::<6>(a, w, off, s, t, ldt),
-            },
+            Kernel::Avx2 => each(match rows {
+                1 => avx2_quantized::tile_quantized::<1>,
+                2 => avx2_quantized::tile_quantized::<2>,
+                3 => avx2_quantized::tile_quantized::<3>,
+                4 => avx2_quantized::tile_quantized::<4>,
+                5 => avx2_quantized::tile_quantized::<5>,
+                _ => avx2_quantized::tile_quantized::<6>,
+            }),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `available` checked the CPU has AVX-512F and VNNI; as
+            // above for the slices and `t`.
+            Kernel::Avx512Vnni => {
+                use avx512_quantized::tile_quantized as k;
+                let f = match (width, rows) {
+                    (1, 1) => k::<1, 1>,
+                    (1, 2) => k::<2, 1>,
+                    (1, 3) => k::<3, 1>,
+                    (1, 4) => k::<4, 1>,
+                    (1, 5) => k::<5, 1>,
+                    (1, _) => k::<6, 1>,
+                    (_, 1) => k::<1, 2>,
+                    (_, 2) => k::<2, 2>,
+                    (_, 3) => k::<3, 2>,
+                    (_, 4) => k::<4, 2>,
+                    (_, 5) => k::<5, 2>,
+                    (_, _) => k::<6, 2>,
+                };
+                f(a, w, off, s, bias, t, ldt)
+            }
         }
+    }
+
+    /// Whether the quantised kernel takes two column groups at a time.
+    fn pairs_groups(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if self == Kernel::Avx512Vnni {
+            return true;
+        }
+        false
     }
 }
 
@@ -659,6 +762,7 @@ unsafe fn tile_quantized_scalar(
     w: &[i8],
     off: &[i32],
     s: &[f32],
+    bias: &[f32; GROUP],
     t: *mut f32,
     ldt: usize,
 ) {
@@ -670,6 +774,7 @@ unsafe fn tile_quantized_scalar(
         .enumerate()
     {
         let t = std::slice::from_raw_parts_mut(t.add(r * ldt), GROUP);
+        t.copy_from_slice(bias);
         for (b, &asc) in ascales.iter().enumerate() {
             for (j, tj) in t.iter_mut().enumerate() {
                 let mut sum = 0i32;
@@ -687,9 +792,18 @@ unsafe fn tile_quantized_scalar(
 ///
 /// # Safety
 /// As [`Kernel::tile`].
-unsafe fn tile_scalar(xs: &[f32], k: usize, q: &[i8], s: &[f32], t: *mut f32, ldt: usize) {
+unsafe fn tile_scalar(
+    xs: &[f32],
+    k: usize,
+    q: &[i8],
+    s: &[f32],
+    bias: &[f32; GROUP],
+    t: *mut f32,
+    ldt: usize,
+) {
     for (r, xr) in xs.chunks_exact(k.max(1)).enumerate() {
         let t = std::slice::from_raw_parts_mut(t.add(r * ldt), GROUP);
+        t.copy_from_slice(bias);
         for (b, xb) in xr.chunks(BLOCK).enumerate() {
             let mut part = [0f32; GROUP];
             for (i, &xv) in xb.iter().enumerate() {
@@ -724,9 +838,18 @@ mod avx2 {
         k: usize,
         q: &[i8],
         s: &[f32],
+        bias: &[f32; GROUP],
         t: *mut f32,
         ldt: usize,
     ) {
+        let (b0, b1) = (
+            _mm256_loadu_ps(bias.as_ptr()),
+            _mm256_loadu_ps(bias.as_ptr().add(8)),
+        );
+        for r in 0..R {
+            _mm256_storeu_ps(t.add(r * ldt), b0);
+            _mm256_storeu_ps(t.add(r * ldt + 8), b1);
+        }
         let x = xs.as_ptr();
         let qp = q.as_ptr();
         let mut k0 = 0;
@@ -784,6 +907,7 @@ mod avx2_quantized {
         w: &[i8],
         off: &[i32],
         s: &[f32],
+        bias: &[f32; GROUP],
         t: *mut f32,
         ldt: usize,
     ) {
@@ -792,6 +916,14 @@ mod avx2_quantized {
         let x = a.codes.as_ptr();
         let wp = w.as_ptr();
         let ones = _mm256_set1_epi16(1);
+        let (b0, b1) = (
+            _mm256_loadu_ps(bias.as_ptr()),
+            _mm256_loadu_ps(bias.as_ptr().add(8)),
+        );
+        for r in 0..R {
+            _mm256_storeu_ps(t.add(r * ldt), b0);
+            _mm256_storeu_ps(t.add(r * ldt + 8), b1);
+        }
         for b in 0..blocks {
             let mut acc = [[_mm256_setzero_si256(); 2]; R];
             for step in 0..BLOCK / 4 {
@@ -836,6 +968,86 @@ mod avx2_quantized {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512_quantized {
+    use super::{Q8Tile, BLOCK, GROUP};
+    use std::arch::x86_64::*;
+
+    /// `R` rows × `G` (1 or 2) groups of 16 columns with AVX-512 VNNI. The
+    /// weight layout `[kp/4][16][4]` makes one 4-input step of a group
+    /// exactly one 64-byte register, so per step and row there is one
+    /// broadcast of four activation bytes and, per group, one `vpdpbusd`,
+    /// which multiplies, adds the four products and accumulates in 32 bits
+    /// (no 16-bit partial sums, no `vpmaddwd` fold). Two groups let one
+    /// broadcast feed two products: on a 2-core Xeon that took a product
+    /// of 105 × 384 by 384 × 1536 from ~85 to ~175–200 GMAC/s on one core
+    /// (the instruction's own ceiling there: ~238). Each block's
+    /// accumulators start from minus the code offset, and the float totals
+    /// stay in registers for the whole row: R = 6, G = 2 uses 24 of the 32
+    /// registers plus the weights and the broadcast. The integer sums and
+    /// the float operations per block are those of the AVX2 kernel, so
+    /// the results are bit-identical.
+    ///
+    /// # Safety
+    /// AVX-512F and AVX-512 VNNI are available; `bias` holds `G` groups,
+    /// `w`, `off` and `s` hold `G` groups one after the other, the slices
+    /// are otherwise as `Kernel::tile_quantized` asserts, and `R` runs of
+    /// `16 · G` floats at `t + r·ldt` are valid for writes.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub(super) unsafe fn tile_quantized<const R: usize, const G: usize>(
+        a: &Q8Tile,
+        w: &[i8],
+        off: &[i32],
+        s: &[f32],
+        bias: &[[f32; GROUP]],
+        t: *mut f32,
+        ldt: usize,
+    ) {
+        let kp = a.kp;
+        let blocks = kp / BLOCK;
+        let x = a.codes.as_ptr();
+        let (wp, op, sp) = (w.as_ptr(), off.as_ptr(), s.as_ptr());
+        // Arrays built whole (not zeroed, then filled) stay in registers;
+        // zeroed ones were kept on the stack and cleared by `memset`.
+        let mut tot: [[__m512; G]; R] =
+            [std::array::from_fn(|g| _mm512_loadu_ps(bias[g].as_ptr())); R];
+        for b in 0..blocks {
+            let neg: [__m512i; G] = std::array::from_fn(|g| {
+                let o = _mm512_loadu_si512(op.add((g * blocks + b) * GROUP).cast());
+                _mm512_sub_epi32(_mm512_setzero_si512(), o)
+            });
+            let mut acc = [neg; R];
+            for step in 0..BLOCK / 4 {
+                let i = b * BLOCK + step * 4;
+                let wv: [__m512i; G] = std::array::from_fn(|g| {
+                    _mm512_loadu_si512(wp.add((g * kp + i) * GROUP).cast())
+                });
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let four = std::ptr::read_unaligned(x.add(r * kp + i).cast::<i32>());
+                    let xv = _mm512_set1_epi32(four);
+                    for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                        *acc = _mm512_dpbusd_epi32(*acc, xv, wv);
+                    }
+                }
+            }
+            let sv: [__m512; G] =
+                std::array::from_fn(|g| _mm512_loadu_ps(sp.add((g * blocks + b) * GROUP)));
+            for (r, (acc, tot)) in acc.iter().zip(tot.iter_mut()).enumerate() {
+                let asc = _mm512_set1_ps(*a.scales.get_unchecked(r * blocks + b));
+                for ((acc, tot), &sv) in acc.iter().zip(tot.iter_mut()).zip(&sv) {
+                    let scale = _mm512_mul_ps(sv, asc);
+                    *tot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(*acc), scale, *tot);
+                }
+            }
+        }
+        for (r, tot) in tot.iter().enumerate() {
+            for (g, tot) in tot.iter().enumerate() {
+                _mm512_storeu_ps(t.add(r * ldt + g * GROUP), *tot);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -875,11 +1087,7 @@ mod tests {
     }
 
     fn kernels() -> Vec<Kernel> {
-        let mut v = vec![Kernel::Scalar];
-        if Kernel::best() != Kernel::Scalar {
-            v.push(Kernel::best());
-        }
-        v
+        Kernel::available()
     }
 
     /// |got − want| within f32 rounding of the terms summed and the result.
