@@ -592,6 +592,10 @@ struct Q8Tile<'a> {
     kp: usize,
 }
 
+/// A quantised micro-kernel over one column group, as
+/// [`Kernel::tile_quantized`] calls it.
+type OneGroupKernel = unsafe fn(&Q8Tile, &[i8], &[i32], &[f32], &[f32; GROUP], *mut f32, usize);
+
 /// Which micro-kernel runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernel {
@@ -689,21 +693,20 @@ impl Kernel {
         assert!(w.len() == width * kp * GROUP);
         assert!(off.len() == width * blocks * GROUP && s.len() == width * blocks * GROUP);
         // One group at a time, for the kernels that do not pair groups.
-        let each =
-            |one: unsafe fn(&Q8Tile, &[i8], &[i32], &[f32], &[f32; GROUP], *mut f32, usize)| {
-                for (j, bias) in bias.iter().enumerate() {
-                    let (wj, bj) = (j * kp * GROUP, j * blocks * GROUP);
-                    one(
-                        a,
-                        &w[wj..wj + kp * GROUP],
-                        &off[bj..bj + blocks * GROUP],
-                        &s[bj..bj + blocks * GROUP],
-                        bias,
-                        t.add(j * GROUP),
-                        ldt,
-                    );
-                }
-            };
+        let each = |one: OneGroupKernel| {
+            for (j, bias) in bias.iter().enumerate() {
+                let (wj, bj) = (j * kp * GROUP, j * blocks * GROUP);
+                one(
+                    a,
+                    &w[wj..wj + kp * GROUP],
+                    &off[bj..bj + blocks * GROUP],
+                    &s[bj..bj + blocks * GROUP],
+                    bias,
+                    t.add(j * GROUP),
+                    ldt,
+                );
+            }
+        };
         match self {
             Kernel::Scalar => each(tile_quantized_scalar),
             #[cfg(target_arch = "x86_64")]
