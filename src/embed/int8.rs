@@ -151,6 +151,41 @@ where
     d
 }
 
+/// [`quantize_activations`] of one whole block in four AVX-512
+/// instructions' worth of work per half: the compiler's version of the
+/// loop took ~10% of a passage pass. Same arithmetic (the product by the
+/// inverse scale, the clamp, then rounding to nearest even), so the same
+/// codes and scale.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn quantize_block_avx512(x: &[f32; BLOCK], c: &mut [u8; BLOCK]) -> f32 {
+    use std::arch::x86_64::*;
+    let lo = _mm512_loadu_ps(x.as_ptr());
+    let hi = _mm512_loadu_ps(x.as_ptr().add(16));
+    let maxabs = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    let d = maxabs / 127.0;
+    if !(d > 0.0 && d.is_finite()) {
+        // The all-zero block and infinities: the scalar path's own rules.
+        // (A NaN input has no meaningful code on either path.)
+        return quantize_activations(x, c);
+    }
+    let inv = _mm512_set1_ps(1.0 / d);
+    let (min, max) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+    let offset = _mm512_set1_epi32(128);
+    for (half, v) in [lo, hi].into_iter().enumerate() {
+        let v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v, inv), min), max);
+        let q = _mm512_add_epi32(_mm512_cvtps_epi32(v), offset);
+        _mm_storeu_si128(
+            c.as_mut_ptr().add(16 * half).cast(),
+            _mm512_cvtepi32_epi8(q),
+        );
+    }
+    d
+}
+
 impl QuantRows {
     /// Quantises `x`, row-major `[m, k]`.
     pub fn new(x: &[f32], k: usize) -> QuantRows {
@@ -159,6 +194,8 @@ impl QuantRows {
         let kp = blocks * BLOCK;
         let mut codes = scratch::bytes(m * kp, 128);
         let mut scales = scratch::floats(m * blocks, 0.0);
+        #[cfg(target_arch = "x86_64")]
+        let avx512 = is_x86_feature_detected!("avx512f");
         let quantize_row = |(xr, (cr, sr)): (&[f32], (&mut [u8], &mut [f32]))| {
             for ((xb, cb), s) in xr.chunks(BLOCK).zip(cr.chunks_mut(BLOCK)).zip(sr) {
                 // Whole blocks as arrays: a fixed length the compiler
@@ -166,6 +203,14 @@ impl QuantRows {
                 *s = if xb.len() == BLOCK {
                     let xb: &[f32; BLOCK] = xb.try_into().expect("a whole block");
                     let cb: &mut [u8; BLOCK] = cb.try_into().expect("a whole block");
+                    #[cfg(target_arch = "x86_64")]
+                    if avx512 {
+                        // SAFETY: the CPU has AVX-512F (checked above).
+                        unsafe { quantize_block_avx512(xb, cb) }
+                    } else {
+                        quantize_activations(xb, cb)
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
                     quantize_activations(xb, cb)
                 } else {
                     quantize_activations(xb, &mut cb[..xb.len()])
@@ -1265,6 +1310,38 @@ mod tests {
         // A zero row is exact.
         let z = QuantRows::new(&[0.0; 40], 40);
         assert!(z.dequantized(40).iter().all(|&v| v == 0.0));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_quantizer_gives_the_scalar_codes_and_scales() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let mut rng = Lcg(37);
+        for round in 0..2000 {
+            let mag = [1e-30f32, 1e-3, 1.0, 40.0, 3e4][round % 5];
+            let mut x: [f32; BLOCK] = std::array::from_fn(|_| rng.next() * mag);
+            if round % 7 == 0 {
+                x[round % BLOCK] = 0.0;
+            }
+            if round % 11 == 0 {
+                // Ties: values that land exactly on half steps.
+                x = std::array::from_fn(|i| (i as f32 - 15.5) * 127.0 / 15.5);
+            }
+            let (mut a, mut b) = ([0u8; BLOCK], [0u8; BLOCK]);
+            let da = quantize_activations(&x, &mut a);
+            // SAFETY: checked above.
+            let db = unsafe { quantize_block_avx512(&x, &mut b) };
+            assert_eq!((da.to_bits(), a), (db.to_bits(), b), "{x:?}");
+        }
+        let (mut a, mut b) = ([7u8; BLOCK], [7u8; BLOCK]);
+        let zero = [0f32; BLOCK];
+        // SAFETY: checked above.
+        assert_eq!(quantize_activations(&zero, &mut a), unsafe {
+            quantize_block_avx512(&zero, &mut b)
+        });
+        assert_eq!(a, b);
     }
 
     #[test]
