@@ -17,6 +17,46 @@ use utoipa::ToSchema;
 use crate::api::params::FilterParams;
 use crate::{index, search, service, summarize};
 
+/// `impl From<library type> for API type`, field by field:
+///
+/// ```text
+/// mirror!(lib::Type => Dto { a, b: convert, c } - dropped);
+/// ```
+///
+/// destructures the library value naming every field (no `..`, so a field
+/// added to the library type stops the build here), moves each listed field
+/// across with `.into()` or, after `:`, with the named conversion, and drops
+/// the fields listed after `-`.
+macro_rules! mirror {
+    (
+        $($from:ident)::+ => $to:ident { $($field:ident $(: $conv:expr)?),* $(,)? }
+        $(- $dropped:ident)*
+    ) => {
+        impl From<$($from)::+> for $to {
+            fn from(v: $($from)::+) -> Self {
+                let $($from)::+ { $($field,)* $($dropped: _,)* } = v;
+                $to { $($field: mirror!(@move $field $(, $conv)?),)* }
+            }
+        }
+    };
+    (@move $field:ident) => {
+        $field.into()
+    };
+    (@move $field:ident, $conv:expr) => {
+        $conv($field)
+    };
+}
+
+/// Each item converted.
+fn list<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
+    v.into_iter().map(Into::into).collect()
+}
+
+/// The value, when there is one, converted.
+fn opt<A, B: From<A>>(v: Option<A>) -> Option<B> {
+    v.map(Into::into)
+}
+
 /// A span of a hit's `text` matching a query term: UTF-8 byte offsets
 /// `[start, end)` into the text in its original script.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -27,12 +67,7 @@ pub struct Highlight {
     pub end: usize,
 }
 
-impl From<index::Highlight> for Highlight {
-    fn from(h: index::Highlight) -> Self {
-        let index::Highlight { start, end } = h;
-        Highlight { start, end }
-    }
-}
+mirror!(index::Highlight => Highlight { start, end });
 
 /// One found passage with everything needed to show and cite it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -118,15 +153,11 @@ impl From<search::Hit> for Hit {
             doc_type,
             ordinal,
             term,
-            highlights: highlights.into_iter().map(Into::into).collect(),
+            highlights: list(highlights),
             retrievers,
             relevance,
         }
     }
-}
-
-fn hits(v: Vec<search::Hit>) -> Vec<Hit> {
-    v.into_iter().map(Into::into).collect()
 }
 
 /// The best hits of one district.
@@ -144,6 +175,8 @@ pub struct DistrictGroup {
     pub relevant: bool,
     pub hits: Vec<Hit>,
 }
+
+mirror!(search::Group => DistrictGroup { district, other_names, relevant, hits: list });
 
 /// `GET /api/search`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -227,11 +260,13 @@ impl From<crate::summarize::Answer> for AnswerCard {
     }
 }
 
-impl From<crate::service::AnsweredSearch> for SearchResults {
-    fn from(r: crate::service::AnsweredSearch) -> Self {
-        let mut out = SearchResults::from(r.response);
-        out.answer = r.answer.map(Into::into);
-        out
+impl From<service::AnsweredSearch> for SearchResults {
+    fn from(r: service::AnsweredSearch) -> Self {
+        let service::AnsweredSearch { response, answer } = r;
+        SearchResults {
+            answer: opt(answer),
+            ..response.into()
+        }
     }
 }
 
@@ -248,24 +283,15 @@ pub struct InferredPlace {
     pub matched: String,
 }
 
-impl From<search::InferredPlace> for InferredPlace {
-    fn from(p: search::InferredPlace) -> Self {
-        let search::InferredPlace {
-            level,
-            name,
-            matched,
-        } = p;
-        let level = match level {
-            search::PlaceLevel::District => "district",
-            search::PlaceLevel::City => "city",
-            search::PlaceLevel::Province => "province",
-        };
-        InferredPlace {
-            level: level.to_string(),
-            name,
-            matched,
-        }
+mirror!(search::InferredPlace => InferredPlace { level: level_name, name, matched });
+
+fn level_name(level: search::PlaceLevel) -> String {
+    match level {
+        search::PlaceLevel::District => "district",
+        search::PlaceLevel::City => "city",
+        search::PlaceLevel::Province => "province",
     }
+    .to_string()
 }
 
 /// The stored passage a find-similar request started from.
@@ -279,37 +305,22 @@ pub struct SimilarSource {
     pub district: Option<String>,
 }
 
+mirror!(search::SimilarSource => SimilarSource { passage_id, doc_id, district });
+
 impl From<search::SearchResponse> for SearchResults {
     fn from(r: search::SearchResponse) -> Self {
         let search::SearchResponse {
-            hits: h,
+            hits,
             groups,
             place,
             lexical_weight,
         } = r;
         SearchResults {
-            answer: None,
-            place: place.map(Into::into),
+            hits: list(hits),
+            groups: groups.map(list),
+            place: opt(place),
             lexical_weight,
-            hits: hits(h),
-            groups: groups.map(|gs| {
-                gs.into_iter()
-                    .map(|g| {
-                        let search::Group {
-                            district,
-                            other_names,
-                            relevant,
-                            hits: h,
-                        } = g;
-                        DistrictGroup {
-                            district,
-                            other_names,
-                            relevant,
-                            hits: hits(h),
-                        }
-                    })
-                    .collect()
-            }),
+            answer: None,
         }
     }
 }
@@ -326,26 +337,7 @@ pub struct SimilarResults {
     pub source: Option<SimilarSource>,
 }
 
-impl From<search::SimilarResponse> for SimilarResults {
-    fn from(r: search::SimilarResponse) -> Self {
-        let search::SimilarResponse { hits: h, source } = r;
-        SimilarResults {
-            hits: hits(h),
-            source: source.map(|s| {
-                let search::SimilarSource {
-                    passage_id,
-                    doc_id,
-                    district,
-                } = s;
-                SimilarSource {
-                    passage_id,
-                    doc_id,
-                    district,
-                }
-            }),
-        }
-    }
-}
+mirror!(search::SimilarResponse => SimilarResults { hits: list, source: opt });
 
 /// A document as listed: metadata, counts and cleaning report, no passages.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -595,7 +587,7 @@ impl From<index::DocumentRecord> for DocumentWithPassages {
             ingested_at,
             confidence,
             uncertain,
-            passages: passages.into_iter().map(Into::into).collect(),
+            passages: list(passages),
         }
     }
 }
@@ -620,28 +612,15 @@ pub struct FacetCounts {
     pub total_documents: usize,
 }
 
-impl From<index::Facets> for FacetCounts {
-    fn from(f: index::Facets) -> Self {
-        let index::Facets {
-            district,
-            city,
-            province,
-            year,
-            doc_type,
-            total_passages,
-            total_documents,
-        } = f;
-        FacetCounts {
-            district,
-            city,
-            province,
-            year,
-            doc_type,
-            total_passages,
-            total_documents,
-        }
-    }
-}
+mirror!(index::Facets => FacetCounts {
+    district,
+    city,
+    province,
+    year,
+    doc_type,
+    total_passages,
+    total_documents,
+});
 
 /// `GET /api/stats`: library-wide figures.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -665,38 +644,20 @@ pub struct LibraryStats {
     pub generation: i64,
 }
 
-impl From<index::Stats> for LibraryStats {
-    fn from(s: index::Stats) -> Self {
-        let index::Stats {
-            data_dir,
-            schema_version,
-            model_id,
-            dim,
-            documents,
-            passages,
-            districts,
-            dense_points,
-            dense_tombstones,
-            store_bytes,
-            dense_bytes,
-            generation,
-        } = s;
-        LibraryStats {
-            data_dir: data_dir.to_string_lossy().into_owned(),
-            schema_version,
-            model_id,
-            dim,
-            documents,
-            passages,
-            districts,
-            dense_points,
-            dense_tombstones,
-            store_bytes,
-            dense_bytes,
-            generation,
-        }
-    }
-}
+mirror!(index::Stats => LibraryStats {
+    data_dir: |d: std::path::PathBuf| d.to_string_lossy().into_owned(),
+    schema_version,
+    model_id,
+    dim,
+    documents,
+    passages,
+    districts,
+    dense_points,
+    dense_tombstones,
+    store_bytes,
+    dense_bytes,
+    generation,
+});
 
 /// Metadata given with an upload, overriding what parsing inferred: the
 /// same rules as a correction (years 1900–2200, one line of at most 200
@@ -955,15 +916,7 @@ pub struct FieldChange {
     pub new: Option<String>,
 }
 
-impl From<service::corrections::FieldChange> for FieldChange {
-    fn from(c: service::corrections::FieldChange) -> Self {
-        FieldChange {
-            field: c.field,
-            old: c.old,
-            new: c.new,
-        }
-    }
-}
+mirror!(service::corrections::FieldChange => FieldChange { field, old, new } - doc_id - file);
 
 /// `PATCH /api/documents/{id}`: what changed and the document as stored now.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1071,30 +1024,14 @@ pub struct SummarySentence {
     pub score: f32,
 }
 
-impl From<summarize::SummarySentence> for SummarySentence {
-    fn from(s: summarize::SummarySentence) -> Self {
-        let summarize::SummarySentence {
-            text,
-            passage_id,
-            doc_id,
-            district,
-            section_path,
-            score,
-        } = s;
-        SummarySentence {
-            text,
-            passage_id,
-            doc_id,
-            district,
-            section_path,
-            score,
-        }
-    }
-}
-
-fn sentences(v: Vec<summarize::SummarySentence>) -> Vec<SummarySentence> {
-    v.into_iter().map(Into::into).collect()
-}
+mirror!(summarize::SummarySentence => SummarySentence {
+    text,
+    passage_id,
+    doc_id,
+    district,
+    section_path,
+    score,
+});
 
 /// The key sentences of one district on the topic.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1151,71 +1088,22 @@ pub enum Summary {
     Document(DocumentSummary),
 }
 
+mirror!(summarize::TopicSummary => TopicSummary {
+    query,
+    districts: list,
+    not_mentioned,
+    in_common: list,
+});
+mirror!(summarize::topic::DistrictSummary => DistrictSummary { district, sentences: list });
+mirror!(summarize::topic::CommonStatement => CommonStatement { districts, sentences: list });
+mirror!(summarize::DocumentSummary => DocumentSummary { doc_id, district, sections: list });
+mirror!(summarize::SectionSummary => SectionSummary { heading, sentences: list });
+
 impl From<summarize::Summary> for Summary {
     fn from(s: summarize::Summary) -> Self {
         match s {
-            summarize::Summary::Topic(t) => {
-                let summarize::TopicSummary {
-                    query,
-                    districts,
-                    not_mentioned,
-                    in_common,
-                } = t;
-                Summary::Topic(TopicSummary {
-                    query,
-                    not_mentioned,
-                    districts: districts
-                        .into_iter()
-                        .map(|d| {
-                            let summarize::topic::DistrictSummary {
-                                district,
-                                sentences: s,
-                            } = d;
-                            DistrictSummary {
-                                district,
-                                sentences: sentences(s),
-                            }
-                        })
-                        .collect(),
-                    in_common: in_common
-                        .into_iter()
-                        .map(|c| {
-                            let summarize::topic::CommonStatement {
-                                districts,
-                                sentences: s,
-                            } = c;
-                            CommonStatement {
-                                districts,
-                                sentences: sentences(s),
-                            }
-                        })
-                        .collect(),
-                })
-            }
-            summarize::Summary::Document(d) => {
-                let summarize::DocumentSummary {
-                    doc_id,
-                    district,
-                    sections,
-                } = d;
-                Summary::Document(DocumentSummary {
-                    doc_id,
-                    district,
-                    sections: sections
-                        .into_iter()
-                        .map(|s| {
-                            let summarize::SectionSummary {
-                                heading,
-                                sentences: s,
-                            } = s;
-                            SectionSummary {
-                                heading,
-                                sentences: sentences(s),
-                            }
-                        })
-                        .collect(),
-                })
-            }
+            summarize::Summary::Topic(t) => Summary::Topic(t.into()),
+            summarize::Summary::Document(d) => Summary::Document(d.into()),
         }
     }
 }
@@ -1234,6 +1122,15 @@ pub enum TargetKind {
 pub enum Measure {
     Growth,
     Level,
+}
+
+impl From<summarize::TargetKind> for TargetKind {
+    fn from(k: summarize::TargetKind) -> Self {
+        match k {
+            summarize::TargetKind::Target => TargetKind::Target,
+            summarize::TargetKind::Achieved => TargetKind::Achieved,
+        }
+    }
 }
 
 impl From<summarize::targets::Measure> for Measure {
@@ -1277,41 +1174,20 @@ pub struct TargetRow {
     pub sentence: String,
 }
 
-impl From<summarize::TargetRow> for TargetRow {
-    fn from(r: summarize::TargetRow) -> Self {
-        let summarize::TargetRow {
-            indicator,
-            value,
-            upper,
-            unit,
-            qualifier,
-            kind,
-            measure,
-            year,
-            district,
-            doc_id,
-            passage_id,
-            sentence,
-        } = r;
-        TargetRow {
-            indicator,
-            value,
-            upper,
-            unit,
-            qualifier,
-            kind: match kind {
-                summarize::TargetKind::Target => TargetKind::Target,
-                summarize::TargetKind::Achieved => TargetKind::Achieved,
-            },
-            measure: measure.into(),
-            year,
-            district,
-            doc_id,
-            passage_id,
-            sentence,
-        }
-    }
-}
+mirror!(summarize::TargetRow => TargetRow {
+    indicator,
+    value,
+    upper,
+    unit,
+    qualifier,
+    kind,
+    measure,
+    year,
+    district,
+    doc_id,
+    passage_id,
+    sentence,
+});
 
 /// `GET /api/targets`: the district × indicator table.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1326,20 +1202,7 @@ pub struct TargetsTable {
     pub rows: Vec<TargetRow>,
 }
 
-impl From<summarize::TargetsTable> for TargetsTable {
-    fn from(t: summarize::TargetsTable) -> Self {
-        let summarize::TargetsTable {
-            indicators,
-            districts,
-            rows,
-        } = t;
-        TargetsTable {
-            indicators,
-            districts,
-            rows: rows.into_iter().map(Into::into).collect(),
-        }
-    }
-}
+mirror!(summarize::TargetsTable => TargetsTable { indicators, districts, rows: list });
 
 /// A figure of the target panel with the sentence and passage it was read from.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1360,28 +1223,15 @@ pub struct PanelFigure {
     pub doc_id: String,
 }
 
-impl From<summarize::panel::Figure> for PanelFigure {
-    fn from(f: summarize::panel::Figure) -> Self {
-        let summarize::panel::Figure {
-            value,
-            upper,
-            qualifier,
-            unit,
-            sentence,
-            passage_id,
-            doc_id,
-        } = f;
-        PanelFigure {
-            value,
-            upper,
-            qualifier,
-            unit,
-            sentence,
-            passage_id,
-            doc_id,
-        }
-    }
-}
+mirror!(summarize::panel::Figure => PanelFigure {
+    value,
+    upper,
+    qualifier,
+    unit,
+    sentence,
+    passage_id,
+    doc_id,
+});
 
 /// One place × year × indicator of the target panel.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1417,42 +1267,22 @@ pub struct PanelRow {
     pub province_target: Option<PanelFigure>,
 }
 
-impl From<summarize::panel::PanelRow> for PanelRow {
-    fn from(r: summarize::panel::PanelRow) -> Self {
-        let summarize::panel::PanelRow {
-            place,
-            other_names,
-            level,
-            city,
-            province,
-            year,
-            indicator,
-            measure,
-            target,
-            achieved,
-            met,
-            gap,
-            city_target,
-            province_target,
-        } = r;
-        PanelRow {
-            place,
-            other_names,
-            level,
-            city,
-            province,
-            year,
-            indicator,
-            measure: measure.into(),
-            target: target.map(Into::into),
-            achieved: achieved.map(Into::into),
-            met,
-            gap,
-            city_target: city_target.map(Into::into),
-            province_target: province_target.map(Into::into),
-        }
-    }
-}
+mirror!(summarize::panel::PanelRow => PanelRow {
+    place,
+    other_names,
+    level,
+    city,
+    province,
+    year,
+    indicator,
+    measure,
+    target: opt,
+    achieved: opt,
+    met,
+    gap,
+    city_target: opt,
+    province_target: opt,
+});
 
 /// `GET /api/panel/targets`: place × year rows of one indicator.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1463,14 +1293,7 @@ pub struct TargetPanel {
     pub rows: Vec<PanelRow>,
 }
 
-impl From<summarize::TargetPanel> for TargetPanel {
-    fn from(p: summarize::TargetPanel) -> Self {
-        TargetPanel {
-            indicator: p.indicator,
-            rows: p.rows.into_iter().map(Into::into).collect(),
-        }
-    }
-}
+mirror!(summarize::TargetPanel => TargetPanel { indicator, rows: list });
 
 /// One term's occurrences in one report.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1479,6 +1302,8 @@ pub struct TermCount {
     pub term: String,
     pub count: usize,
 }
+
+mirror!(summarize::panel::TermCount => TermCount { term, count });
 
 /// One report's attention to the concept.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1508,48 +1333,22 @@ pub struct AttentionRow {
     pub relevant_passage_ids: Vec<String>,
 }
 
-impl From<summarize::panel::AttentionRow> for AttentionRow {
-    fn from(r: summarize::panel::AttentionRow) -> Self {
-        let summarize::panel::AttentionRow {
-            doc_id,
-            place,
-            level,
-            city,
-            province,
-            year,
-            doc_type,
-            characters,
-            passages,
-            term_counts,
-            terms_per_10k,
-            relevant_passages,
-            relevant_share,
-            relevant_passage_ids,
-        } = r;
-        AttentionRow {
-            doc_id,
-            place,
-            level,
-            city,
-            province,
-            year,
-            doc_type,
-            characters,
-            passages,
-            term_counts: term_counts
-                .into_iter()
-                .map(|t| TermCount {
-                    term: t.term,
-                    count: t.count,
-                })
-                .collect(),
-            terms_per_10k,
-            relevant_passages,
-            relevant_share,
-            relevant_passage_ids,
-        }
-    }
-}
+mirror!(summarize::panel::AttentionRow => AttentionRow {
+    doc_id,
+    place,
+    level,
+    city,
+    province,
+    year,
+    doc_type,
+    characters,
+    passages,
+    term_counts: list,
+    terms_per_10k,
+    relevant_passages,
+    relevant_share,
+    relevant_passage_ids,
+});
 
 /// `GET /api/panel/attention`: per report, how much it says about a concept.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1562,12 +1361,4 @@ pub struct AttentionPanel {
     pub rows: Vec<AttentionRow>,
 }
 
-impl From<summarize::AttentionPanel> for AttentionPanel {
-    fn from(p: summarize::AttentionPanel) -> Self {
-        AttentionPanel {
-            concept: p.concept,
-            terms: p.terms,
-            rows: p.rows.into_iter().map(Into::into).collect(),
-        }
-    }
-}
+mirror!(summarize::AttentionPanel => AttentionPanel { concept, terms, rows: list });
