@@ -20,22 +20,31 @@ use crate::{index, search, service, summarize};
 /// `impl From<library type> for API type`, field by field:
 ///
 /// ```text
-/// mirror!(lib::Type => Dto { a, b: convert, c } - dropped);
+/// mirror!(lib::Type => Dto { a, b: convert, c } + part: Part { d, e } - dropped);
 /// ```
 ///
 /// destructures the library value naming every field (no `..`, so a field
 /// added to the library type stops the build here), moves each listed field
-/// across with `.into()` or, after `:`, with the named conversion, and drops
-/// the fields listed after `-`.
+/// across with `.into()` or, after `:`, with the named conversion, gathers
+/// the fields after `+ part: Part` into that (flattened) part, and drops the
+/// fields listed after `-`.
 macro_rules! mirror {
     (
         $($from:ident)::+ => $to:ident { $($field:ident $(: $conv:expr)?),* $(,)? }
+        $(+ $part:ident: $part_ty:ident { $($part_field:ident),* $(,)? })*
         $(- $dropped:ident)*
     ) => {
         impl From<$($from)::+> for $to {
             fn from(v: $($from)::+) -> Self {
-                let $($from)::+ { $($field,)* $($dropped: _,)* } = v;
-                $to { $($field: mirror!(@move $field $(, $conv)?),)* }
+                let $($from)::+ {
+                    $($field,)*
+                    $($($part_field,)*)*
+                    $($dropped: _,)*
+                } = v;
+                $to {
+                    $($field: mirror!(@move $field $(, $conv)?),)*
+                    $($part: $part_ty { $($part_field: $part_field.into()),* },)*
+                }
             }
         }
     };
@@ -69,6 +78,34 @@ pub struct Highlight {
 
 mirror!(index::Highlight => Highlight { start, end });
 
+/// Where a report comes from: its reporting unit and the units above it
+/// (flattened: `district`, `city`, `province` beside the other fields).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Place {
+    /// The reporting unit, whatever its level (区, 县, 县级市, 市, 旗…).
+    #[schema(example = "西乡塘区")]
+    pub district: Option<String>,
+    #[schema(example = "南宁市")]
+    pub city: Option<String>,
+    #[schema(example = "广西壮族自治区")]
+    pub province: Option<String>,
+}
+
+mirror!(index::Place => Place { district, city, province });
+
+/// The report a passage or document belongs to, as a citation names it
+/// (flattened: `title`, `year`, `doc_type` beside the other fields).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportMeta {
+    #[schema(example = "2024年西乡塘区政府工作报告")]
+    pub title: Option<String>,
+    /// The year the report plans for.
+    #[schema(example = 2024)]
+    pub year: Option<i32>,
+    #[schema(example = "政府工作报告")]
+    pub doc_type: Option<String>,
+}
+
 /// One found passage with everything needed to show and cite it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Hit {
@@ -79,14 +116,10 @@ pub struct Hit {
         example = "深化推进农村厕所革命,完成年度农村户厕无害化改造任务,农村卫生厕所普及率达97.42%。"
     )]
     pub text: String,
-    #[schema(example = "西乡塘区")]
-    pub district: Option<String>,
-    #[schema(example = "南宁市")]
-    pub city: Option<String>,
-    #[schema(example = "广西壮族自治区")]
-    pub province: Option<String>,
-    #[schema(example = 2024)]
-    pub year: Option<i32>,
+    #[serde(flatten)]
+    pub place: Place,
+    #[serde(flatten)]
+    pub report: ReportMeta,
     #[schema(example = "a3f1c2d4e5b60718")]
     pub doc_id: String,
     /// Headings from the top of the report down to the passage.
@@ -96,10 +129,6 @@ pub struct Hit {
     /// BM25 (lexical) or the reciprocal-rank-fusion sum (hybrid).
     #[schema(example = 0.0328)]
     pub score: f32,
-    #[schema(example = "2024年西乡塘区政府工作报告")]
-    pub title: Option<String>,
-    #[schema(example = "政府工作报告")]
-    pub doc_type: Option<String>,
     /// Position of the passage in its document.
     pub ordinal: u32,
     /// Term of office (届/次), when the report states it.
@@ -116,49 +145,19 @@ pub struct Hit {
     pub relevance: Option<f32>,
 }
 
-impl From<search::Hit> for Hit {
-    fn from(h: search::Hit) -> Self {
-        let search::Hit {
-            passage_id,
-            text,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            year,
-            doc_id,
-            section_path,
-            score,
-            title,
-            doc_type,
-            ordinal,
-            term,
-            highlights,
-            retrievers,
-            relevance,
-        } = h;
-        Hit {
-            passage_id,
-            text,
-            district,
-            city,
-            province,
-            year,
-            doc_id,
-            section_path,
-            score,
-            title,
-            doc_type,
-            ordinal,
-            term,
-            highlights: list(highlights),
-            retrievers,
-            relevance,
-        }
-    }
-}
+mirror!(search::Hit => Hit {
+    passage_id,
+    text,
+    place,
+    doc_id,
+    section_path,
+    score,
+    ordinal,
+    term,
+    highlights: list,
+    retrievers,
+    relevance,
+} + report: ReportMeta { title, year, doc_type });
 
 /// The best hits of one district.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -339,31 +338,25 @@ pub struct SimilarResults {
 
 mirror!(search::SimilarResponse => SimilarResults { hits: list, source: opt });
 
-/// A document as listed: metadata, counts and cleaning report, no passages.
+/// A stored document's metadata and cleaning report.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DocumentListing {
+pub struct DocumentMeta {
     #[schema(example = "a3f1c2d4e5b60718")]
     pub doc_id: String,
     #[schema(example = "002_aa1a712f84acc684.txt")]
     pub file: String,
-    #[schema(example = "南宁市西乡塘区2024年政府工作报告")]
-    pub title: Option<String>,
-    #[schema(example = "西乡塘区")]
-    pub district: Option<String>,
-    #[schema(example = "南宁市")]
-    pub city: Option<String>,
-    #[schema(example = "广西壮族自治区")]
-    pub province: Option<String>,
-    /// Administrative level (区, 县, 市…).
-    #[schema(example = "区")]
+    #[serde(flatten)]
+    pub place: Place,
+    #[serde(flatten)]
+    pub report: ReportMeta,
+    /// Administrative level of `district`: `province`, `prefecture`,
+    /// `county`, or `national` for the State Council's reports.
+    #[schema(example = "county")]
     pub level: Option<String>,
-    #[schema(example = 2024)]
-    pub year: Option<i32>,
     /// The year the report looks back on.
     #[schema(example = 2023)]
     pub review_year: Option<i32>,
-    #[schema(example = "政府工作报告")]
-    pub doc_type: Option<String>,
+    /// ISO date of the meeting the report was given at.
     pub meeting_date: Option<String>,
     pub speaker: Option<String>,
     /// Detected encoding of the file.
@@ -372,7 +365,6 @@ pub struct DocumentListing {
     /// `simplified` or `traditional`.
     #[schema(example = "simplified")]
     pub script: String,
-    pub passages: usize,
     /// What cleaning removed, by kind.
     #[schema(example = json!({"web_chrome": 3}))]
     pub removed: BTreeMap<String, u64>,
@@ -387,52 +379,35 @@ pub struct DocumentListing {
     pub uncertain: Vec<String>,
 }
 
+mirror!(index::DocumentSummary => DocumentMeta {
+    doc_id,
+    file,
+    place,
+    level,
+    review_year,
+    meeting_date,
+    speaker,
+    encoding,
+    script,
+    removed,
+    ingested_at,
+    confidence,
+    uncertain,
+} + report: ReportMeta { title, year, doc_type } - passages);
+
+/// A document as listed: metadata, counts and cleaning report, no passages.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DocumentListing {
+    #[serde(flatten)]
+    pub meta: DocumentMeta,
+    pub passages: usize,
+}
+
 impl From<index::DocumentSummary> for DocumentListing {
     fn from(d: index::DocumentSummary) -> Self {
-        let index::DocumentSummary {
-            doc_id,
-            file,
-            title,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            level,
-            year,
-            review_year,
-            doc_type,
-            meeting_date,
-            speaker,
-            encoding,
-            script,
-            passages,
-            removed,
-            ingested_at,
-            confidence,
-            uncertain,
-        } = d;
         DocumentListing {
-            doc_id,
-            file,
-            title,
-            district,
-            city,
-            province,
-            level,
-            year,
-            review_year,
-            doc_type,
-            meeting_date,
-            speaker,
-            encoding,
-            script,
-            passages,
-            removed,
-            ingested_at,
-            confidence,
-            uncertain,
+            passages: d.passages,
+            meta: d.into(),
         }
     }
 }
@@ -458,52 +433,22 @@ pub struct Passage {
     #[schema(example = json!(["三、2024年工作安排", "（四）全面推进乡村振兴"]))]
     pub section_path: Vec<String>,
     pub term: Option<String>,
-    pub title: Option<String>,
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
-    pub year: Option<i32>,
-    pub doc_type: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
+    #[serde(flatten)]
+    pub report: ReportMeta,
 }
 
-impl From<index::StoredPassage> for Passage {
-    fn from(p: index::StoredPassage) -> Self {
-        let index::StoredPassage {
-            passage_id,
-            doc_id,
-            ordinal,
-            text,
-            text_simplified,
-            section_path,
-            term,
-            title,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            year,
-            doc_type,
-            key: _, // internal handle, never serialized
-        } = p;
-        Passage {
-            passage_id,
-            doc_id,
-            ordinal,
-            text,
-            text_simplified,
-            section_path,
-            term,
-            title,
-            district,
-            city,
-            province,
-            year,
-            doc_type,
-        }
-    }
-}
+mirror!(index::StoredPassage => Passage {
+    passage_id,
+    doc_id,
+    ordinal,
+    text,
+    text_simplified,
+    section_path,
+    term,
+    place,
+} + report: ReportMeta { title, year, doc_type } - key); // `key`: an internal handle, never serialized
 
 /// `GET /api/documents/{id}`: the document's metadata and its passages in order.
 ///
@@ -513,85 +458,20 @@ impl From<index::StoredPassage> for Passage {
 /// out here: it is the list's length.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DocumentWithPassages {
-    #[schema(example = "a3f1c2d4e5b60718")]
-    pub doc_id: String,
-    pub file: String,
-    #[schema(example = "南宁市西乡塘区2024年政府工作报告")]
-    pub title: Option<String>,
-    #[schema(example = "西乡塘区")]
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
-    pub level: Option<String>,
-    pub year: Option<i32>,
-    pub review_year: Option<i32>,
-    pub doc_type: Option<String>,
-    pub meeting_date: Option<String>,
-    pub speaker: Option<String>,
-    pub encoding: String,
-    pub script: String,
-    /// What cleaning removed, by kind.
-    pub removed: BTreeMap<String, u64>,
-    /// Seconds since the Unix epoch when it was ingested.
-    pub ingested_at: i64,
-    /// How sure inference is of each field, 0–1 (1.0 once corrected).
-    pub confidence: BTreeMap<String, f32>,
-    /// Fields whose confidence is below 0.6: worth checking.
-    pub uncertain: Vec<String>,
+    #[serde(flatten)]
+    pub meta: DocumentMeta,
     pub passages: Vec<Passage>,
 }
 
 impl From<index::DocumentRecord> for DocumentWithPassages {
     fn from(d: index::DocumentRecord) -> Self {
         let index::DocumentRecord { summary, passages } = d;
-        let index::DocumentSummary {
-            doc_id,
-            file,
-            title,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            level,
-            year,
-            review_year,
-            doc_type,
-            meeting_date,
-            speaker,
-            encoding,
-            script,
-            passages: _, // the count: the list's length
-            removed,
-            ingested_at,
-            confidence,
-            uncertain,
-        } = summary;
         DocumentWithPassages {
-            doc_id,
-            file,
-            title,
-            district,
-            city,
-            province,
-            level,
-            year,
-            review_year,
-            doc_type,
-            meeting_date,
-            speaker,
-            encoding,
-            script,
-            removed,
-            ingested_at,
-            confidence,
-            uncertain,
+            meta: summary.into(),
             passages: list(passages),
         }
     }
 }
-
 /// `GET /api/facets`: passages per value of each facet under the filter.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FacetCounts {
@@ -772,52 +652,23 @@ pub struct IngestedDocument {
     pub file: String,
     pub outcome: AddOutcome,
     pub passages: usize,
-    pub title: Option<String>,
-    #[schema(example = "南岸区")]
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
-    pub year: Option<i32>,
-    pub doc_type: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
+    #[serde(flatten)]
+    pub report: ReportMeta,
     pub encoding: String,
     pub script: String,
 }
 
-impl From<service::IngestedDocument> for IngestedDocument {
-    fn from(d: service::IngestedDocument) -> Self {
-        let service::IngestedDocument {
-            doc_id,
-            file,
-            outcome,
-            passages,
-            title,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            year,
-            doc_type,
-            encoding,
-            script,
-        } = d;
-        IngestedDocument {
-            doc_id,
-            file,
-            outcome: outcome.into(),
-            passages,
-            title,
-            district,
-            city,
-            province,
-            year,
-            doc_type,
-            encoding,
-            script,
-        }
-    }
-}
+mirror!(service::IngestedDocument => IngestedDocument {
+    doc_id,
+    file,
+    outcome,
+    passages,
+    place,
+    encoding,
+    script,
+} + report: ReportMeta { title, year, doc_type });
 
 /// `PATCH /api/documents/{id}`: the fields to correct. A field left out is
 /// kept, `null` or `""` clears it; naming a district refills its city,
