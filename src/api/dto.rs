@@ -213,12 +213,8 @@ pub struct AnswerCard {
     /// 左右 / 以上 / 以内 … as the report qualifies the figure.
     #[schema(example = "左右")]
     pub qualifier: Option<String>,
-    /// `target` | `achieved`.
-    #[schema(example = "target")]
-    pub kind: String,
-    /// `growth` (a rate of change) | `level` (an amount).
-    #[schema(example = "growth")]
-    pub measure: String,
+    pub kind: TargetKind,
+    pub measure: Measure,
     #[schema(example = "地区生产总值")]
     pub indicator: String,
     #[schema(example = 2024)]
@@ -232,32 +228,20 @@ pub struct AnswerCard {
     pub doc_id: String,
 }
 
-impl From<crate::summarize::Answer> for AnswerCard {
-    fn from(a: crate::summarize::Answer) -> Self {
-        let kind = match a.kind {
-            crate::summarize::TargetKind::Target => "target",
-            crate::summarize::TargetKind::Achieved => "achieved",
-        };
-        let measure = match a.measure {
-            crate::summarize::targets::Measure::Growth => "growth",
-            crate::summarize::targets::Measure::Level => "level",
-        };
-        AnswerCard {
-            figure: a.figure,
-            upper: a.upper,
-            unit: a.unit,
-            qualifier: a.qualifier,
-            kind: kind.to_string(),
-            measure: measure.to_string(),
-            indicator: a.indicator,
-            year: a.year,
-            place: a.place,
-            sentence: a.sentence,
-            passage_id: a.passage_id,
-            doc_id: a.doc_id,
-        }
-    }
-}
+mirror!(summarize::Answer => AnswerCard {
+    figure,
+    upper,
+    unit,
+    qualifier,
+    kind,
+    measure,
+    indicator,
+    year,
+    place,
+    sentence,
+    passage_id,
+    doc_id,
+});
 
 impl From<service::AnsweredSearch> for SearchResults {
     fn from(r: service::AnsweredSearch) -> Self {
