@@ -17,6 +17,55 @@ use utoipa::ToSchema;
 use crate::api::params::FilterParams;
 use crate::{index, search, service, summarize};
 
+/// `impl From<library type> for API type`, field by field:
+///
+/// ```text
+/// mirror!(lib::Type => Dto { a, b: convert, c } + part: Part { d, e } - dropped);
+/// ```
+///
+/// destructures the library value naming every field (no `..`, so a field
+/// added to the library type stops the build here), moves each listed field
+/// across with `.into()` or, after `:`, with the named conversion, gathers
+/// the fields after `+ part: Part` into that (flattened) part, and drops the
+/// fields listed after `-`.
+macro_rules! mirror {
+    (
+        $($from:ident)::+ => $to:ident { $($field:ident $(: $conv:expr)?),* $(,)? }
+        $(+ $part:ident: $part_ty:ident { $($part_field:ident),* $(,)? })*
+        $(- $dropped:ident)*
+    ) => {
+        impl From<$($from)::+> for $to {
+            fn from(v: $($from)::+) -> Self {
+                let $($from)::+ {
+                    $($field,)*
+                    $($($part_field,)*)*
+                    $($dropped: _,)*
+                } = v;
+                $to {
+                    $($field: mirror!(@move $field $(, $conv)?),)*
+                    $($part: $part_ty { $($part_field: $part_field.into()),* },)*
+                }
+            }
+        }
+    };
+    (@move $field:ident) => {
+        $field.into()
+    };
+    (@move $field:ident, $conv:expr) => {
+        $conv($field)
+    };
+}
+
+/// Each item converted.
+fn list<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
+    v.into_iter().map(Into::into).collect()
+}
+
+/// The value, when there is one, converted.
+fn opt<A, B: From<A>>(v: Option<A>) -> Option<B> {
+    v.map(Into::into)
+}
+
 /// A span of a hit's `text` matching a query term: UTF-8 byte offsets
 /// `[start, end)` into the text in its original script.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -27,11 +76,34 @@ pub struct Highlight {
     pub end: usize,
 }
 
-impl From<index::Highlight> for Highlight {
-    fn from(h: index::Highlight) -> Self {
-        let index::Highlight { start, end } = h;
-        Highlight { start, end }
-    }
+mirror!(index::Highlight => Highlight { start, end });
+
+/// Where a report comes from: its reporting unit and the units above it
+/// (flattened: `district`, `city`, `province` beside the other fields).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Place {
+    /// The reporting unit, whatever its level (区, 县, 县级市, 市, 旗…).
+    #[schema(example = "西乡塘区")]
+    pub district: Option<String>,
+    #[schema(example = "南宁市")]
+    pub city: Option<String>,
+    #[schema(example = "广西壮族自治区")]
+    pub province: Option<String>,
+}
+
+mirror!(index::Place => Place { district, city, province });
+
+/// The report a passage or document belongs to, as a citation names it
+/// (flattened: `title`, `year`, `doc_type` beside the other fields).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportMeta {
+    #[schema(example = "2024年西乡塘区政府工作报告")]
+    pub title: Option<String>,
+    /// The year the report plans for.
+    #[schema(example = 2024)]
+    pub year: Option<i32>,
+    #[schema(example = "政府工作报告")]
+    pub doc_type: Option<String>,
 }
 
 /// One found passage with everything needed to show and cite it.
@@ -44,14 +116,10 @@ pub struct Hit {
         example = "深化推进农村厕所革命,完成年度农村户厕无害化改造任务,农村卫生厕所普及率达97.42%。"
     )]
     pub text: String,
-    #[schema(example = "西乡塘区")]
-    pub district: Option<String>,
-    #[schema(example = "南宁市")]
-    pub city: Option<String>,
-    #[schema(example = "广西壮族自治区")]
-    pub province: Option<String>,
-    #[schema(example = 2024)]
-    pub year: Option<i32>,
+    #[serde(flatten)]
+    pub place: Place,
+    #[serde(flatten)]
+    pub report: ReportMeta,
     #[schema(example = "a3f1c2d4e5b60718")]
     pub doc_id: String,
     /// Headings from the top of the report down to the passage.
@@ -61,10 +129,6 @@ pub struct Hit {
     /// BM25 (lexical) or the reciprocal-rank-fusion sum (hybrid).
     #[schema(example = 0.0328)]
     pub score: f32,
-    #[schema(example = "2024年西乡塘区政府工作报告")]
-    pub title: Option<String>,
-    #[schema(example = "政府工作报告")]
-    pub doc_type: Option<String>,
     /// Position of the passage in its document.
     pub ordinal: u32,
     /// Term of office (届/次), when the report states it.
@@ -81,53 +145,19 @@ pub struct Hit {
     pub relevance: Option<f32>,
 }
 
-impl From<search::Hit> for Hit {
-    fn from(h: search::Hit) -> Self {
-        let search::Hit {
-            passage_id,
-            text,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            year,
-            doc_id,
-            section_path,
-            score,
-            title,
-            doc_type,
-            ordinal,
-            term,
-            highlights,
-            retrievers,
-            relevance,
-        } = h;
-        Hit {
-            passage_id,
-            text,
-            district,
-            city,
-            province,
-            year,
-            doc_id,
-            section_path,
-            score,
-            title,
-            doc_type,
-            ordinal,
-            term,
-            highlights: highlights.into_iter().map(Into::into).collect(),
-            retrievers,
-            relevance,
-        }
-    }
-}
-
-fn hits(v: Vec<search::Hit>) -> Vec<Hit> {
-    v.into_iter().map(Into::into).collect()
-}
+mirror!(search::Hit => Hit {
+    passage_id,
+    text,
+    place,
+    doc_id,
+    section_path,
+    score,
+    ordinal,
+    term,
+    highlights: list,
+    retrievers,
+    relevance,
+} + report: ReportMeta { title, year, doc_type });
 
 /// The best hits of one district.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -144,6 +174,8 @@ pub struct DistrictGroup {
     pub relevant: bool,
     pub hits: Vec<Hit>,
 }
+
+mirror!(search::Group => DistrictGroup { district, other_names, relevant, hits: list });
 
 /// `GET /api/search`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -181,12 +213,8 @@ pub struct AnswerCard {
     /// 左右 / 以上 / 以内 … as the report qualifies the figure.
     #[schema(example = "左右")]
     pub qualifier: Option<String>,
-    /// `target` | `achieved`.
-    #[schema(example = "target")]
-    pub kind: String,
-    /// `growth` (a rate of change) | `level` (an amount).
-    #[schema(example = "growth")]
-    pub measure: String,
+    pub kind: TargetKind,
+    pub measure: Measure,
     #[schema(example = "地区生产总值")]
     pub indicator: String,
     #[schema(example = 2024)]
@@ -200,38 +228,28 @@ pub struct AnswerCard {
     pub doc_id: String,
 }
 
-impl From<crate::summarize::Answer> for AnswerCard {
-    fn from(a: crate::summarize::Answer) -> Self {
-        let kind = match a.kind {
-            crate::summarize::TargetKind::Target => "target",
-            crate::summarize::TargetKind::Achieved => "achieved",
-        };
-        let measure = match a.measure {
-            crate::summarize::targets::Measure::Growth => "growth",
-            crate::summarize::targets::Measure::Level => "level",
-        };
-        AnswerCard {
-            figure: a.figure,
-            upper: a.upper,
-            unit: a.unit,
-            qualifier: a.qualifier,
-            kind: kind.to_string(),
-            measure: measure.to_string(),
-            indicator: a.indicator,
-            year: a.year,
-            place: a.place,
-            sentence: a.sentence,
-            passage_id: a.passage_id,
-            doc_id: a.doc_id,
-        }
-    }
-}
+mirror!(summarize::Answer => AnswerCard {
+    figure,
+    upper,
+    unit,
+    qualifier,
+    kind,
+    measure,
+    indicator,
+    year,
+    place,
+    sentence,
+    passage_id,
+    doc_id,
+});
 
-impl From<crate::service::AnsweredSearch> for SearchResults {
-    fn from(r: crate::service::AnsweredSearch) -> Self {
-        let mut out = SearchResults::from(r.response);
-        out.answer = r.answer.map(Into::into);
-        out
+impl From<service::AnsweredSearch> for SearchResults {
+    fn from(r: service::AnsweredSearch) -> Self {
+        let service::AnsweredSearch { response, answer } = r;
+        SearchResults {
+            answer: opt(answer),
+            ..response.into()
+        }
     }
 }
 
@@ -248,24 +266,15 @@ pub struct InferredPlace {
     pub matched: String,
 }
 
-impl From<search::InferredPlace> for InferredPlace {
-    fn from(p: search::InferredPlace) -> Self {
-        let search::InferredPlace {
-            level,
-            name,
-            matched,
-        } = p;
-        let level = match level {
-            search::PlaceLevel::District => "district",
-            search::PlaceLevel::City => "city",
-            search::PlaceLevel::Province => "province",
-        };
-        InferredPlace {
-            level: level.to_string(),
-            name,
-            matched,
-        }
+mirror!(search::InferredPlace => InferredPlace { level: level_name, name, matched });
+
+fn level_name(level: search::PlaceLevel) -> String {
+    match level {
+        search::PlaceLevel::District => "district",
+        search::PlaceLevel::City => "city",
+        search::PlaceLevel::Province => "province",
     }
+    .to_string()
 }
 
 /// The stored passage a find-similar request started from.
@@ -279,37 +288,22 @@ pub struct SimilarSource {
     pub district: Option<String>,
 }
 
+mirror!(search::SimilarSource => SimilarSource { passage_id, doc_id, district });
+
 impl From<search::SearchResponse> for SearchResults {
     fn from(r: search::SearchResponse) -> Self {
         let search::SearchResponse {
-            hits: h,
+            hits,
             groups,
             place,
             lexical_weight,
         } = r;
         SearchResults {
-            answer: None,
-            place: place.map(Into::into),
+            hits: list(hits),
+            groups: groups.map(list),
+            place: opt(place),
             lexical_weight,
-            hits: hits(h),
-            groups: groups.map(|gs| {
-                gs.into_iter()
-                    .map(|g| {
-                        let search::Group {
-                            district,
-                            other_names,
-                            relevant,
-                            hits: h,
-                        } = g;
-                        DistrictGroup {
-                            district,
-                            other_names,
-                            relevant,
-                            hits: hits(h),
-                        }
-                    })
-                    .collect()
-            }),
+            answer: None,
         }
     }
 }
@@ -326,52 +320,27 @@ pub struct SimilarResults {
     pub source: Option<SimilarSource>,
 }
 
-impl From<search::SimilarResponse> for SimilarResults {
-    fn from(r: search::SimilarResponse) -> Self {
-        let search::SimilarResponse { hits: h, source } = r;
-        SimilarResults {
-            hits: hits(h),
-            source: source.map(|s| {
-                let search::SimilarSource {
-                    passage_id,
-                    doc_id,
-                    district,
-                } = s;
-                SimilarSource {
-                    passage_id,
-                    doc_id,
-                    district,
-                }
-            }),
-        }
-    }
-}
+mirror!(search::SimilarResponse => SimilarResults { hits: list, source: opt });
 
-/// A document as listed: metadata, counts and cleaning report, no passages.
+/// A stored document's metadata and cleaning report.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DocumentListing {
+pub struct DocumentMeta {
     #[schema(example = "a3f1c2d4e5b60718")]
     pub doc_id: String,
     #[schema(example = "002_aa1a712f84acc684.txt")]
     pub file: String,
-    #[schema(example = "南宁市西乡塘区2024年政府工作报告")]
-    pub title: Option<String>,
-    #[schema(example = "西乡塘区")]
-    pub district: Option<String>,
-    #[schema(example = "南宁市")]
-    pub city: Option<String>,
-    #[schema(example = "广西壮族自治区")]
-    pub province: Option<String>,
-    /// Administrative level (区, 县, 市…).
-    #[schema(example = "区")]
+    #[serde(flatten)]
+    pub place: Place,
+    #[serde(flatten)]
+    pub report: ReportMeta,
+    /// Administrative level of `district`: `province`, `prefecture`,
+    /// `county`, or `national` for the State Council's reports.
+    #[schema(example = "county")]
     pub level: Option<String>,
-    #[schema(example = 2024)]
-    pub year: Option<i32>,
     /// The year the report looks back on.
     #[schema(example = 2023)]
     pub review_year: Option<i32>,
-    #[schema(example = "政府工作报告")]
-    pub doc_type: Option<String>,
+    /// ISO date of the meeting the report was given at.
     pub meeting_date: Option<String>,
     pub speaker: Option<String>,
     /// Detected encoding of the file.
@@ -380,7 +349,6 @@ pub struct DocumentListing {
     /// `simplified` or `traditional`.
     #[schema(example = "simplified")]
     pub script: String,
-    pub passages: usize,
     /// What cleaning removed, by kind.
     #[schema(example = json!({"web_chrome": 3}))]
     pub removed: BTreeMap<String, u64>,
@@ -395,52 +363,35 @@ pub struct DocumentListing {
     pub uncertain: Vec<String>,
 }
 
+mirror!(index::DocumentSummary => DocumentMeta {
+    doc_id,
+    file,
+    place,
+    level,
+    review_year,
+    meeting_date,
+    speaker,
+    encoding,
+    script,
+    removed,
+    ingested_at,
+    confidence,
+    uncertain,
+} + report: ReportMeta { title, year, doc_type } - passages);
+
+/// A document as listed: metadata, counts and cleaning report, no passages.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DocumentListing {
+    #[serde(flatten)]
+    pub meta: DocumentMeta,
+    pub passages: usize,
+}
+
 impl From<index::DocumentSummary> for DocumentListing {
     fn from(d: index::DocumentSummary) -> Self {
-        let index::DocumentSummary {
-            doc_id,
-            file,
-            title,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            level,
-            year,
-            review_year,
-            doc_type,
-            meeting_date,
-            speaker,
-            encoding,
-            script,
-            passages,
-            removed,
-            ingested_at,
-            confidence,
-            uncertain,
-        } = d;
         DocumentListing {
-            doc_id,
-            file,
-            title,
-            district,
-            city,
-            province,
-            level,
-            year,
-            review_year,
-            doc_type,
-            meeting_date,
-            speaker,
-            encoding,
-            script,
-            passages,
-            removed,
-            ingested_at,
-            confidence,
-            uncertain,
+            passages: d.passages,
+            meta: d.into(),
         }
     }
 }
@@ -466,52 +417,22 @@ pub struct Passage {
     #[schema(example = json!(["三、2024年工作安排", "（四）全面推进乡村振兴"]))]
     pub section_path: Vec<String>,
     pub term: Option<String>,
-    pub title: Option<String>,
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
-    pub year: Option<i32>,
-    pub doc_type: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
+    #[serde(flatten)]
+    pub report: ReportMeta,
 }
 
-impl From<index::StoredPassage> for Passage {
-    fn from(p: index::StoredPassage) -> Self {
-        let index::StoredPassage {
-            passage_id,
-            doc_id,
-            ordinal,
-            text,
-            text_simplified,
-            section_path,
-            term,
-            title,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            year,
-            doc_type,
-            key: _, // internal handle, never serialized
-        } = p;
-        Passage {
-            passage_id,
-            doc_id,
-            ordinal,
-            text,
-            text_simplified,
-            section_path,
-            term,
-            title,
-            district,
-            city,
-            province,
-            year,
-            doc_type,
-        }
-    }
-}
+mirror!(index::StoredPassage => Passage {
+    passage_id,
+    doc_id,
+    ordinal,
+    text,
+    text_simplified,
+    section_path,
+    term,
+    place,
+} + report: ReportMeta { title, year, doc_type } - key); // `key`: an internal handle, never serialized
 
 /// `GET /api/documents/{id}`: the document's metadata and its passages in order.
 ///
@@ -521,85 +442,20 @@ impl From<index::StoredPassage> for Passage {
 /// out here: it is the list's length.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DocumentWithPassages {
-    #[schema(example = "a3f1c2d4e5b60718")]
-    pub doc_id: String,
-    pub file: String,
-    #[schema(example = "南宁市西乡塘区2024年政府工作报告")]
-    pub title: Option<String>,
-    #[schema(example = "西乡塘区")]
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
-    pub level: Option<String>,
-    pub year: Option<i32>,
-    pub review_year: Option<i32>,
-    pub doc_type: Option<String>,
-    pub meeting_date: Option<String>,
-    pub speaker: Option<String>,
-    pub encoding: String,
-    pub script: String,
-    /// What cleaning removed, by kind.
-    pub removed: BTreeMap<String, u64>,
-    /// Seconds since the Unix epoch when it was ingested.
-    pub ingested_at: i64,
-    /// How sure inference is of each field, 0–1 (1.0 once corrected).
-    pub confidence: BTreeMap<String, f32>,
-    /// Fields whose confidence is below 0.6: worth checking.
-    pub uncertain: Vec<String>,
+    #[serde(flatten)]
+    pub meta: DocumentMeta,
     pub passages: Vec<Passage>,
 }
 
 impl From<index::DocumentRecord> for DocumentWithPassages {
     fn from(d: index::DocumentRecord) -> Self {
         let index::DocumentRecord { summary, passages } = d;
-        let index::DocumentSummary {
-            doc_id,
-            file,
-            title,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            level,
-            year,
-            review_year,
-            doc_type,
-            meeting_date,
-            speaker,
-            encoding,
-            script,
-            passages: _, // the count: the list's length
-            removed,
-            ingested_at,
-            confidence,
-            uncertain,
-        } = summary;
         DocumentWithPassages {
-            doc_id,
-            file,
-            title,
-            district,
-            city,
-            province,
-            level,
-            year,
-            review_year,
-            doc_type,
-            meeting_date,
-            speaker,
-            encoding,
-            script,
-            removed,
-            ingested_at,
-            confidence,
-            uncertain,
-            passages: passages.into_iter().map(Into::into).collect(),
+            meta: summary.into(),
+            passages: list(passages),
         }
     }
 }
-
 /// `GET /api/facets`: passages per value of each facet under the filter.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FacetCounts {
@@ -620,28 +476,15 @@ pub struct FacetCounts {
     pub total_documents: usize,
 }
 
-impl From<index::Facets> for FacetCounts {
-    fn from(f: index::Facets) -> Self {
-        let index::Facets {
-            district,
-            city,
-            province,
-            year,
-            doc_type,
-            total_passages,
-            total_documents,
-        } = f;
-        FacetCounts {
-            district,
-            city,
-            province,
-            year,
-            doc_type,
-            total_passages,
-            total_documents,
-        }
-    }
-}
+mirror!(index::Facets => FacetCounts {
+    district,
+    city,
+    province,
+    year,
+    doc_type,
+    total_passages,
+    total_documents,
+});
 
 /// `GET /api/stats`: library-wide figures.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -665,38 +508,20 @@ pub struct LibraryStats {
     pub generation: i64,
 }
 
-impl From<index::Stats> for LibraryStats {
-    fn from(s: index::Stats) -> Self {
-        let index::Stats {
-            data_dir,
-            schema_version,
-            model_id,
-            dim,
-            documents,
-            passages,
-            districts,
-            dense_points,
-            dense_tombstones,
-            store_bytes,
-            dense_bytes,
-            generation,
-        } = s;
-        LibraryStats {
-            data_dir: data_dir.to_string_lossy().into_owned(),
-            schema_version,
-            model_id,
-            dim,
-            documents,
-            passages,
-            districts,
-            dense_points,
-            dense_tombstones,
-            store_bytes,
-            dense_bytes,
-            generation,
-        }
-    }
-}
+mirror!(index::Stats => LibraryStats {
+    data_dir: |d: std::path::PathBuf| d.to_string_lossy().into_owned(),
+    schema_version,
+    model_id,
+    dim,
+    documents,
+    passages,
+    districts,
+    dense_points,
+    dense_tombstones,
+    store_bytes,
+    dense_bytes,
+    generation,
+});
 
 /// Metadata given with an upload, overriding what parsing inferred: the
 /// same rules as a correction (years 1900–2200, one line of at most 200
@@ -811,52 +636,23 @@ pub struct IngestedDocument {
     pub file: String,
     pub outcome: AddOutcome,
     pub passages: usize,
-    pub title: Option<String>,
-    #[schema(example = "南岸区")]
-    pub district: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
-    pub year: Option<i32>,
-    pub doc_type: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
+    #[serde(flatten)]
+    pub report: ReportMeta,
     pub encoding: String,
     pub script: String,
 }
 
-impl From<service::IngestedDocument> for IngestedDocument {
-    fn from(d: service::IngestedDocument) -> Self {
-        let service::IngestedDocument {
-            doc_id,
-            file,
-            outcome,
-            passages,
-            title,
-            place:
-                index::Place {
-                    district,
-                    city,
-                    province,
-                },
-            year,
-            doc_type,
-            encoding,
-            script,
-        } = d;
-        IngestedDocument {
-            doc_id,
-            file,
-            outcome: outcome.into(),
-            passages,
-            title,
-            district,
-            city,
-            province,
-            year,
-            doc_type,
-            encoding,
-            script,
-        }
-    }
-}
+mirror!(service::IngestedDocument => IngestedDocument {
+    doc_id,
+    file,
+    outcome,
+    passages,
+    place,
+    encoding,
+    script,
+} + report: ReportMeta { title, year, doc_type });
 
 /// `PATCH /api/documents/{id}`: the fields to correct. A field left out is
 /// kept, `null` or `""` clears it; naming a district refills its city,
@@ -955,15 +751,7 @@ pub struct FieldChange {
     pub new: Option<String>,
 }
 
-impl From<service::corrections::FieldChange> for FieldChange {
-    fn from(c: service::corrections::FieldChange) -> Self {
-        FieldChange {
-            field: c.field,
-            old: c.old,
-            new: c.new,
-        }
-    }
-}
+mirror!(service::corrections::FieldChange => FieldChange { field, old, new } - doc_id - file);
 
 /// `PATCH /api/documents/{id}`: what changed and the document as stored now.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1071,30 +859,14 @@ pub struct SummarySentence {
     pub score: f32,
 }
 
-impl From<summarize::SummarySentence> for SummarySentence {
-    fn from(s: summarize::SummarySentence) -> Self {
-        let summarize::SummarySentence {
-            text,
-            passage_id,
-            doc_id,
-            district,
-            section_path,
-            score,
-        } = s;
-        SummarySentence {
-            text,
-            passage_id,
-            doc_id,
-            district,
-            section_path,
-            score,
-        }
-    }
-}
-
-fn sentences(v: Vec<summarize::SummarySentence>) -> Vec<SummarySentence> {
-    v.into_iter().map(Into::into).collect()
-}
+mirror!(summarize::SummarySentence => SummarySentence {
+    text,
+    passage_id,
+    doc_id,
+    district,
+    section_path,
+    score,
+});
 
 /// The key sentences of one district on the topic.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1151,71 +923,22 @@ pub enum Summary {
     Document(DocumentSummary),
 }
 
+mirror!(summarize::TopicSummary => TopicSummary {
+    query,
+    districts: list,
+    not_mentioned,
+    in_common: list,
+});
+mirror!(summarize::topic::DistrictSummary => DistrictSummary { district, sentences: list });
+mirror!(summarize::topic::CommonStatement => CommonStatement { districts, sentences: list });
+mirror!(summarize::DocumentSummary => DocumentSummary { doc_id, district, sections: list });
+mirror!(summarize::SectionSummary => SectionSummary { heading, sentences: list });
+
 impl From<summarize::Summary> for Summary {
     fn from(s: summarize::Summary) -> Self {
         match s {
-            summarize::Summary::Topic(t) => {
-                let summarize::TopicSummary {
-                    query,
-                    districts,
-                    not_mentioned,
-                    in_common,
-                } = t;
-                Summary::Topic(TopicSummary {
-                    query,
-                    not_mentioned,
-                    districts: districts
-                        .into_iter()
-                        .map(|d| {
-                            let summarize::topic::DistrictSummary {
-                                district,
-                                sentences: s,
-                            } = d;
-                            DistrictSummary {
-                                district,
-                                sentences: sentences(s),
-                            }
-                        })
-                        .collect(),
-                    in_common: in_common
-                        .into_iter()
-                        .map(|c| {
-                            let summarize::topic::CommonStatement {
-                                districts,
-                                sentences: s,
-                            } = c;
-                            CommonStatement {
-                                districts,
-                                sentences: sentences(s),
-                            }
-                        })
-                        .collect(),
-                })
-            }
-            summarize::Summary::Document(d) => {
-                let summarize::DocumentSummary {
-                    doc_id,
-                    district,
-                    sections,
-                } = d;
-                Summary::Document(DocumentSummary {
-                    doc_id,
-                    district,
-                    sections: sections
-                        .into_iter()
-                        .map(|s| {
-                            let summarize::SectionSummary {
-                                heading,
-                                sentences: s,
-                            } = s;
-                            SectionSummary {
-                                heading,
-                                sentences: sentences(s),
-                            }
-                        })
-                        .collect(),
-                })
-            }
+            summarize::Summary::Topic(t) => Summary::Topic(t.into()),
+            summarize::Summary::Document(d) => Summary::Document(d.into()),
         }
     }
 }
@@ -1234,6 +957,15 @@ pub enum TargetKind {
 pub enum Measure {
     Growth,
     Level,
+}
+
+impl From<summarize::TargetKind> for TargetKind {
+    fn from(k: summarize::TargetKind) -> Self {
+        match k {
+            summarize::TargetKind::Target => TargetKind::Target,
+            summarize::TargetKind::Achieved => TargetKind::Achieved,
+        }
+    }
 }
 
 impl From<summarize::targets::Measure> for Measure {
@@ -1277,41 +1009,20 @@ pub struct TargetRow {
     pub sentence: String,
 }
 
-impl From<summarize::TargetRow> for TargetRow {
-    fn from(r: summarize::TargetRow) -> Self {
-        let summarize::TargetRow {
-            indicator,
-            value,
-            upper,
-            unit,
-            qualifier,
-            kind,
-            measure,
-            year,
-            district,
-            doc_id,
-            passage_id,
-            sentence,
-        } = r;
-        TargetRow {
-            indicator,
-            value,
-            upper,
-            unit,
-            qualifier,
-            kind: match kind {
-                summarize::TargetKind::Target => TargetKind::Target,
-                summarize::TargetKind::Achieved => TargetKind::Achieved,
-            },
-            measure: measure.into(),
-            year,
-            district,
-            doc_id,
-            passage_id,
-            sentence,
-        }
-    }
-}
+mirror!(summarize::TargetRow => TargetRow {
+    indicator,
+    value,
+    upper,
+    unit,
+    qualifier,
+    kind,
+    measure,
+    year,
+    district,
+    doc_id,
+    passage_id,
+    sentence,
+});
 
 /// `GET /api/targets`: the district × indicator table.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1326,20 +1037,7 @@ pub struct TargetsTable {
     pub rows: Vec<TargetRow>,
 }
 
-impl From<summarize::TargetsTable> for TargetsTable {
-    fn from(t: summarize::TargetsTable) -> Self {
-        let summarize::TargetsTable {
-            indicators,
-            districts,
-            rows,
-        } = t;
-        TargetsTable {
-            indicators,
-            districts,
-            rows: rows.into_iter().map(Into::into).collect(),
-        }
-    }
-}
+mirror!(summarize::TargetsTable => TargetsTable { indicators, districts, rows: list });
 
 /// A figure of the target panel with the sentence and passage it was read from.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1360,28 +1058,15 @@ pub struct PanelFigure {
     pub doc_id: String,
 }
 
-impl From<summarize::panel::Figure> for PanelFigure {
-    fn from(f: summarize::panel::Figure) -> Self {
-        let summarize::panel::Figure {
-            value,
-            upper,
-            qualifier,
-            unit,
-            sentence,
-            passage_id,
-            doc_id,
-        } = f;
-        PanelFigure {
-            value,
-            upper,
-            qualifier,
-            unit,
-            sentence,
-            passage_id,
-            doc_id,
-        }
-    }
-}
+mirror!(summarize::panel::Figure => PanelFigure {
+    value,
+    upper,
+    qualifier,
+    unit,
+    sentence,
+    passage_id,
+    doc_id,
+});
 
 /// One place × year × indicator of the target panel.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1417,42 +1102,22 @@ pub struct PanelRow {
     pub province_target: Option<PanelFigure>,
 }
 
-impl From<summarize::panel::PanelRow> for PanelRow {
-    fn from(r: summarize::panel::PanelRow) -> Self {
-        let summarize::panel::PanelRow {
-            place,
-            other_names,
-            level,
-            city,
-            province,
-            year,
-            indicator,
-            measure,
-            target,
-            achieved,
-            met,
-            gap,
-            city_target,
-            province_target,
-        } = r;
-        PanelRow {
-            place,
-            other_names,
-            level,
-            city,
-            province,
-            year,
-            indicator,
-            measure: measure.into(),
-            target: target.map(Into::into),
-            achieved: achieved.map(Into::into),
-            met,
-            gap,
-            city_target: city_target.map(Into::into),
-            province_target: province_target.map(Into::into),
-        }
-    }
-}
+mirror!(summarize::panel::PanelRow => PanelRow {
+    place,
+    other_names,
+    level,
+    city,
+    province,
+    year,
+    indicator,
+    measure,
+    target: opt,
+    achieved: opt,
+    met,
+    gap,
+    city_target: opt,
+    province_target: opt,
+});
 
 /// `GET /api/panel/targets`: place × year rows of one indicator.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1463,14 +1128,7 @@ pub struct TargetPanel {
     pub rows: Vec<PanelRow>,
 }
 
-impl From<summarize::TargetPanel> for TargetPanel {
-    fn from(p: summarize::TargetPanel) -> Self {
-        TargetPanel {
-            indicator: p.indicator,
-            rows: p.rows.into_iter().map(Into::into).collect(),
-        }
-    }
-}
+mirror!(summarize::TargetPanel => TargetPanel { indicator, rows: list });
 
 /// One term's occurrences in one report.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1479,6 +1137,8 @@ pub struct TermCount {
     pub term: String,
     pub count: usize,
 }
+
+mirror!(summarize::panel::TermCount => TermCount { term, count });
 
 /// One report's attention to the concept.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1508,48 +1168,22 @@ pub struct AttentionRow {
     pub relevant_passage_ids: Vec<String>,
 }
 
-impl From<summarize::panel::AttentionRow> for AttentionRow {
-    fn from(r: summarize::panel::AttentionRow) -> Self {
-        let summarize::panel::AttentionRow {
-            doc_id,
-            place,
-            level,
-            city,
-            province,
-            year,
-            doc_type,
-            characters,
-            passages,
-            term_counts,
-            terms_per_10k,
-            relevant_passages,
-            relevant_share,
-            relevant_passage_ids,
-        } = r;
-        AttentionRow {
-            doc_id,
-            place,
-            level,
-            city,
-            province,
-            year,
-            doc_type,
-            characters,
-            passages,
-            term_counts: term_counts
-                .into_iter()
-                .map(|t| TermCount {
-                    term: t.term,
-                    count: t.count,
-                })
-                .collect(),
-            terms_per_10k,
-            relevant_passages,
-            relevant_share,
-            relevant_passage_ids,
-        }
-    }
-}
+mirror!(summarize::panel::AttentionRow => AttentionRow {
+    doc_id,
+    place,
+    level,
+    city,
+    province,
+    year,
+    doc_type,
+    characters,
+    passages,
+    term_counts: list,
+    terms_per_10k,
+    relevant_passages,
+    relevant_share,
+    relevant_passage_ids,
+});
 
 /// `GET /api/panel/attention`: per report, how much it says about a concept.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1562,12 +1196,4 @@ pub struct AttentionPanel {
     pub rows: Vec<AttentionRow>,
 }
 
-impl From<summarize::AttentionPanel> for AttentionPanel {
-    fn from(p: summarize::AttentionPanel) -> Self {
-        AttentionPanel {
-            concept: p.concept,
-            terms: p.terms,
-            rows: p.rows.into_iter().map(Into::into).collect(),
-        }
-    }
-}
+mirror!(summarize::AttentionPanel => AttentionPanel { concept, terms, rows: list });

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
-use super::{blob_to_vec, Inner};
+use super::{blob_to_vec, place_at, Inner};
 use crate::index::dense::{DenseIndex, GraphVector};
 use crate::index::Place;
 
@@ -159,11 +159,7 @@ impl Inner {
                 r.get::<_, i64>(0)?,
                 DocInfo {
                     doc_id: r.get(1)?,
-                    place: Place {
-                        district: r.get(2)?,
-                        city: r.get(3)?,
-                        province: r.get(4)?,
-                    },
+                    place: place_at(r, 2)?,
                     year: r.get(5)?,
                     doc_type: r.get(6)?,
                     place_key: r.get(7)?,

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use rusqlite::Connection;
 
 use super::dense::{DenseIndex, DenseParams};
-use super::{IndexError, Result};
+use super::{IndexError, Place, Result};
 use catalog::Catalog;
 use search::TermFrequencies;
 
@@ -69,6 +69,16 @@ fn now_secs() -> i64 {
 
 fn vec_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The place in a row's columns `first`, `first + 1`, `first + 2`
+/// (district, city, province), as every query reading one selects them.
+fn place_at(r: &rusqlite::Row, first: usize) -> rusqlite::Result<Place> {
+    Ok(Place {
+        district: r.get(first)?,
+        city: r.get(first + 1)?,
+        province: r.get(first + 2)?,
+    })
 }
 
 fn blob_to_vec(b: &[u8]) -> Vec<f32> {

@@ -10,7 +10,7 @@ use rusqlite::OptionalExtension;
 
 use super::filter::filter_sql;
 use super::graph::dump_dir_name;
-use super::{poisoned, Inner};
+use super::{place_at, poisoned, Inner};
 use crate::index::{
     DocumentRecord, DocumentSummary, Facets, Filter, IndexError, PassageKey, Place, Result, Stats,
     StoredPassage, SCHEMA_VERSION,
@@ -32,11 +32,7 @@ fn passage_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredPassage> {
         section_path: serde_json::from_str(&section_json).unwrap_or_default(),
         term: r.get(7)?,
         title: r.get(8)?,
-        place: Place {
-            district: r.get(9)?,
-            city: r.get(10)?,
-            province: r.get(11)?,
-        },
+        place: place_at(r, 9)?,
         year: r.get(12)?,
         doc_type: r.get(13)?,
     })
@@ -54,11 +50,7 @@ impl Inner {
                     let conf: String = r.get(10)?;
                     Ok(crate::corpus::DocumentMeta {
                         title: r.get(0)?,
-                        place: Place {
-                            district: r.get(1)?,
-                            city: r.get(2)?,
-                            province: r.get(3)?,
-                        },
+                        place: place_at(r, 1)?,
                         level: r.get(4)?,
                         year: r.get(5)?,
                         review_year: r.get(6)?,
@@ -122,11 +114,7 @@ impl Inner {
             doc_id: r.get(0)?,
             file: r.get(1)?,
             title: r.get(2)?,
-            place: Place {
-                district: r.get(3)?,
-                city: r.get(4)?,
-                province: r.get(5)?,
-            },
+            place: place_at(r, 3)?,
             level: r.get(6)?,
             year: r.get(7)?,
             review_year: r.get(8)?,

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::filter::place_key;
 use super::search::TermFrequencies;
-use super::{now_secs, DenseState, Inner};
+use super::{now_secs, place_at, DenseState, Inner};
 use crate::index::dense::DenseParams;
 use crate::index::{lexical, IndexError, Place, Result, SCHEMA_VERSION, STORE_FILE};
 
@@ -75,15 +75,8 @@ CREATE TABLE IF NOT EXISTS meta_corrections (
 );
 "#;
 
-/// A document's row and the fields its place key is computed from.
-type PlaceRow = (
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i32>,
-    Option<i64>,
-);
+/// A document's row, the fields its place key is computed from, and the key stored.
+type PlaceRow = (i64, Place, Option<i32>, Option<i64>);
 
 impl Inner {
     pub fn open(data_dir: &Path, model_id: &str, dim: usize) -> Result<Inner> {
@@ -234,24 +227,12 @@ impl Inner {
                 "SELECT doc_row, district, city, province, year, place_key FROM documents",
             )?;
             let rows = st.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+                Ok((r.get(0)?, place_at(r, 1)?, r.get(4)?, r.get(5)?))
             })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         let mut changed = 0;
-        for (row, district, city, province, year, old) in rows {
-            let place = Place {
-                district,
-                city,
-                province,
-            };
+        for (row, place, year, old) in rows {
             let key = place_key(&place, year);
             if key != old {
                 tx.execute(

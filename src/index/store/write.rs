@@ -6,14 +6,45 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension};
 
 use super::catalog::{DocInfo, StoredVector};
 use super::filter::place_key;
 use super::{now_secs, poisoned, vec_to_blob, Inner};
-use crate::corpus::Document;
+use crate::corpus::{Document, DocumentMeta};
 use crate::index::dense::normalize;
 use crate::index::{lexical, AddOutcome, IndexError, MetaUpdate, Result};
+
+/// The columns of `documents` a document's metadata is stored in, written
+/// alike by adding a document and by updating its metadata, with the values
+/// [`meta_values`] gives in this order.
+const META_COLUMNS: &str = "title, district, city, province, level, year, review_year, doc_type, \
+     meeting_date, speaker, confidence, place_key";
+
+fn meta_values(m: &DocumentMeta, place_key: Option<i64>) -> [Value; 12] {
+    let text = |v: &Option<String>| Value::from(v.clone());
+    let confidence = serde_json::to_string(&m.confidence).unwrap_or_else(|_| "{}".into());
+    [
+        text(&m.title),
+        text(&m.place.district),
+        text(&m.place.city),
+        text(&m.place.province),
+        text(&m.level),
+        m.year.into(),
+        m.review_year.into(),
+        text(&m.doc_type),
+        text(&m.meeting_date),
+        text(&m.speaker),
+        confidence.into(),
+        place_key.into(),
+    ]
+}
+
+/// `?1, ?2, …` for `n` values from the first.
+fn marks(from: usize, n: usize) -> Vec<String> {
+    (from..from + n).map(|i| format!("?{i}")).collect()
+}
 
 impl Inner {
     fn bump_generation(tx: &rusqlite::Transaction) -> rusqlite::Result<i64> {
@@ -84,30 +115,22 @@ impl Inner {
         }
         let m = &doc.meta;
         let doc_place = place_key(&m.place, m.year);
+        let file_values = [
+            Value::from(doc.id.clone()),
+            doc.file.clone().into(),
+            doc.encoding.clone().into(),
+            doc.script.clone().into(),
+            now_secs().into(),
+        ];
+        let meta = meta_values(m, doc_place);
+        let insert = format!(
+            "INSERT INTO documents(doc_id, file, encoding, script, ingested_at, {META_COLUMNS})
+             VALUES ({})",
+            marks(1, file_values.len() + meta.len()).join(", ")
+        );
         tx.execute(
-            "INSERT INTO documents(doc_id, file, encoding, script, title, district, city, province,
-                 level, year, review_year, doc_type, meeting_date, speaker, confidence, ingested_at,
-                 place_key)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
-            params![
-                doc.id,
-                doc.file,
-                doc.encoding,
-                doc.script,
-                m.title,
-                m.place.district,
-                m.place.city,
-                m.place.province,
-                m.level,
-                m.year,
-                m.review_year,
-                m.doc_type,
-                m.meeting_date,
-                m.speaker,
-                serde_json::to_string(&m.confidence).unwrap_or_else(|_| "{}".into()),
-                now_secs(),
-                doc_place,
-            ],
+            &insert,
+            params_from_iter(file_values.into_iter().chain(meta)),
         )
         .map_err(err)?;
         let doc_row = tx.last_insert_rowid();
@@ -251,25 +274,18 @@ impl Inner {
                 });
             };
             let key = place_key(&m.place, m.year);
+            let meta = meta_values(m, key);
+            let sets: Vec<String> = (META_COLUMNS.split(',').zip(marks(1, meta.len())))
+                .map(|(column, mark)| format!("{} = {mark}", column.trim()))
+                .collect();
+            let update = format!(
+                "UPDATE documents SET {} WHERE doc_row = ?{}",
+                sets.join(", "),
+                meta.len() + 1
+            );
             tx.execute(
-                "UPDATE documents SET title=?1, district=?2, city=?3, province=?4, level=?5,
-                     year=?6, review_year=?7, doc_type=?8, meeting_date=?9, speaker=?10,
-                     confidence=?11, place_key=?13 WHERE doc_row=?12",
-                params![
-                    m.title,
-                    m.place.district,
-                    m.place.city,
-                    m.place.province,
-                    m.level,
-                    m.year,
-                    m.review_year,
-                    m.doc_type,
-                    m.meeting_date,
-                    m.speaker,
-                    serde_json::to_string(&m.confidence).unwrap_or_else(|_| "{}".into()),
-                    row,
-                    key,
-                ],
+                &update,
+                params_from_iter(meta.into_iter().chain([Value::from(row)])),
             )
             .map_err(err)?;
             for (field, value) in &u.corrections {
