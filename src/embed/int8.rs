@@ -655,22 +655,33 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     /// The fastest the CPU supports (checked once by std, then cached).
+    /// Called for every product: no allocation, only std's cached
+    /// feature flags.
     pub(crate) fn best() -> Kernel {
-        Kernel::available().pop().unwrap_or(Kernel::Scalar)
-    }
-
-    /// Every kernel this CPU runs, slowest first.
-    pub(crate) fn available() -> Vec<Kernel> {
-        #[allow(unused_mut)]
-        let mut kernels = vec![Kernel::Scalar];
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            kernels.push(Kernel::Avx2);
             if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
-                kernels.push(Kernel::Avx512Vnni);
+                return Kernel::Avx512Vnni;
             }
+            return Kernel::Avx2;
         }
-        kernels
+        Kernel::Scalar
+    }
+
+    /// Every kernel this CPU runs, slowest first (each implies the ones
+    /// before it).
+    #[cfg(test)]
+    pub(crate) fn available() -> Vec<Kernel> {
+        let all = [
+            Kernel::Scalar,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni,
+        ];
+        let best = Kernel::best();
+        let n = all.iter().position(|&k| k == best).map_or(1, |i| i + 1);
+        all[..n].to_vec()
     }
 
     /// `t[r][j] = bias[j] + Σ_b s[b][j] · Σ_{i ∈ b} xs[r][i] · q[i][j]` for the
@@ -872,6 +883,24 @@ mod avx2 {
     use super::{BLOCK, GROUP};
     use std::arch::x86_64::*;
 
+    /// Sets `R` runs of 16 floats at `t + r·ldt` to `bias`, with the same
+    /// 32-byte stores the kernels then read them back with (so the reads
+    /// are forwarded from the stores).
+    ///
+    /// # Safety
+    /// AVX is available and those runs are valid for writes.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn set_bias<const R: usize>(bias: &[f32; GROUP], t: *mut f32, ldt: usize) {
+        let (b0, b1) = (
+            _mm256_loadu_ps(bias.as_ptr()),
+            _mm256_loadu_ps(bias.as_ptr().add(8)),
+        );
+        for r in 0..R {
+            _mm256_storeu_ps(t.add(r * ldt), b0);
+            _mm256_storeu_ps(t.add(r * ldt + 8), b1);
+        }
+    }
+
     /// `R` rows × 16 columns: 2R accumulators of per-block partial sums,
     /// two widened weight registers, one broadcast activation; after each
     /// block the partial sums are scaled into the totals at `t`.
@@ -890,14 +919,7 @@ mod avx2 {
         t: *mut f32,
         ldt: usize,
     ) {
-        let (b0, b1) = (
-            _mm256_loadu_ps(bias.as_ptr()),
-            _mm256_loadu_ps(bias.as_ptr().add(8)),
-        );
-        for r in 0..R {
-            _mm256_storeu_ps(t.add(r * ldt), b0);
-            _mm256_storeu_ps(t.add(r * ldt + 8), b1);
-        }
+        super::avx2::set_bias::<R>(bias, t, ldt);
         let x = xs.as_ptr();
         let qp = q.as_ptr();
         let mut k0 = 0;
@@ -964,14 +986,7 @@ mod avx2_quantized {
         let x = a.codes.as_ptr();
         let wp = w.as_ptr();
         let ones = _mm256_set1_epi16(1);
-        let (b0, b1) = (
-            _mm256_loadu_ps(bias.as_ptr()),
-            _mm256_loadu_ps(bias.as_ptr().add(8)),
-        );
-        for r in 0..R {
-            _mm256_storeu_ps(t.add(r * ldt), b0);
-            _mm256_storeu_ps(t.add(r * ldt + 8), b1);
-        }
+        super::avx2::set_bias::<R>(bias, t, ldt);
         for b in 0..blocks {
             let mut acc = [[_mm256_setzero_si256(); 2]; R];
             for step in 0..BLOCK / 4 {
