@@ -97,6 +97,82 @@ struct Mention {
     end: usize,
 }
 
+/// China's 55 recognised minority peoples, as division names write them
+/// (before 族, which the names of Xinjiang's divisions leave out for some:
+/// 新疆维吾尔自治区, 伊犁哈萨克自治州).
+const PEOPLES: &[&str] = &[
+    "蒙古",
+    "回",
+    "藏",
+    "维吾尔",
+    "苗",
+    "彝",
+    "壮",
+    "布依",
+    "朝鲜",
+    "满",
+    "侗",
+    "瑶",
+    "白",
+    "土家",
+    "哈尼",
+    "哈萨克",
+    "傣",
+    "黎",
+    "傈僳",
+    "佤",
+    "畲",
+    "高山",
+    "拉祜",
+    "水",
+    "东乡",
+    "纳西",
+    "景颇",
+    "柯尔克孜",
+    "土",
+    "达斡尔",
+    "仫佬",
+    "羌",
+    "布朗",
+    "撒拉",
+    "毛南",
+    "仡佬",
+    "锡伯",
+    "阿昌",
+    "普米",
+    "塔吉克",
+    "怒",
+    "乌孜别克",
+    "俄罗斯",
+    "鄂温克",
+    "德昂",
+    "保安",
+    "裕固",
+    "京",
+    "塔塔尔",
+    "独龙",
+    "鄂伦春",
+    "赫哲",
+    "门巴",
+    "珞巴",
+    "基诺",
+];
+
+/// Whether `rest` is nothing but peoples' names (苗族侗族, 维吾尔, 蒙古族藏族).
+/// A one-character name counts only with 族 after it: alone it is too
+/// often part of a place's own name.
+fn only_peoples(rest: &str) -> bool {
+    if rest.is_empty() {
+        return true;
+    }
+    PEOPLES.iter().any(|p| {
+        rest.strip_prefix(p).is_some_and(|after| {
+            after.strip_prefix('族').is_some_and(only_peoples)
+                || (p.chars().count() > 1 && only_peoples(after))
+        })
+    })
+}
+
 /// The short form of an official name: 西乡塘区 → 西乡塘, 广西壮族自治区 → 广西.
 /// `None` when nothing shorter than the name but still two characters long
 /// remains.
@@ -106,14 +182,30 @@ pub fn short_name(name: &str) -> Option<String> {
         .find_map(|s| name.strip_suffix(s))
         .unwrap_or(name);
     // Autonomous areas are called by the part before the peoples' names
-    // (广西壮族 → 广西, 黔南布依族苗族 → 黔南).
-    let stem: String = if stem.contains('族') {
-        stem.chars().take(2).collect()
+    // (广西壮族 → 广西, 黔东南苗族侗族 → 黔东南, 新疆维吾尔 → 新疆), which
+    // leave at least two characters (内蒙古 stays whole).
+    let stem = if name.contains("自治") {
+        stem.char_indices()
+            .skip(2)
+            .find(|(i, _)| only_peoples(&stem[*i..]))
+            .map_or(stem, |(i, _)| &stem[..i])
     } else {
-        stem.to_string()
+        stem
     };
-    (stem != name && stem.chars().count() >= 2).then_some(stem)
+    (stem != name && stem.chars().count() >= 2).then(|| stem.to_string())
 }
+
+/// Places English writes otherwise than in pinyin: (short name, English
+/// spelling, whether it replaces the pinyin). 陕西's pinyin is 山西's, and
+/// English keeps "Shanxi" for 山西.
+const ENGLISH_NAMES: &[(&str, &str, bool)] = &[
+    ("内蒙古", "innermongolia", false),
+    ("西藏", "tibet", false),
+    ("陕西", "shaanxi", true),
+    ("香港", "hongkong", false),
+    ("澳门", "macau", false),
+    ("澳门", "macao", false),
+];
 
 /// Toneless pinyin of a Chinese name, letters only ("xixiangtang"); `None`
 /// when a character has no reading.
@@ -154,8 +246,8 @@ fn choose(query: &str, places: &[Place], mentions: &[Mention]) -> Option<Inferre
         v.dedup_by(|a, b| a.name == b.name);
         v
     };
-    let mut districts = named(PlaceLevel::District);
-    let cities = named(PlaceLevel::City);
+    let mut districts = one_per_place(places, named(PlaceLevel::District));
+    let cities = one_per_place(places, named(PlaceLevel::City));
     // A city's own reports are filed with the city as their district, so a
     // city's name is also a district's. Beside a district of that city
     // ("Futian District, Shenzhen") it names the city, not a second district
@@ -174,7 +266,7 @@ fn choose(query: &str, places: &[Place], mentions: &[Mention]) -> Option<Inferre
             districts.retain(|d| !cities.iter().any(|c| c.name == d.name));
         }
     }
-    let provinces = named(PlaceLevel::Province);
+    let provinces = one_per_place(places, named(PlaceLevel::Province));
     let pick = |m: &Mention, level: PlaceLevel| InferredPlace {
         level,
         name: m.name.clone(),
@@ -214,6 +306,47 @@ fn choose(query: &str, places: &[Place], mentions: &[Mention]) -> Option<Inferre
     }
 }
 
+/// Mentions of one place under its names over time as one: names the
+/// divisions' history links (清苑县, 清苑区), and names of one short form
+/// within one parent in the library (光明新区, the zone that became 光明区:
+/// both read "Guangming"). The current name is kept when one of them is,
+/// else the first; a question naming both is not a comparison.
+fn one_per_place<'m>(places: &[Place], mentions: Vec<&'m Mention>) -> Vec<&'m Mention> {
+    let history = crate::corpus::divisions::history().ok();
+    let current = |m: &Mention| {
+        history.is_some_and(|h| h.denoted(&m.name, None).iter().any(|n| n.is_current()))
+    };
+    let parents = |name: &str| -> Vec<(Option<&str>, Option<&str>)> {
+        places
+            .iter()
+            .filter(|p| {
+                [&p.district, &p.city, &p.province]
+                    .iter()
+                    .any(|n| n.as_deref() == Some(name))
+            })
+            .map(|p| (p.city.as_deref(), p.province.as_deref()))
+            .collect()
+    };
+    let same = |a: &str, b: &str| {
+        history.is_some_and(|h| h.same_place_names(a, b))
+            || (short_name(a).is_some()
+                && short_name(a) == short_name(b)
+                && parents(a).iter().any(|p| parents(b).contains(p)))
+    };
+    let mut out: Vec<&Mention> = Vec::new();
+    for m in mentions {
+        match out.iter().position(|k| same(&k.name, &m.name)) {
+            Some(i) => {
+                if current(m) && !current(out[i]) {
+                    out[i] = m;
+                }
+            }
+            None => out.push(m),
+        }
+    }
+    out
+}
+
 /// `query` without the mentions of `place` and of the places above it.
 /// `mentions` come sorted by start from [`find_mentions`].
 fn remove_mentions(query: &str, mentions: &[Mention], place: &InferredPlace) -> String {
@@ -243,11 +376,15 @@ fn forms(name: &str) -> Vec<(String, bool)> {
         out.push((s.clone(), false));
     }
     let base = short.as_deref().unwrap_or(name);
-    if let Some(p) = pinyin_of(base) {
-        if p.len() >= MIN_PINYIN_LETTERS {
-            out.push((p, true));
+    let english = ENGLISH_NAMES.iter().filter(|(zh, _, _)| *zh == base);
+    if !english.clone().any(|(_, _, replaces)| *replaces) {
+        if let Some(p) = pinyin_of(base) {
+            if p.len() >= MIN_PINYIN_LETTERS {
+                out.push((p, true));
+            }
         }
     }
+    out.extend(english.map(|(_, en, _)| (en.to_string(), true)));
     out
 }
 
@@ -424,6 +561,22 @@ mod tests {
         assert_eq!(short_name("西乡塘区").as_deref(), Some("西乡塘"));
         assert_eq!(short_name("广西壮族自治区").as_deref(), Some("广西"));
         assert_eq!(short_name("重庆市").as_deref(), Some("重庆"));
+        assert_eq!(short_name("新疆维吾尔自治区").as_deref(), Some("新疆"));
+        assert_eq!(short_name("内蒙古自治区").as_deref(), Some("内蒙古"));
+        assert_eq!(
+            short_name("黔东南苗族侗族自治州").as_deref(),
+            Some("黔东南")
+        );
+        assert_eq!(
+            short_name("西双版纳傣族自治州").as_deref(),
+            Some("西双版纳")
+        );
+        assert_eq!(
+            short_name("巴音郭楞蒙古自治州").as_deref(),
+            Some("巴音郭楞")
+        );
+        assert_eq!(short_name("大理白族自治州").as_deref(), Some("大理"));
+        assert_eq!(short_name("长阳土家族自治县").as_deref(), Some("长阳"));
         // One character left is too ambiguous to be a name.
         assert_eq!(short_name("城区"), None);
         assert_eq!(pinyin_of("西乡塘").as_deref(), Some("xixiangtang"));
@@ -515,6 +668,47 @@ mod tests {
         // Two districts of one province: the province is named, not a district.
         let got = infer_place("贵州省的大数据产业", &lib).unwrap();
         assert_eq!(got.level, PlaceLevel::Province);
+    }
+
+    #[test]
+    fn english_names_that_are_not_pinyin() {
+        let lib = vec![
+            place("内蒙古自治区", "内蒙古自治区", "内蒙古自治区"),
+            place("陕西省", "陕西省", "陕西省"),
+            place("山西省", "山西省", "山西省"),
+            place("新疆维吾尔自治区", "新疆维吾尔自治区", "新疆维吾尔自治区"),
+        ];
+        for (q, want) in [
+            ("Grassland protection in Inner Mongolia", "内蒙古自治区"),
+            ("Which expos will Shaanxi host?", "陕西省"),
+            ("Coal output of Shanxi", "山西省"),
+            ("How much cotton does Xinjiang grow?", "新疆维吾尔自治区"),
+        ] {
+            let got = infer_place(q, &lib).unwrap_or_else(|| panic!("{q}"));
+            assert_eq!(got.name, want, "{q}");
+        }
+    }
+
+    #[test]
+    fn one_place_under_two_names_is_not_a_comparison() {
+        // 光明新区 became 光明区 in 2018; both spell "Guangming".
+        let lib = vec![
+            place("光明新区", "深圳市", "广东省"),
+            place("光明区", "深圳市", "广东省"),
+            place("南山区", "深圳市", "广东省"),
+        ];
+        for q in [
+            "Sponge city construction in Guangming District",
+            "光明的海绵城市建设",
+        ] {
+            let got = infer_place(q, &lib).unwrap_or_else(|| panic!("{q}"));
+            assert_eq!(
+                (got.level, got.name.as_str()),
+                (PlaceLevel::District, "光明区"),
+                "{q}"
+            );
+        }
+        assert_eq!(infer_place("光明区和南山区的海绵城市", &lib), None);
     }
 
     #[test]
