@@ -165,6 +165,31 @@ pub fn match_expression(terms: &[String]) -> Option<String> {
     }
 }
 
+/// An FTS5 MATCH expression for passages that hold one word: the word as an
+/// index term, or its jieba words next to each other (碳排放 is stored as
+/// 碳 排放, since jieba's dictionary lacks it). `None` for a word with no
+/// content.
+pub fn word_expression(word: &str) -> Option<String> {
+    let simplified = crate::corpus::to_simplified(word).to_lowercase();
+    let quote = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
+    let parts: Vec<String> = jieba()
+        .cut(&simplified, true)
+        .into_iter()
+        .map(|t| t.word.trim().to_string())
+        .filter(|t| is_word(t))
+        .collect();
+    match parts.as_slice() {
+        [] => None,
+        [one] => Some(quote(one)),
+        many => Some(format!(
+            "{} OR NEAR({}, {})",
+            quote(&simplified),
+            many.iter().map(|t| quote(t)).collect::<Vec<_>>().join(" "),
+            many.len()
+        )),
+    }
+}
+
 /// A matched span of a passage's text, as UTF-8 byte offsets `[start, end)`
 /// into the text in its original script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +268,16 @@ pub fn highlight_spans(text: &str, text_simplified: &str, terms: &[String]) -> V
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_word_the_index_splits_is_matched_as_its_parts_side_by_side() {
+        // jieba cuts 碳排放 (not in its dictionary) into 碳 + 排放.
+        let e = word_expression("碳排放").unwrap();
+        assert!(e.contains("NEAR("), "{e}");
+        assert_eq!(word_expression("医院").unwrap(), "\"医院\"");
+        assert_eq!(word_expression("，"), None);
+    }
+
     use super::*;
 
     #[test]

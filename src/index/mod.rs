@@ -328,6 +328,37 @@ impl TermStatistics {
     }
 }
 
+/// The passages holding each of some words, among a window of the library
+/// (see [`Library::passages_with`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordPassages {
+    /// Passages in the window.
+    pub passages: usize,
+    /// Row ids of the passages holding each word, ascending, in the order
+    /// the words were asked.
+    pub rows: Vec<Vec<i64>>,
+}
+
+impl WordPassages {
+    /// Passages of the window holding both the i-th and the j-th word.
+    pub fn both(&self, i: usize, j: usize) -> usize {
+        let (a, b) = (&self.rows[i], &self.rows[j]);
+        let (mut x, mut y, mut n) = (0, 0, 0);
+        while x < a.len() && y < b.len() {
+            match a[x].cmp(&b[y]) {
+                std::cmp::Ordering::Less => x += 1,
+                std::cmp::Ordering::Greater => y += 1,
+                std::cmp::Ordering::Equal => {
+                    n += 1;
+                    x += 1;
+                    y += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
 /// Library-wide figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
@@ -491,6 +522,14 @@ impl Library {
     /// against which a query's similarities can be judged.
     pub fn background_sample(&self, n: usize) -> Result<std::sync::Arc<Vec<f32>>> {
         self.inner.background_sample(n)
+    }
+
+    /// The passages holding each word (an index term, or a word the index
+    /// holds as several: see [`lexical::word_expression`]) among the
+    /// library's first `window` passages: a sample of bounded cost on which
+    /// words' association is counted.
+    pub fn passages_with(&self, words: &[String], window: usize) -> Result<WordPassages> {
+        self.inner.passages_with(words, window)
     }
 
     /// BM25 search of a query (any script; folded to simplified and

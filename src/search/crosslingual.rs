@@ -7,6 +7,9 @@
 //! each English word or short phrase becomes the few Chinese words that
 //! translate it *and* occur in the library, and those words form the
 //! lexical query fused with the dense list as for a Chinese question.
+//! A dictionary lists many senses ("pilot": 驾驶, 试点; "base": 基础, 基地);
+//! the one meant is the one that keeps company in the library with the
+//! translations of the question's other words ([`coherence`]).
 //!
 //! A query with no Latin-letter words is returned unchanged, so Chinese
 //! questions in either script are not affected.
@@ -14,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::index::{lexical::query_terms, Library, PassageKey, ScoredPassage};
+use crate::index::{lexical::query_terms, Library, PassageKey, ScoredPassage, WordPassages};
 
 use super::SearchError;
 
@@ -43,6 +46,25 @@ const MIN_LIFT: f32 = 2.0;
 /// search for (see [`select`]).
 pub const FEEDBACK_DEPTH: usize = 20;
 
+/// Passages (the library's first, by row) on which the association of
+/// translations is counted: enough for stable counts of policy words, and
+/// a bound on the cost of an English question in a library of millions.
+const ASSOCIATION_WINDOW: usize = 50_000;
+
+/// Translations per English unit weighed against the other units'.
+const MAX_SENSES: usize = 8;
+
+/// Passages two words must share before their association counts.
+const MIN_SHARED: usize = 2;
+
+/// Coherence (summed NPMI, see [`coherence`]) a translation needs to be
+/// chosen for it; below, the first hits' usage decides ([`select`]).
+const MIN_COHERENCE: f32 = 0.05;
+
+/// Translations whose coherence is at least this share of the best one's
+/// are searched beside it (饭堂 and 食堂 for "dining hall").
+const NEAR_BEST: f32 = 0.8;
+
 /// Longest English key (in words) the lexicon holds.
 const MAX_KEY_WORDS: usize = 3;
 
@@ -66,7 +88,7 @@ const STOP_WORDS: &[&str] = &[
     "our", "say", "said", "so", "some", "than", "that", "the", "their", "them", "there", "these",
     "they", "this", "those", "to", "was", "were", "what", "when", "where", "which", "who", "whom",
     "why", "will", "with", "would", "you", "your", "should", "could", "we", "us", "my", "me",
-    "plan", "planned", "plans", "report", "reports",
+    "plan", "planned", "plans", "report", "reports", "such",
 ];
 
 /// How a question reads to the lexical retriever.
@@ -179,11 +201,28 @@ fn split_query(query: &str) -> (Vec<String>, String) {
     (english, rest)
 }
 
-/// Candidate base forms of an inflected word the lexicon lacks:
+/// Candidate base forms of an inflected or derived word:
 /// "sorting" → sort, "piloted" → pilot, "upgrading" → upgrade,
-/// "planned" → plan.
+/// "renovation" → renovate, "revitalization" → revitalize.
 fn base_forms(w: &str) -> Vec<String> {
     let mut out = Vec::new();
+    // "revitalization" → revitalize, "renovation" → renovate,
+    // "desertification" → desertify, "prevention" → prevent.
+    for (suffix, endings) in [
+        ("ification", &["ify"][..]),
+        ("ization", &["ize"][..]),
+        ("isation", &["ise", "ize"][..]),
+        ("ation", &["ate", "e", ""][..]),
+        ("ion", &["", "e"][..]),
+        ("ment", &[""][..]),
+    ] {
+        if let Some(stem) = w.strip_suffix(suffix) {
+            if stem.chars().count() >= 3 {
+                out.extend(endings.iter().map(|e| format!("{stem}{e}")));
+                break;
+            }
+        }
+    }
     for suffix in ["ing", "ed"] {
         if let Some(stem) = w.strip_suffix(suffix) {
             if stem.chars().count() >= 3 {
@@ -377,11 +416,93 @@ fn frequencies(
     Ok((df, stats.passages as u64))
 }
 
+/// Normalised pointwise mutual information of the i-th and j-th word over
+/// the window: 1 when they always occur together, 0 when no more often
+/// than chance (or less, or in fewer than [`MIN_SHARED`] passages).
+fn npmi(wp: &WordPassages, i: usize, j: usize) -> f32 {
+    let both = wp.both(i, j);
+    let n = wp.passages as f32;
+    if both < MIN_SHARED || n == 0.0 {
+        return 0.0;
+    }
+    let p = both as f32 / n;
+    if p >= 1.0 {
+        return 0.0;
+    }
+    let (a, b) = (wp.rows[i].len() as f32 / n, wp.rows[j].len() as f32 / n);
+    ((p / (a * b)).ln() / -p.ln()).max(0.0)
+}
+
+/// How well each sense of each unit goes with the rest of the question:
+/// the sum, over the other units (and the question's Chinese words), of
+/// its best association with one of their senses. The senses a question
+/// means are the ones its other words keep company with in the library
+/// ("pilot" beside 长者饭堂 is 试点, not 驾驶; "base" beside 稀土 is 基地).
+/// `senses[u]` indexes `wp.rows`.
+fn coherence(wp: &WordPassages, senses: &[Vec<usize>]) -> Vec<Vec<f32>> {
+    senses
+        .iter()
+        .enumerate()
+        .map(|(u, mine)| {
+            mine.iter()
+                .map(|&i| {
+                    senses
+                        .iter()
+                        .enumerate()
+                        // A word the question repeats ("rivers of …
+                        // river chief") does not vouch for itself.
+                        .filter(|(v, theirs)| *v != u && *theirs != mine)
+                        .map(|(_, theirs)| {
+                            theirs.iter().map(|&j| npmi(wp, i, j)).fold(0.0, f32::max)
+                        })
+                        .sum()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Words whose passages are looked up once per question, by index.
+struct Vocabulary {
+    words: Vec<String>,
+    index: HashMap<String, usize>,
+    passages: WordPassages,
+}
+
+impl Vocabulary {
+    /// Indices of `words`, looking up those not seen yet.
+    fn add(&mut self, lib: &Library, words: &[String]) -> Result<Vec<usize>, SearchError> {
+        let new: Vec<String> = words
+            .iter()
+            .filter(|w| !self.index.contains_key(*w))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !new.is_empty() {
+            let found = lib.passages_with(&new, ASSOCIATION_WINDOW)?;
+            self.passages.passages = found.passages;
+            for (w, rows) in new.into_iter().zip(found.rows) {
+                self.index.insert(w.clone(), self.words.len());
+                self.words.push(w);
+                self.passages.rows.push(rows);
+            }
+        }
+        Ok(words.iter().map(|w| self.index[w]).collect())
+    }
+
+    fn held(&self, i: usize) -> bool {
+        !self.passages.rows[i].is_empty()
+    }
+}
+
 /// The lexical query for `query`: unchanged (with its usual weight) when
 /// it has no English words; otherwise its non-English part plus, for each
 /// English word or phrase, up to [`PER_KEY`] of its lexicon translations
-/// that occur in the library (in lexicon order), weighted by
-/// [`TRANSLATED_WEIGHT`] times the share of English units that found one.
+/// that occur in the library: those that go best with the rest of the
+/// question ([`coherence`]), else those the first dense hits use
+/// ([`select`]). Weighted by [`TRANSLATED_WEIGHT`] times the share of
+/// English units that found one.
 pub fn lexical_query(
     lib: &Library,
     query: &str,
@@ -397,31 +518,73 @@ pub fn lexical_query(
         });
     }
     let units = english_units(&english);
+    let rest_terms = query_terms(&rest);
     let feedback_keys: Vec<PassageKey> = dense.iter().take(FEEDBACK_DEPTH).map(|s| s.key).collect();
     let feedback: Vec<String> = lib
         .passages_by_key(&feedback_keys)?
         .into_iter()
         .map(|p| p.text_simplified)
         .collect();
-    let candidates: Vec<String> = units
+    let mut vocab = Vocabulary {
+        words: Vec::new(),
+        index: HashMap::new(),
+        passages: WordPassages {
+            passages: 0,
+            rows: Vec::new(),
+        },
+    };
+    // Each unit's senses: the lexicon's first; for a word none of whose
+    // senses the library holds, those of its base forms ("revitalization"
+    // → revitalize → 振兴).
+    let mut senses: Vec<Vec<usize>> = Vec::new();
+    for (key, words) in &units {
+        let own: Vec<String> = words
+            .unwrap_or_default()
+            .iter()
+            .take(MAX_SENSES)
+            .cloned()
+            .collect();
+        let mut ids = vocab.add(lib, &own)?;
+        if !ids.iter().any(|&i| vocab.held(i)) && !key.contains(' ') {
+            let lex = lexicon();
+            let derived: Vec<String> = base_forms(key)
+                .iter()
+                .filter_map(|b| lex.get(b.as_str()))
+                .flat_map(|w| w.iter().take(MAX_SENSES).cloned())
+                .collect();
+            ids.extend(vocab.add(lib, &derived)?);
+        }
+        ids.retain(|&i| vocab.held(i));
+        ids.dedup();
+        senses.push(ids);
+    }
+    let context = vocab.add(lib, &rest_terms)?;
+    let mut all_senses = senses.clone();
+    all_senses.extend(context.iter().filter(|&&i| vocab.held(i)).map(|&i| vec![i]));
+    let fit = coherence(&vocab.passages, &all_senses);
+    let candidates: Vec<String> = senses
         .iter()
-        .flat_map(|(_, w)| w.iter().flat_map(|w| w.iter()).map(|s| s.to_string()))
+        .flatten()
+        .map(|&i| vocab.words[i].clone())
         .collect();
     let (mut df, passages) = frequencies(lib, &candidates)?;
+    for &i in senses.iter().flatten() {
+        // A word the index holds as several terms has no term frequency.
+        let seen = vocab.passages.rows[i].len() as u64;
+        let d = df.entry(vocab.words[i].clone()).or_insert(0);
+        *d = (*d).max(seen);
+    }
     // A word the lexicon does not know, or knows only in words the library
     // never uses, may be a romanized name (Pengcheng, Qinling): the Chinese
     // words it can spell stand as its translations.
     let romanized: Vec<Vec<String>> = units
         .iter()
-        .map(|(key, w)| {
-            let known = w
-                .unwrap_or_default()
-                .iter()
-                .any(|w| df.get(w).copied().unwrap_or(0) > 0);
-            if known {
-                Vec::new()
-            } else {
+        .zip(&senses)
+        .map(|((key, _), ids)| {
+            if ids.is_empty() {
                 romanized_candidates(key)
+            } else {
+                Vec::new()
             }
         })
         .collect();
@@ -433,19 +596,34 @@ pub fn lexical_query(
     let mut groups: Vec<Vec<String>> = Vec::new();
     let mut untranslated: Vec<String> = Vec::new();
     let mut found = 0usize;
-    for ((key, words), spelled) in units.iter().zip(&romanized) {
-        let mut words: Vec<&str> = words
-            .unwrap_or_default()
-            .iter()
-            .map(String::as_str)
-            .collect();
-        if !spelled.is_empty() {
+    for (u, (key, _)) in units.iter().enumerate() {
+        let kept: Vec<&str> = if !romanized[u].is_empty() {
             // Most used first: where feedback says nothing, `select` keeps
             // the first the library holds.
-            words = spelled.iter().map(String::as_str).collect();
+            let mut words: Vec<&str> = romanized[u].iter().map(String::as_str).collect();
             words.sort_by_key(|w| std::cmp::Reverse(df.get(*w).copied().unwrap_or(0)));
-        }
-        let kept = select(&words, &df, passages, &feedback);
+            select(&words, &df, passages, &feedback)
+        } else {
+            let mut ranked: Vec<(f32, usize)> = fit[u]
+                .iter()
+                .copied()
+                .zip(senses[u].iter().copied())
+                .collect();
+            // Stable: equal coherence keeps the lexicon's order.
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let best = ranked.first().map_or(0.0, |r| r.0);
+            if best >= MIN_COHERENCE {
+                ranked
+                    .iter()
+                    .filter(|(c, _)| *c >= NEAR_BEST * best)
+                    .take(PER_KEY)
+                    .map(|&(_, i)| vocab.words[i].as_str())
+                    .collect()
+            } else {
+                let words: Vec<&str> = senses[u].iter().map(|&i| vocab.words[i].as_str()).collect();
+                select(&words, &df, passages, &feedback)
+            }
+        };
         if kept.is_empty() {
             untranslated.push(key.clone());
         } else {
@@ -458,7 +636,6 @@ pub fn lexical_query(
             }
         }
     }
-    let rest_terms = query_terms(&rest);
     groups.extend(rest_terms.iter().map(|w| vec![w.clone()]));
     groups.extend(untranslated.iter().map(|w| vec![w.clone()]));
     let mut parts: Vec<String> = rest_terms;
@@ -564,6 +741,52 @@ mod tests {
         // Not pinyin, or too short to say.
         assert!(romanized_candidates("blockchain").is_empty());
         assert!(romanized_candidates("an").is_empty());
+    }
+
+    #[test]
+    fn derived_words_lead_to_their_base_forms() {
+        for (w, base) in [
+            ("revitalization", "revitalize"),
+            ("renovation", "renovate"),
+            ("desertification", "desertify"),
+            ("prevention", "prevent"),
+            ("sorting", "sort"),
+            ("piloted", "pilot"),
+        ] {
+            assert!(
+                base_forms(w).iter().any(|b| b == base),
+                "{w}: {:?}",
+                base_forms(w)
+            );
+        }
+        assert!(base_forms("city").is_empty());
+    }
+
+    /// Senses are chosen by the company they keep: of two senses of one
+    /// word, the one that shares passages with the other word's sense
+    /// wins, whatever the lexicon's order.
+    #[test]
+    fn the_sense_that_keeps_company_with_the_rest_of_the_question_wins() {
+        let range = |a: i64, b: i64| (a..b).collect::<Vec<i64>>();
+        // 0: 驾驶 (rows 0..40), 1: 试点 (rows 100..160), 2: 饭堂 (rows 120..150),
+        // 3: 长者 (rows 110..150), in a window of 1,000 passages.
+        let wp = WordPassages {
+            passages: 1000,
+            rows: vec![
+                range(0, 40),
+                range(100, 160),
+                range(120, 150),
+                range(110, 150),
+            ],
+        };
+        let fit = coherence(&wp, &[vec![0, 1], vec![2], vec![3]]);
+        assert!(fit[0][1] > fit[0][0], "{fit:?}");
+        assert_eq!(fit[0][0], 0.0);
+        // A word that always comes with another scores near 1 with it.
+        assert!(npmi(&wp, 2, 2) > 0.99);
+        // A repeated word does not vouch for itself.
+        let fit = coherence(&wp, &[vec![0, 1], vec![0, 1]]);
+        assert_eq!(fit, vec![vec![0.0, 0.0], vec![0.0, 0.0]]);
     }
 
     #[test]

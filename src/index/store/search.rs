@@ -13,7 +13,7 @@ use super::filter::{filter_sql, PlaceKeys};
 use super::{poisoned, Inner};
 use crate::index::dense::{exact_search, normalize};
 use crate::index::{
-    lexical, Filter, IndexError, PassageKey, Result, ScoredPassage, TermStatistics,
+    lexical, Filter, IndexError, PassageKey, Result, ScoredPassage, TermStatistics, WordPassages,
 };
 
 /// Below this many allowed passages a filtered dense search scans them
@@ -185,6 +185,39 @@ impl Inner {
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    pub fn passages_with(&self, words: &[String], window: usize) -> Result<WordPassages> {
+        self.read(|c| {
+            let bound: Option<i64> = c
+                .query_row(
+                    "SELECT passage_row FROM passages ORDER BY passage_row LIMIT 1 OFFSET ?1",
+                    [window.saturating_sub(1) as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let passages = match bound {
+                Some(_) => window,
+                None => c.query_row("SELECT count(*) FROM passages", [], |r| r.get::<_, i64>(0))?
+                    as usize,
+            };
+            let mut st = c.prepare_cached(
+                "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?1 AND rowid <= ?2 \
+                 ORDER BY rowid",
+            )?;
+            let rows = words
+                .iter()
+                .map(|w| match lexical::word_expression(w) {
+                    Some(expr) => st
+                        .query_map(rusqlite::params![expr, bound.unwrap_or(i64::MAX)], |r| {
+                            r.get::<_, i64>(0)
+                        })?
+                        .collect(),
+                    None => Ok(Vec::new()),
+                })
+                .collect::<rusqlite::Result<Vec<Vec<i64>>>>()?;
+            Ok(WordPassages { passages, rows })
         })
     }
 
