@@ -329,33 +329,58 @@ impl TermStatistics {
 }
 
 /// The passages holding each of some words, among a window of the library
-/// (see [`Library::passages_with`]).
+/// (see [`Library::passages_with`]), as one bit per passage row of the
+/// window so that counting the passages two words share is a pass of
+/// word-wide ANDs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WordPassages {
     /// Passages in the window.
     pub passages: usize,
-    /// Row ids of the passages holding each word, ascending, in the order
-    /// the words were asked.
-    pub rows: Vec<Vec<i64>>,
+    /// Bits per word: the window's row span, in 64-bit words.
+    words_per_set: usize,
+    sets: Vec<u64>,
+    counts: Vec<usize>,
 }
 
 impl WordPassages {
-    /// Passages of the window holding both the i-th and the j-th word.
-    pub fn both(&self, i: usize, j: usize) -> usize {
-        let (a, b) = (&self.rows[i], &self.rows[j]);
-        let (mut x, mut y, mut n) = (0, 0, 0);
-        while x < a.len() && y < b.len() {
-            match a[x].cmp(&b[y]) {
-                std::cmp::Ordering::Less => x += 1,
-                std::cmp::Ordering::Greater => y += 1,
-                std::cmp::Ordering::Equal => {
-                    n += 1;
-                    x += 1;
-                    y += 1;
-                }
+    /// No words yet, over a window of `passages` passages whose rows span
+    /// `span` row ids.
+    pub fn new(passages: usize, span: usize) -> Self {
+        WordPassages {
+            passages,
+            words_per_set: span.div_ceil(64),
+            sets: Vec::new(),
+            counts: Vec::new(),
+        }
+    }
+
+    /// Adds a word by the offsets of its passages' rows in the window.
+    pub fn push(&mut self, offsets: &[usize]) {
+        let start = self.sets.len();
+        self.sets.resize(start + self.words_per_set, 0);
+        let mut n = 0;
+        for &o in offsets {
+            if let Some(w) = self.sets.get_mut(start + o / 64) {
+                n += usize::from(*w & (1 << (o % 64)) == 0);
+                *w |= 1 << (o % 64);
             }
         }
-        n
+        self.counts.push(n);
+    }
+
+    /// Passages of the window holding the i-th word.
+    pub fn count(&self, i: usize) -> usize {
+        self.counts[i]
+    }
+
+    /// Passages of the window holding both the i-th and the j-th word.
+    pub fn both(&self, i: usize, j: usize) -> usize {
+        let set = |k: usize| &self.sets[k * self.words_per_set..(k + 1) * self.words_per_set];
+        set(i)
+            .iter()
+            .zip(set(j))
+            .map(|(a, b)| (a & b).count_ones() as usize)
+            .sum()
     }
 }
 

@@ -429,7 +429,7 @@ fn npmi(wp: &WordPassages, i: usize, j: usize) -> f32 {
     if p >= 1.0 {
         return 0.0;
     }
-    let (a, b) = (wp.rows[i].len() as f32 / n, wp.rows[j].len() as f32 / n);
+    let (a, b) = (wp.count(i) as f32 / n, wp.count(j) as f32 / n);
     ((p / (a * b)).ln() / -p.ln()).max(0.0)
 }
 
@@ -438,7 +438,7 @@ fn npmi(wp: &WordPassages, i: usize, j: usize) -> f32 {
 /// its best association with one of their senses. The senses a question
 /// means are the ones its other words keep company with in the library
 /// ("pilot" beside 长者饭堂 is 试点, not 驾驶; "base" beside 稀土 is 基地).
-/// `senses[u]` indexes `wp.rows`.
+/// `senses[u]` holds indices of words in `wp`.
 fn coherence(wp: &WordPassages, senses: &[Vec<usize>]) -> Vec<Vec<f32>> {
     senses
         .iter()
@@ -460,40 +460,6 @@ fn coherence(wp: &WordPassages, senses: &[Vec<usize>]) -> Vec<Vec<f32>> {
                 .collect()
         })
         .collect()
-}
-
-/// Words whose passages are looked up once per question, by index.
-struct Vocabulary {
-    words: Vec<String>,
-    index: HashMap<String, usize>,
-    passages: WordPassages,
-}
-
-impl Vocabulary {
-    /// Indices of `words`, looking up those not seen yet.
-    fn add(&mut self, lib: &Library, words: &[String]) -> Result<Vec<usize>, SearchError> {
-        let new: Vec<String> = words
-            .iter()
-            .filter(|w| !self.index.contains_key(*w))
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !new.is_empty() {
-            let found = lib.passages_with(&new, ASSOCIATION_WINDOW)?;
-            self.passages.passages = found.passages;
-            for (w, rows) in new.into_iter().zip(found.rows) {
-                self.index.insert(w.clone(), self.words.len());
-                self.words.push(w);
-                self.passages.rows.push(rows);
-            }
-        }
-        Ok(words.iter().map(|w| self.index[w]).collect())
-    }
-
-    fn held(&self, i: usize) -> bool {
-        !self.passages.rows[i].is_empty()
-    }
 }
 
 /// The lexical query for `query`: unchanged (with its usual weight) when
@@ -525,54 +491,71 @@ pub fn lexical_query(
         .into_iter()
         .map(|p| p.text_simplified)
         .collect();
-    let mut vocab = Vocabulary {
-        words: Vec::new(),
-        index: HashMap::new(),
-        passages: WordPassages {
-            passages: 0,
-            rows: Vec::new(),
-        },
-    };
     // Each unit's senses: the lexicon's first; for a word none of whose
     // senses the library holds, those of its base forms ("revitalization"
-    // → revitalize → 振兴).
-    let mut senses: Vec<Vec<usize>> = Vec::new();
-    for (key, words) in &units {
-        let own: Vec<String> = words
-            .unwrap_or_default()
-            .iter()
-            .take(MAX_SENSES)
-            .cloned()
-            .collect();
-        let mut ids = vocab.add(lib, &own)?;
-        if !ids.iter().any(|&i| vocab.held(i)) && !key.contains(' ') {
-            let lex = lexicon();
-            let derived: Vec<String> = base_forms(key)
+    // → revitalize → 振兴). All looked up at once.
+    let lex = lexicon();
+    let own: Vec<Vec<String>> = units
+        .iter()
+        .map(|(_, w)| {
+            w.unwrap_or_default()
+                .iter()
+                .take(MAX_SENSES)
+                .cloned()
+                .collect()
+        })
+        .collect();
+    let derived: Vec<Vec<String>> = units
+        .iter()
+        .map(|(key, _)| {
+            if key.contains(' ') {
+                return Vec::new();
+            }
+            base_forms(key)
                 .iter()
                 .filter_map(|b| lex.get(b.as_str()))
                 .flat_map(|w| w.iter().take(MAX_SENSES).cloned())
-                .collect();
-            ids.extend(vocab.add(lib, &derived)?);
-        }
-        ids.retain(|&i| vocab.held(i));
-        ids.dedup();
-        senses.push(ids);
-    }
-    let context = vocab.add(lib, &rest_terms)?;
-    let mut all_senses = senses.clone();
-    all_senses.extend(context.iter().filter(|&&i| vocab.held(i)).map(|&i| vec![i]));
-    let fit = coherence(&vocab.passages, &all_senses);
-    let candidates: Vec<String> = senses
-        .iter()
-        .flatten()
-        .map(|&i| vocab.words[i].clone())
+                .collect()
+        })
         .collect();
+    let mut words: Vec<String> = Vec::new();
+    for w in own.iter().chain(&derived).flatten().chain(&rest_terms) {
+        if !words.contains(w) {
+            words.push(w.clone());
+        }
+    }
+    let found = lib.passages_with(&words, ASSOCIATION_WINDOW)?;
+    let held = |list: &[String]| -> Vec<usize> {
+        let mut ids: Vec<usize> = list
+            .iter()
+            .filter_map(|w| words.iter().position(|x| x == w))
+            .filter(|&i| found.count(i) > 0)
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|i| seen.insert(*i));
+        ids
+    };
+    let senses: Vec<Vec<usize>> = own
+        .iter()
+        .zip(&derived)
+        .map(|(own, derived)| {
+            let ids = held(own);
+            if ids.is_empty() {
+                held(derived)
+            } else {
+                ids
+            }
+        })
+        .collect();
+    let mut all_senses = senses.clone();
+    all_senses.extend(held(&rest_terms).into_iter().map(|i| vec![i]));
+    let fit = coherence(&found, &all_senses);
+    let candidates: Vec<String> = senses.iter().flatten().map(|&i| words[i].clone()).collect();
     let (mut df, passages) = frequencies(lib, &candidates)?;
     for &i in senses.iter().flatten() {
         // A word the index holds as several terms has no term frequency.
-        let seen = vocab.passages.rows[i].len() as u64;
-        let d = df.entry(vocab.words[i].clone()).or_insert(0);
-        *d = (*d).max(seen);
+        let d = df.entry(words[i].clone()).or_insert(0);
+        *d = (*d).max(found.count(i) as u64);
     }
     // A word the lexicon does not know, or knows only in words the library
     // never uses, may be a romanized name (Pengcheng, Qinling): the Chinese
@@ -617,11 +600,11 @@ pub fn lexical_query(
                     .iter()
                     .filter(|(c, _)| *c >= NEAR_BEST * best)
                     .take(PER_KEY)
-                    .map(|&(_, i)| vocab.words[i].as_str())
+                    .map(|&(_, i)| words[i].as_str())
                     .collect()
             } else {
-                let words: Vec<&str> = senses[u].iter().map(|&i| vocab.words[i].as_str()).collect();
-                select(&words, &df, passages, &feedback)
+                let senses: Vec<&str> = senses[u].iter().map(|&i| words[i].as_str()).collect();
+                select(&senses, &df, passages, &feedback)
             }
         };
         if kept.is_empty() {
@@ -767,18 +750,12 @@ mod tests {
     /// wins, whatever the lexicon's order.
     #[test]
     fn the_sense_that_keeps_company_with_the_rest_of_the_question_wins() {
-        let range = |a: i64, b: i64| (a..b).collect::<Vec<i64>>();
         // 0: 驾驶 (rows 0..40), 1: 试点 (rows 100..160), 2: 饭堂 (rows 120..150),
         // 3: 长者 (rows 110..150), in a window of 1,000 passages.
-        let wp = WordPassages {
-            passages: 1000,
-            rows: vec![
-                range(0, 40),
-                range(100, 160),
-                range(120, 150),
-                range(110, 150),
-            ],
-        };
+        let mut wp = WordPassages::new(1000, 1000);
+        for (a, b) in [(0, 40), (100, 160), (120, 150), (110, 150)] {
+            wp.push(&(a..b).collect::<Vec<usize>>());
+        }
         let fit = coherence(&wp, &[vec![0, 1], vec![2], vec![3]]);
         assert!(fit[0][1] > fit[0][0], "{fit:?}");
         assert_eq!(fit[0][0], 0.0);

@@ -189,35 +189,53 @@ impl Inner {
     }
 
     pub fn passages_with(&self, words: &[String], window: usize) -> Result<WordPassages> {
+        let total = self
+            .state
+            .read()
+            .map_err(|_| poisoned())?
+            .catalog
+            .passages
+            .len();
         self.read(|c| {
-            let bound: Option<i64> = c
-                .query_row(
-                    "SELECT passage_row FROM passages ORDER BY passage_row LIMIT 1 OFFSET ?1",
+            // The window's last row id, read from FTS5's small per-row table
+            // (the passages table itself holds the vectors: slow to walk).
+            let bound: Option<i64> = if total > window {
+                c.query_row(
+                    "SELECT id FROM passages_fts_docsize ORDER BY id LIMIT 1 OFFSET ?1",
                     [window.saturating_sub(1) as i64],
                     |r| r.get(0),
                 )
-                .optional()?;
-            let passages = match bound {
-                Some(_) => window,
-                None => c.query_row("SELECT count(*) FROM passages", [], |r| r.get::<_, i64>(0))?
-                    as usize,
+                .optional()?
+            } else {
+                None
             };
+            let passages = if bound.is_some() { window } else { total };
+            let (first, last): (Option<i64>, Option<i64>) = c.query_row(
+                "SELECT min(id), max(id) FROM passages_fts_docsize",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let first = first.unwrap_or(0);
+            let span = (bound.or(last).unwrap_or(first) - first + 1).max(0) as usize;
             let mut st = c.prepare_cached(
                 "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?1 AND rowid <= ?2 \
                  ORDER BY rowid",
             )?;
-            let rows = words
-                .iter()
-                .map(|w| match lexical::word_expression(w) {
-                    Some(expr) => st
+            let mut found = WordPassages::new(passages, span);
+            for w in words {
+                let mut rows = Vec::new();
+                if let Some(expr) = lexical::word_expression(w) {
+                    for row in st
                         .query_map(rusqlite::params![expr, bound.unwrap_or(i64::MAX)], |r| {
                             r.get::<_, i64>(0)
                         })?
-                        .collect(),
-                    None => Ok(Vec::new()),
-                })
-                .collect::<rusqlite::Result<Vec<Vec<i64>>>>()?;
-            Ok(WordPassages { passages, rows })
+                    {
+                        rows.push((row? - first) as usize);
+                    }
+                }
+                found.push(&rows);
+            }
+            Ok(found)
         })
     }
 
