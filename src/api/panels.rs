@@ -165,8 +165,7 @@ pub async fn targets(
         }
     };
     if let Some(name) = p.indicator.as_deref() {
-        check_line("indicator", name)?;
-        super::handlers::known_indicator(name)?;
+        super::handlers::check_indicator(name)?;
     }
     let req = summarize::PanelRequest {
         indicator: p.indicator,

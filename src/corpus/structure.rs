@@ -119,8 +119,6 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
         }
     }
     let mut blocks: Vec<Block> = Vec::new();
-    let path =
-        |stack: &Vec<(Kind, String)>| stack.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
     let mut i = 0;
     let mut in_glossary = false;
     // The numbering of the list the previous line was an item of.
@@ -167,22 +165,12 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
             if let Some(c) = TERM_DEF.captures(&l.text) {
                 let term = c[1].trim();
                 let term = strip_quotes(term);
-                empty = None;
-                blocks.push(Block {
-                    path: path(&stack),
-                    term: Some(term),
-                    text: l.text.clone(),
-                });
+                push_text(&stack, &mut empty, &mut blocks, Some(term), l.text.clone());
             } else if let Some(last) = blocks.last_mut().filter(|b| b.term.is_some()) {
                 last.text.push('\n');
                 last.text.push_str(&l.text);
             } else {
-                empty = None;
-                blocks.push(Block {
-                    path: path(&stack),
-                    term: None,
-                    text: l.text.clone(),
-                });
+                push_text(&stack, &mut empty, &mut blocks, None, l.text.clone());
             }
             i += 1;
             continue;
@@ -217,12 +205,7 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
                     });
                 }
                 if !rest.is_empty() {
-                    empty = None;
-                    blocks.push(Block {
-                        path: path(&stack),
-                        term: None,
-                        text: rest,
-                    });
+                    push_text(&stack, &mut empty, &mut blocks, None, rest);
                 }
                 i += 1;
                 continue;
@@ -231,12 +214,7 @@ pub fn structure(doc: &CleanDoc, title: Option<&str>) -> Vec<Block> {
         if heading_marker(&l.text).is_none() {
             list_marker = None;
         }
-        empty = None;
-        blocks.push(Block {
-            path: path(&stack),
-            term: None,
-            text: l.text.clone(),
-        });
+        push_text(&stack, &mut empty, &mut blocks, None, l.text.clone());
         i += 1;
     }
     if let Some(e) = empty.take() {
@@ -264,14 +242,33 @@ impl EmptyHeading {
 
     fn into_block(self, stack: &[(Kind, String)]) -> Block {
         Block {
-            path: stack[..self.depth.min(stack.len())]
-                .iter()
-                .map(|(_, t)| t.clone())
-                .collect(),
+            path: section_path(&stack[..self.depth.min(stack.len())]),
             term: None,
             text: self.line,
         }
     }
+}
+
+/// The headings on `stack`, outermost first.
+fn section_path(stack: &[(Kind, String)]) -> Vec<String> {
+    stack.iter().map(|(_, t)| t.clone()).collect()
+}
+
+/// Pushes a block of text under the headings on `stack`: an empty numbered
+/// heading still open has text under it now, so it stays a heading.
+fn push_text(
+    stack: &[(Kind, String)],
+    empty: &mut Option<EmptyHeading>,
+    blocks: &mut Vec<Block>,
+    term: Option<String>,
+    text: String,
+) {
+    *empty = None;
+    blocks.push(Block {
+        path: section_path(stack),
+        term,
+        text,
+    });
 }
 
 /// Pushes a heading; an empty numbered heading it closes becomes text.

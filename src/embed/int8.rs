@@ -1133,6 +1133,23 @@ mod tests {
         w
     }
 
+    /// Q4 weights, their `n × k` matrix and a bias, drawn in that order.
+    fn q4_layer(rng: &mut Lcg, n: usize, k: usize) -> (Vec<f32>, Int8Matrix, Vec<f32>) {
+        let w = q4_rows(rng, n, k);
+        let mat = Int8Matrix::from_rows(&w, n, k);
+        let bias = rng.vec(n);
+        (w, mat, bias)
+    }
+
+    /// A pool of one thread: the product computed unsplit, to hold the
+    /// split one to.
+    fn one_thread() -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+    }
+
     /// `x · Wᵀ + bias` in f64.
     fn reference(x: &[f32], w: &[f32], bias: &[f32], k: usize) -> Vec<f64> {
         let n = bias.len();
@@ -1215,31 +1232,61 @@ mod tests {
         (33, 65),
     ];
 
-    #[test]
-    fn products_match_f64_on_ragged_sizes() {
-        let mut rng = Lcg(11);
+    /// One product to test at a ragged size: `m` input rows `x` times the
+    /// `n × k` matrix of the Q4 weights `w`, plus `bias`.
+    struct RaggedCase<'a> {
+        w: &'a [f32],
+        mat: &'a Int8Matrix,
+        bias: &'a [f32],
+        x: &'a [f32],
+        m: usize,
+        n: usize,
+        k: usize,
+    }
+
+    impl RaggedCase<'_> {
+        /// NaN until a kernel writes it, so a cell it skips fails the check.
+        fn output(&self) -> Vec<f32> {
+            vec![f32::NAN; self.m * self.n]
+        }
+
+        fn at(&self) -> String {
+            format!("m={} n={} k={}", self.m, self.n, self.k)
+        }
+    }
+
+    /// Every RAGGED size with 1 to `max_rows` input rows, the weights, bias
+    /// and inputs drawn from `Lcg(seed)` in one order.
+    fn each_ragged_case(seed: u64, max_rows: usize, mut test: impl FnMut(RaggedCase)) {
+        let mut rng = Lcg(seed);
         for &(n, k) in RAGGED {
-            let w = q4_rows(&mut rng, n, k);
-            let mat = Int8Matrix::from_rows(&w, n, k);
-            assert!(mat.exact());
-            let bias = rng.vec(n);
-            for m in 1..=40 {
+            let (w, mat, bias) = q4_layer(&mut rng, n, k);
+            for m in 1..=max_rows {
                 let x = rng.vec(m * k);
-                let want = reference(&x, &w, &bias, k);
-                for kernel in kernels() {
-                    let mut y = vec![f32::NAN; m * n];
-                    mat.matmul_with(&x, &bias, &mut y, kernel);
-                    check(
-                        &y,
-                        &want,
-                        &x,
-                        &w,
-                        k,
-                        &format!("{kernel:?} m={m} n={n} k={k}"),
-                    );
-                }
+                test(RaggedCase {
+                    w: &w,
+                    mat: &mat,
+                    bias: &bias,
+                    x: &x,
+                    m,
+                    n,
+                    k,
+                });
             }
         }
+    }
+
+    #[test]
+    fn products_match_f64_on_ragged_sizes() {
+        each_ragged_case(11, 40, |c| {
+            assert!(c.mat.exact());
+            let want = reference(c.x, c.w, c.bias, c.k);
+            for kernel in kernels() {
+                let mut y = c.output();
+                c.mat.matmul_with(c.x, c.bias, &mut y, kernel);
+                check(&y, &want, c.x, c.w, c.k, &format!("{kernel:?} {}", c.at()));
+            }
+        });
     }
 
     #[test]
@@ -1247,9 +1294,7 @@ mod tests {
         let mut rng = Lcg(13);
         // Large enough to take the parallel path.
         let (n, k, m) = (200, 384, 20);
-        let w = q4_rows(&mut rng, n, k);
-        let mat = Int8Matrix::from_rows(&w, n, k);
-        let bias = rng.vec(n);
+        let (w, mat, bias) = q4_layer(&mut rng, n, k);
         let x = rng.vec(m * k);
         assert!(m * k * n >= PARALLEL_MIN_WORK);
         let want = reference(&x, &w, &bias, k);
@@ -1260,10 +1305,7 @@ mod tests {
             check(&y, &want, &x, &w, k, &format!("{kernel:?}"));
             // One thread, no split: bit-identical (each column's sum is
             // computed the same way whoever computes it).
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .build()
-                .unwrap();
+            let pool = one_thread();
             let mut y1 = vec![f32::NAN; m * n];
             pool.install(|| mat.matmul_with(&x, &bias, &mut y1, kernel));
             assert_eq!(y, y1);
@@ -1361,35 +1403,21 @@ mod tests {
 
     #[test]
     fn quantized_products_are_exact_for_the_codes_on_ragged_sizes() {
-        let mut rng = Lcg(23);
-        for &(n, k) in RAGGED {
-            let w = q4_rows(&mut rng, n, k);
-            let mat = Int8Matrix::from_rows(&w, n, k);
-            assert!(mat.takes_quantized());
-            let bias = rng.vec(n);
-            for m in 1..=20 {
-                let x = rng.vec(m * k);
-                let qr = QuantRows::new(&x, k);
-                let xd = qr.dequantized(k);
-                let want = reference(&xd, &w, &bias, k);
-                let mut outs = Vec::new();
-                for kernel in kernels() {
-                    let mut y = vec![f32::NAN; m * n];
-                    mat.matmul_quantized_with(&qr, &bias, &mut y, kernel);
-                    check(
-                        &y,
-                        &want,
-                        &xd,
-                        &w,
-                        k,
-                        &format!("{kernel:?} m={m} n={n} k={k}"),
-                    );
-                    outs.push(y);
-                }
-                // Same integer sums, same float steps: bit-identical.
-                assert!(outs.iter().all(|y| *y == outs[0]), "m={m} n={n} k={k}");
+        each_ragged_case(23, 20, |c| {
+            assert!(c.mat.takes_quantized());
+            let qr = QuantRows::new(c.x, c.k);
+            let xd = qr.dequantized(c.k);
+            let want = reference(&xd, c.w, c.bias, c.k);
+            let mut outs = Vec::new();
+            for kernel in kernels() {
+                let mut y = c.output();
+                c.mat.matmul_quantized_with(&qr, c.bias, &mut y, kernel);
+                check(&y, &want, &xd, c.w, c.k, &format!("{kernel:?} {}", c.at()));
+                outs.push(y);
             }
-        }
+            // Same integer sums, same float steps: bit-identical.
+            assert!(outs.iter().all(|y| *y == outs[0]), "{}", c.at());
+        });
     }
 
     #[test]
@@ -1427,16 +1455,11 @@ mod tests {
     fn quantized_split_over_threads_changes_nothing() {
         let mut rng = Lcg(31);
         let (n, k, m) = (200, 384, 20);
-        let w = q4_rows(&mut rng, n, k);
-        let mat = Int8Matrix::from_rows(&w, n, k);
-        let bias = rng.vec(n);
+        let (_, mat, bias) = q4_layer(&mut rng, n, k);
         let qr = QuantRows::new(&rng.vec(m * k), k);
         let mut y = vec![0f32; m * n];
         mat.matmul_quantized(&qr, &bias, &mut y);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
+        let pool = one_thread();
         let mut y1 = vec![0f32; m * n];
         pool.install(|| mat.matmul_quantized(&qr, &bias, &mut y1));
         assert_eq!(y, y1);

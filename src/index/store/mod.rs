@@ -142,6 +142,14 @@ impl Inner {
     }
 }
 
+/// What reading, correcting or deleting a document the store does not hold answers.
+fn no_document(doc_id: &str) -> IndexError {
+    IndexError::NotFound {
+        what: "document",
+        id: doc_id.to_string(),
+    }
+}
+
 fn poisoned() -> IndexError {
     IndexError::Dense("an earlier panic left the index lock poisoned".into())
 }

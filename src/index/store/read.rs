@@ -10,7 +10,7 @@ use rusqlite::OptionalExtension;
 
 use super::filter::filter_sql;
 use super::graph::dump_dir_name;
-use super::{place_at, poisoned, Inner};
+use super::{no_document, place_at, poisoned, Inner};
 use crate::index::{
     DocumentRecord, DocumentSummary, Facets, Filter, IndexError, PassageKey, Place, Result, Stats,
     StoredPassage, SCHEMA_VERSION,
@@ -63,10 +63,7 @@ impl Inner {
             )
             .optional()
         })?;
-        found.ok_or_else(|| IndexError::NotFound {
-            what: "document",
-            id: doc_id.to_string(),
-        })
+        found.ok_or_else(|| no_document(doc_id))
     }
 
     /// The corrections stored for a document: (field, value), '' clearing.
@@ -166,10 +163,7 @@ impl Inner {
                 .collect::<rusqlite::Result<_>>()?;
             Ok(Some(DocumentRecord { summary, passages }))
         })?;
-        found.ok_or_else(|| IndexError::NotFound {
-            what: "document",
-            id: doc_id.to_string(),
-        })
+        found.ok_or_else(|| no_document(doc_id))
     }
 
     pub fn passage(&self, passage_id: &str) -> Result<StoredPassage> {
@@ -327,9 +321,6 @@ impl Inner {
             .values()
             .find(|d| d.doc_id == doc_id)
             .map(|d| d.keys.iter().map(|k| PassageKey(*k)).collect())
-            .ok_or_else(|| IndexError::NotFound {
-                what: "document",
-                id: doc_id.to_string(),
-            })
+            .ok_or_else(|| no_document(doc_id))
     }
 }

@@ -11,7 +11,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 
 use super::catalog::{DocInfo, StoredVector};
 use super::filter::place_key;
-use super::{now_secs, poisoned, vec_to_blob, Inner};
+use super::{no_document, now_secs, poisoned, vec_to_blob, Inner};
 use crate::corpus::{Document, DocumentMeta};
 use crate::index::dense::normalize;
 use crate::index::{lexical, AddOutcome, IndexError, MetaUpdate, Result};
@@ -47,6 +47,16 @@ fn marks(from: usize, n: usize) -> Vec<String> {
 }
 
 impl Inner {
+    /// The row `doc_id` is stored in, `None` when it is not stored.
+    fn doc_row(tx: &rusqlite::Transaction, doc_id: &str) -> rusqlite::Result<Option<i64>> {
+        tx.query_row(
+            "SELECT doc_row FROM documents WHERE doc_id = ?1",
+            [doc_id],
+            |r| r.get(0),
+        )
+        .optional()
+    }
+
     fn bump_generation(tx: &rusqlite::Transaction) -> rusqlite::Result<i64> {
         tx.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'",
@@ -101,14 +111,7 @@ impl Inner {
         let mut conn = self.writer.lock().map_err(|_| poisoned())?;
         let err = |e| self.sql_err(e);
         let tx = conn.transaction().map_err(err)?;
-        let old_row: Option<i64> = tx
-            .query_row(
-                "SELECT doc_row FROM documents WHERE doc_id = ?1",
-                [&doc.id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
+        let old_row = Self::doc_row(&tx, &doc.id).map_err(err)?;
         let mut removed_keys = Vec::new();
         if let Some(row) = old_row {
             removed_keys = Self::delete_rows(&tx, row).map_err(err)?;
@@ -259,19 +262,8 @@ impl Inner {
         let mut rows = Vec::with_capacity(updates.len());
         for u in updates {
             let m = &u.meta;
-            let row: Option<i64> = tx
-                .query_row(
-                    "SELECT doc_row FROM documents WHERE doc_id = ?1",
-                    [&u.doc_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(err)?;
-            let Some(row) = row else {
-                return Err(IndexError::NotFound {
-                    what: "document",
-                    id: u.doc_id.clone(),
-                });
+            let Some(row) = Self::doc_row(&tx, &u.doc_id).map_err(err)? else {
+                return Err(no_document(&u.doc_id));
             };
             let key = place_key(&m.place, m.year);
             let meta = meta_values(m, key);
@@ -327,19 +319,8 @@ impl Inner {
         let mut conn = self.writer.lock().map_err(|_| poisoned())?;
         let err = |e| self.sql_err(e);
         let tx = conn.transaction().map_err(err)?;
-        let row: Option<i64> = tx
-            .query_row(
-                "SELECT doc_row FROM documents WHERE doc_id = ?1",
-                [doc_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        let Some(row) = row else {
-            return Err(IndexError::NotFound {
-                what: "document",
-                id: doc_id.to_string(),
-            });
+        let Some(row) = Self::doc_row(&tx, doc_id).map_err(err)? else {
+            return Err(no_document(doc_id));
         };
         let keys = Self::delete_rows(&tx, row).map_err(err)?;
         let generation = Self::bump_generation(&tx).map_err(err)?;
