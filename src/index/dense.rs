@@ -753,8 +753,9 @@ mod tests {
         longer.extend_from_slice(&[0; 8]);
         put(&longer);
         assert_refused(dir.path(), dim, "8 bytes appended");
-        // A flipped bit anywhere (header, ids, lists, links, vectors, trailer).
-        for at in (0..len).step_by(len / 97) {
+        // A flipped bit anywhere (header, ids, lists, links, vectors), and
+        // in every byte of the trailer (checksum and padding).
+        for at in (0..len).step_by(len / 97).chain(len - 8..len) {
             let mut bad = good.clone();
             bad[at] ^= 0x10;
             put(&bad);

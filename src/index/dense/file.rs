@@ -202,6 +202,11 @@ pub fn read(path: &Path, dim: usize) -> anyhow::Result<Hnsw<'static, f32, DotDis
     };
     let body = &b[..trailer as usize];
     let stored_crc = u32_at(b, trailer as usize);
+    // The trailer's last four bytes pad it to eight and are written as
+    // zeros; the checksum does not cover them, so they are checked here.
+    if u32_at(b, trailer as usize + 4) != 0 {
+        return Err(bad("damaged trailer".to_string()));
+    }
     // The checksum runs beside the build: on two cores it costs no time.
     let (crc, built) = rayon::join(
         || crc32fast::hash(body),
