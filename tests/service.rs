@@ -979,13 +979,14 @@ fn a_place_named_in_the_question_narrows_the_search() {
         enc("南岸区和麒麟区的养老服务")
     ));
     assert!(body.get("place").is_none(), "{body:#}");
-    // English over Chinese reports: the lexical side can see almost none of
-    // it and is weighted down accordingly.
+    // English over Chinese reports: the lexical side sees only the
+    // translations the library holds, and is weighted down by the share of
+    // the question they leave out.
     let (_, body) = get(&format!(
         "/api/search?q={}&k=5",
         enc("Which places are developing hydrogen energy?")
     ));
-    assert!(body["lexical_weight"].as_f64().unwrap() < 0.2, "{body:#}");
+    assert!(body["lexical_weight"].as_f64().unwrap() < 0.5, "{body:#}");
     let (_, body) = get(&format!("/api/search?q={}&k=5", enc("推进农村户厕改造")));
     assert!(body["lexical_weight"].as_f64().unwrap() > 0.8, "{body:#}");
 }
