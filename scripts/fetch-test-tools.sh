@@ -13,7 +13,9 @@ if [ -z "${CHROME:-}" ] && ! command -v chromium >/dev/null 2>&1 \
     && ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
   need+=(chromium)
 fi
-fc-list 2>/dev/null | grep -q "Noto Sans CJK" || need+=(fonts-noto-cjk)
+# Not `fc-list | grep -q`: grep stops at the first match, fc-list dies of
+# SIGPIPE, and under pipefail the fonts would always look missing.
+[ -n "$(fc-list 2>/dev/null | grep "Noto Sans CJK")" ] || need+=(fonts-noto-cjk)
 python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 
 # pandas and openpyxl, pinned, in a virtual environment of their own.
